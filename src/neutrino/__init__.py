@@ -1,0 +1,1 @@
+"""neutrino: the Neutron v2.0 API and a real Linux dataplane, in Python."""

@@ -1,0 +1,167 @@
+"""The ASGI application: Neutron v2.0 under /v2.0, Keystone v3 under /identity/v3, one port.
+
+Built by :func:`build_app` from explicit parts (config, database, services); nothing global.
+Errors anywhere below become ``{"NeutronError": {...}}`` bodies with Neutron's status codes;
+an unexpected exception is logged with its traceback and answered 500 (and is a bug).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from neutrino.api.controller import Controller, json_response
+from neutrino.context import Context
+from neutrino.errors import NeutrinoError, NotAuthenticated
+
+LOG = logging.getLogger(__name__)
+
+Authenticate = Callable[[str], Context]
+
+
+def neutron_error(exc: NeutrinoError) -> Response:
+    body = {"NeutronError": {"type": exc.type, "message": exc.msg, "detail": ""}}
+    return json_response(body, exc.status)
+
+
+def _http_error(status: int, detail: str) -> Response:
+    names = {404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 400: "HTTPBadRequest"}
+    body = {"NeutronError": {"type": names.get(status, "HTTPError"), "message": detail, "detail": ""}}
+    return json_response(body, status)
+
+
+class ErrorMiddleware:
+    """Outermost layer: every failure becomes a NeutronError body, never a stack trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except NeutrinoError as exc:
+            if not started:
+                await neutron_error(exc)(scope, receive, send)
+        except HTTPException as exc:
+            if not started:
+                await _http_error(exc.status_code, str(exc.detail))(scope, receive, send)
+        except Exception:  # a 500 is a bug: log it whole, answer briefly
+            LOG.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                body = {"NeutronError": {"type": "HTTPInternalServerError",
+                                         "message": "Request Failed: internal server error while processing your request.",
+                                         "detail": ""}}
+                await json_response(body, 500)(scope, receive, send)
+
+
+class AuthMiddleware:
+    """Turns X-Auth-Token into a request context for /v2.0; identity and version docs are open."""
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticate | None) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/v2.0") and path not in ("/v2.0", "/v2.0/"):
+            headers = dict(scope["headers"])
+            scope.setdefault("state", {})
+            scope["state"]["context"] = self._context(headers)
+        await self.app(scope, receive, send)
+
+    def _context(self, headers: dict[bytes, bytes]) -> Context:
+        rid = "req-" + str(uuid.uuid4())
+        if self.authenticate is None:  # noauth: whoever the headers say, admin by default
+            project = headers.get(b"x-project-id", b"").decode() or "admin"
+            roles = headers.get(b"x-roles", b"admin,member,reader").decode().split(",")
+            return Context(user_id=headers.get(b"x-user-id", b"").decode(), project_id=project,
+                           roles=frozenset(r.strip() for r in roles), request_id=rid)
+        token = headers.get(b"x-auth-token", b"").decode()
+        if not token:
+            raise NotAuthenticated()
+        return self.authenticate(token)
+
+
+def version_document(base_url: str) -> dict[str, Any]:
+    return {"versions": [{"id": "v2.0", "status": "CURRENT",
+                          "links": [{"href": f"{base_url}/v2.0/", "rel": "self"}]}]}
+
+
+def resource_routes(controllers: list[Controller]) -> list[BaseRoute]:
+    """The standard routes of each collection, plus its /tags subresource."""
+    routes: list[BaseRoute] = []
+    for c in controllers:
+        coll = f"/v2.0/{c.res.collection}"
+        routes += [
+            Route(coll, c.index, methods=["GET"]),
+            Route(coll, c.create, methods=["POST"]),
+            Route(coll + "/{id}", c.show, methods=["GET"]),
+            Route(coll + "/{id}", c.update, methods=["PUT"]),
+            Route(coll + "/{id}", c.delete, methods=["DELETE"]),
+        ]
+        if "tags" in c.res.attrs:
+            routes += [
+                Route(coll + "/{id}/tags", c.tags_index, methods=["GET"]),
+                Route(coll + "/{id}/tags", c.tags_replace, methods=["PUT"]),
+                Route(coll + "/{id}/tags", c.tags_delete_all, methods=["DELETE"]),
+                Route(coll + "/{id}/tags/{tag}", c.tag_show, methods=["GET"]),
+                Route(coll + "/{id}/tags/{tag}", c.tag_add, methods=["PUT"]),
+                Route(coll + "/{id}/tags/{tag}", c.tag_delete, methods=["DELETE"]),
+            ]
+    return routes
+
+
+def build_app(
+    base_url: str,
+    routes: list[BaseRoute],
+    identity_routes: list[BaseRoute],
+    authenticate: Authenticate | None,
+) -> Starlette:
+    """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
+
+    async def root(_request: Request) -> Response:
+        return json_response(version_document(base_url))
+
+    async def v2_root(_request: Request) -> Response:
+        colls = sorted({r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.count("/") == 2})
+        return json_response({"resources": [
+            {"name": c[:-1], "collection": c,
+             "links": [{"href": f"{base_url}/v2.0/{c}", "rel": "self"}]} for c in colls]})
+
+    all_routes: list[BaseRoute] = [
+        Route("/", root, methods=["GET"]),
+        Route("/v2.0", v2_root, methods=["GET"]),
+        Route("/v2.0/", v2_root, methods=["GET"]),
+        *routes,
+        Mount("/identity", routes=identity_routes),
+    ]
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _http_error(exc.status_code, str(exc.detail))
+
+    return Starlette(
+        routes=all_routes,
+        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate)],
+        exception_handlers={HTTPException: http_error},
+    )

@@ -1,0 +1,106 @@
+"""The ``neutrino`` command: ``server`` and ``db upgrade`` (more verbs come with the agents)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from neutrino import config as config_mod
+from neutrino.config import Config, ConfigError
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    cfg = config_mod.load(args.config)
+    if getattr(args, "state_dir", None):
+        cfg.DEFAULT.state_dir = args.state_dir
+    if getattr(args, "bind", None):
+        cfg.DEFAULT.bind = args.bind
+    if getattr(args, "db", None):
+        cfg.database.connection = args.db
+    if getattr(args, "noauth", False):
+        cfg.DEFAULT.auth_strategy = "noauth"
+    return cfg
+
+
+def _known_passwords(clouds: Path) -> dict[str, str]:
+    """Passwords from an earlier clouds.yaml, so a restart (even on a new port) keeps them."""
+    if not clouds.exists():
+        return {}
+    data = yaml.safe_load(clouds.read_text()) or {}
+    return {c["auth"]["username"]: c["auth"]["password"] for c in data.get("clouds", {}).values()}
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from neutrino import server
+
+    started = time.monotonic()
+    cfg = _load_config(args)
+    state = Path(cfg.DEFAULT.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    srv = server.build(cfg)
+    clouds = state / "clouds.yaml"
+    passwords = {**_known_passwords(clouds), **srv.new_passwords}
+    if {cfg.identity.admin_user, cfg.identity.demo_user} <= passwords.keys():
+        server.write_clouds_yaml(clouds, cfg, passwords)
+    else:
+        print(f"note: passwords of the bootstrap users are not known; {clouds} not written", file=sys.stderr)
+    host, _, port = cfg.DEFAULT.bind.rpartition(":")
+    print(f"neutrino: serving {cfg.public_url} (state {state}, db {srv.db.url.split('://')[0]}), "
+          f"built in {time.monotonic() - started:.2f}s; clouds: {clouds}", flush=True)
+    uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
+                access_log=args.access_log, lifespan="off")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from neutrino.db import migrate
+    from neutrino.db.engine import Database
+
+    cfg = _load_config(args)
+    db = Database(cfg.db_url)
+    ran = migrate.upgrade(db)
+    print(f"database {cfg.db_url.split('://')[0]}: {'migrated to' if ran else 'already at'} "
+          f"{migrate.head_revision()}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neutrino", description="Neutron-compatible networking service")
+    p.add_argument("--config", help="TOML config file (default /etc/neutrino/neutrino.toml if present)")
+    sub = p.add_subparsers(dest="command", required=True)
+    srv = sub.add_parser("server", help="serve the Neutron v2.0 and Keystone v3 APIs")
+    srv.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:9696)")
+    srv.add_argument("--state-dir", help="holds the SQLite database and clouds.yaml")
+    srv.add_argument("--db", help="database URL (sqlite:///..., postgresql+psycopg://..., mysql+pymysql://...)")
+    srv.add_argument("--noauth", action="store_true", help="no Keystone: every request is admin (labs)")
+    srv.add_argument("--log-level", default="warning")
+    srv.add_argument("--access-log", action="store_true")
+    srv.set_defaults(func=cmd_server)
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="run the schema migrations")
+    up.add_argument("--state-dir")
+    up.add_argument("--db")
+    up.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"neutrino: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Configuration: one typed object built from defaults, a TOML file and env vars.
+
+Option names follow Neutron's (``[ml2] type_drivers``, ``[DEFAULT] global_physnet_mtu``)
+so an operator's knowledge carries over. Nothing reads configuration at import time:
+``load()`` builds a :class:`Config` in ``main()`` and it is passed down from there.
+
+Environment overrides use ``NEUTRINO_<SECTION>__<OPTION>`` (``NEUTRINO_DATABASE__CONNECTION``);
+values are parsed as TOML scalars/arrays where they parse, else taken as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = Path("/etc/neutrino/neutrino.toml")
+
+
+@dataclass
+class DefaultSection:
+    bind: str = "127.0.0.1:9696"
+    state_dir: str = "/var/lib/neutrino"
+    auth_strategy: str = "keystone"  # or "noauth"
+    global_physnet_mtu: int = 1500
+    base_mac: str = "fa:16:3e:00:00:00"
+    max_request_body_size: int = 1024 * 1024
+    public_endpoint: str = ""  # advertised URL; derived from bind when empty
+    # Headers, like Neutron's pagination/sorting options, always on.
+    allow_pagination: bool = True
+    allow_sorting: bool = True
+
+
+@dataclass
+class DatabaseSection:
+    connection: str = ""  # empty: sqlite:///<state_dir>/neutrino.db
+
+
+@dataclass
+class Ml2Section:
+    type_drivers: list[str] = field(
+        default_factory=lambda: ["local", "flat", "vlan", "vxlan", "gre", "geneve"]
+    )
+    tenant_network_types: list[str] = field(default_factory=lambda: ["vxlan"])
+    mechanism_drivers: list[str] = field(default_factory=lambda: ["linuxbridge"])
+    path_mtu: int = 0
+    physical_network_mtus: list[str] = field(default_factory=list)  # "physnet:mtu"
+    flat_networks: list[str] = field(default_factory=lambda: ["*"])
+    network_vlan_ranges: list[str] = field(default_factory=lambda: ["physnet1:100:199"])
+    vxlan_vni_ranges: list[str] = field(default_factory=lambda: ["1:1000"])
+    gre_tunnel_id_ranges: list[str] = field(default_factory=lambda: ["1:1000"])
+    geneve_vni_ranges: list[str] = field(default_factory=lambda: ["1:1000"])
+
+
+@dataclass
+class QuotaSection:
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_router: int = 10
+    quota_floatingip: int = 50
+    quota_security_group: int = 10
+    quota_security_group_rule: int = 100
+
+
+@dataclass
+class IdentitySection:
+    admin_user: str = "admin"
+    admin_project: str = "admin"
+    admin_password: str = ""  # generated on first start when empty
+    demo_user: str = "demo"
+    demo_project: str = "demo"
+    demo_password: str = ""
+    region: str = "RegionOne"
+    token_expiration: int = 3600
+
+
+@dataclass
+class Config:
+    DEFAULT: DefaultSection = field(default_factory=DefaultSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    ml2: Ml2Section = field(default_factory=Ml2Section)
+    quotas: QuotaSection = field(default_factory=QuotaSection)
+    identity: IdentitySection = field(default_factory=IdentitySection)
+
+    @property
+    def db_url(self) -> str:
+        if self.database.connection:
+            return self.database.connection
+        return f"sqlite:///{Path(self.DEFAULT.state_dir) / 'neutrino.db'}"
+
+    @property
+    def public_url(self) -> str:
+        if self.DEFAULT.public_endpoint:
+            return self.DEFAULT.public_endpoint.rstrip("/")
+        return f"http://{self.DEFAULT.bind}"
+
+
+class ConfigError(ValueError):
+    """A config file or variable that cannot be used; the message says which and why."""
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if isinstance(current, list):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    return str(value)
+
+
+def _apply(section: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name for f in fields(section)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown option {key!r} (known: {', '.join(sorted(known))})")
+        setattr(section, key, _coerce(value, getattr(section, key), f"{where}.{key}"))
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Build the config: defaults < file (explicit path, else /etc/neutrino if present) < env."""
+    cfg = Config()
+    env = dict(os.environ if env is None else env)
+    file = Path(path) if path else (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None)
+    if path and not Path(path).exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if file:
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        for name, values in data.items():
+            section = getattr(cfg, name, None)
+            if not is_dataclass(section) or not isinstance(values, dict):
+                raise ConfigError(f"{file}: unknown section [{name}]")
+            _apply(section, values, f"{file} [{name}]")
+    for key, raw in env.items():
+        if not key.startswith("NEUTRINO_") or "__" not in key:
+            continue
+        sect, opt = key[len("NEUTRINO_"):].split("__", 1)
+        name = "DEFAULT" if sect.upper() == "DEFAULT" else sect.lower()
+        section = getattr(cfg, name, None)
+        if not is_dataclass(section):
+            raise ConfigError(f"{key}: unknown section {sect!r}")
+        _apply(section, {opt.lower(): _parse_env_value(raw)}, key)
+    return cfg

@@ -1,0 +1,29 @@
+"""The request context: who is asking, for which project, with which roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Context:
+    user_id: str
+    project_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    user_name: str = ""
+    project_name: str = ""
+    request_id: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def can_write(self) -> bool:
+        """Reader-only tokens may look but not change anything (Neutron's reader role)."""
+        return bool(self.roles & {"admin", "member"})
+
+    @classmethod
+    def admin(cls) -> "Context":
+        """An internal admin context for bootstrap and background work."""
+        return cls(user_id="", project_id="", roles=frozenset({"admin", "member", "reader"}))

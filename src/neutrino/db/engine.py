@@ -1,0 +1,103 @@
+"""The database seam: one URL picks SQLite, PostgreSQL or MySQL; transactions retry on races.
+
+Writers on SQLite take the write lock up front (``BEGIN IMMEDIATE``) so two transactions never
+both read "10.0.0.5 is free" and then deadlock on upgrade; on PostgreSQL/MySQL the unique
+constraints catch the race and :meth:`Database.transaction` runs the whole unit again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from neutrino.errors import TransientDatabaseError
+
+T = TypeVar("T")
+LOG = logging.getLogger(__name__)
+RETRIES = 20
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    if isinstance(exc, IntegrityError):  # a lost race on a unique key, not a broken reference
+        return any(key in text for key in ("unique", "duplicate", "primary key"))
+    return any(
+        key in text
+        for key in ("deadlock", "serializ", "database is locked", "lock wait timeout", "could not obtain lock")
+    )
+
+
+class Database:
+    """Owns the engines and hands out sessions; the only place that commits."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.read_engine = self.engine
+        self._write = sessionmaker(self.engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def transaction(self, fn: Callable[[Session], T], *, retries: int = RETRIES) -> T:
+        """Run ``fn`` in one write transaction; rerun it whole on a unique-key race or deadlock.
+
+        ``fn`` must raise :class:`TransientDatabaseError` (or let an IntegrityError escape) for
+        a lost race; any other error rolls back and propagates unchanged.
+        """
+        for attempt in range(retries):
+            try:
+                with self._write.begin() as session:
+                    return fn(session)
+            except TransientDatabaseError:
+                pass
+            except DBAPIError as exc:
+                if not _is_transient(exc) or attempt == retries - 1:
+                    raise
+            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
+        raise TransientDatabaseError("gave up after repeated conflicts")
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        with self._read.begin() as session:
+            return fn(session)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+

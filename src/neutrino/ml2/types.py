@@ -1,0 +1,141 @@
+"""ML2 type drivers: local, flat, vlan, vxlan, gre, geneve — validation, allocation, MTU.
+
+A segmentation id in use is a row in ``segment_allocations``; its primary key
+(type, physnet, id) is what guarantees no id is handed out twice, even when two servers
+allocate at once (the loser's transaction fails on the key and is retried whole).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from neutrino.db.models.network import NetworkSegment, SegmentAllocation
+from neutrino.errors import Conflict, HTTPBadRequest, InvalidInput
+
+# Encapsulation overhead over IPv4, as Neutron computes it.
+OVERHEAD = {"vxlan": 50, "gre": 42, "geneve": 58}
+ID_LIMITS = {"vlan": (1, 4094), "vxlan": (1, 2**24 - 1), "gre": (1, 2**32 - 1), "geneve": (1, 2**24 - 1)}
+TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    network_type: str
+    physical_network: str | None
+    segmentation_id: int | None
+
+
+def parse_ranges(entries: list[str], with_physnet: bool) -> dict[str, list[tuple[int, int]]]:
+    """``["physnet1:100:199", "physnet2"]`` or ``["1:1000"]`` -> {physnet or '': [(lo, hi)]}."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for entry in entries:
+        parts = entry.split(":")
+        key = parts.pop(0) if with_physnet else ""
+        out.setdefault(key, [])
+        if parts:
+            lo, hi = int(parts[0]), int(parts[1])
+            out[key].append((min(lo, hi), max(lo, hi)))
+    return out
+
+
+class InUse(Conflict):
+    """Segment already taken; message and type name set per network type, as Neutron's."""
+
+    def __init__(self, spec: SegmentSpec) -> None:
+        if spec.network_type == "flat":
+            super().__init__(f"Unable to create the flat network. Physical network {spec.physical_network} is in use.")
+            self.type_name = "FlatNetworkInUse"
+        elif spec.network_type == "vlan":
+            super().__init__(
+                f"Unable to create the network. The VLAN {spec.segmentation_id} on physical network "
+                f"{spec.physical_network} is in use."
+            )
+            self.type_name = "VlanIdInUse"
+        else:
+            super().__init__(f"Unable to create the network. The tunnel ID {spec.segmentation_id} is in use.")
+            self.type_name = "TunnelIdInUse"
+
+
+@dataclass
+class TypeDriver:
+    """One network type; ``ranges`` are the tenant pools ({physnet or '': [(lo, hi)]})."""
+
+    name: str
+    ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    flat_networks: list[str] = field(default_factory=list)
+
+    @property
+    def needs_physnet(self) -> bool:
+        return self.name in ("flat", "vlan")
+
+    def validate(self, spec: SegmentSpec) -> SegmentSpec:
+        """Check a provider request; returns it normalised. 400 with Neutron's wording."""
+        net_type, physnet, seg_id = spec.network_type, spec.physical_network, spec.segmentation_id
+        if net_type in ("local", *TUNNEL_TYPES) and physnet:
+            raise InvalidInput(error_message=f"provider:physical_network specified for {net_type} network")
+        if net_type in ("local", "flat") and seg_id is not None:
+            raise InvalidInput(error_message=f"segmentation_id specified for {net_type} network")
+        if self.needs_physnet and not physnet:
+            raise InvalidInput(error_message=f"physical_network required for {net_type} provider network")
+        if net_type == "flat" and "*" not in self.flat_networks and physnet not in self.flat_networks:
+            raise InvalidInput(error_message=f"physical_network '{physnet}' unknown for flat provider network")
+        if net_type == "vlan" and physnet not in self.ranges:
+            raise InvalidInput(error_message=f"physical_network '{physnet}' unknown for VLAN provider network")
+        if seg_id is not None and net_type in ID_LIMITS:
+            lo, hi = ID_LIMITS[net_type]
+            if not lo <= seg_id <= hi:
+                what = "VLAN" if net_type == "vlan" else f"{net_type.upper()} ID"
+                raise InvalidInput(error_message=f"{what} {seg_id} is not in the valid range {lo} to {hi}")
+        return spec
+
+    def _key(self, spec: SegmentSpec) -> tuple[str, int] | None:
+        """The allocation key of a segment, or None when the type allocates nothing."""
+        if self.name == "local":
+            return None
+        if self.name == "flat":
+            return (spec.physical_network or "", 0)
+        return (spec.physical_network or "", spec.segmentation_id or 0)
+
+    def reserve(self, s: Session, spec: SegmentSpec, segment_id: str) -> None:
+        """Take a provider segment; 409 when somebody has it."""
+        key = self._key(spec)
+        if key is None:
+            return
+        taken = s.get(SegmentAllocation, (self.name, key[0], key[1]))
+        if taken is not None:
+            raise InUse(spec)
+        s.add(SegmentAllocation(network_type=self.name, physical_network=key[0],
+                                segmentation_id=key[1], segment_id=segment_id))
+
+    def allocate(self, s: Session, segment_id: str) -> SegmentSpec | None:
+        """Take the lowest free id from the tenant ranges; None when they are exhausted."""
+        if self.name == "local":
+            return SegmentSpec("local", None, None)
+        if self.name == "flat":
+            return None  # flat networks are provider-only
+        for physnet, ranges in self.ranges.items():
+            used = set(s.scalars(select(SegmentAllocation.segmentation_id).where(
+                SegmentAllocation.network_type == self.name,
+                SegmentAllocation.physical_network == physnet)))
+            for lo, hi in ranges:
+                for seg_id in range(lo, hi + 1):
+                    if seg_id not in used:
+                        spec = SegmentSpec(self.name, physnet or None, seg_id)
+                        self.reserve(s, spec, segment_id)
+                        return spec
+        return None
+
+    def release(self, s: Session, segment: NetworkSegment) -> None:
+        spec = SegmentSpec(segment.network_type, segment.physical_network, segment.segmentation_id)
+        key = self._key(spec)
+        if key is not None:
+            row = s.get(SegmentAllocation, (self.name, key[0], key[1]))
+            if row is not None:
+                s.delete(row)
+
+
+def unsupported(net_type: str) -> HTTPBadRequest:
+    return HTTPBadRequest(msg=f"Invalid input for operation: network_type value '{net_type}' not supported.")

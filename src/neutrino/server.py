@@ -1,0 +1,77 @@
+"""Wiring: config -> database -> identity -> services -> controllers -> ASGI app.
+
+The one place that builds long-lived objects and hands them to each other, so no module reads
+configuration or opens the database on import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from neutrino.api import app as api_app
+from neutrino.api.controller import Controller
+from neutrino.config import Config
+from neutrino.db import migrate
+from neutrino.db.engine import Database
+from neutrino.identity.service import Identity
+from neutrino.services.deps import Deps
+from neutrino.api.resources import build_resources
+
+
+@dataclass
+class Server:
+    app: Starlette
+    db: Database
+    identity: Identity
+    deps: Deps
+    new_passwords: dict[str, str] = field(default_factory=dict)
+
+
+def build(cfg: Config) -> Server:
+    db = Database(cfg.db_url)
+    migrate.upgrade(db)
+    identity = Identity(db, cfg)
+    passwords = identity.bootstrap()
+    deps = Deps(cfg=cfg, db=db)
+    controllers: list[Controller] = []
+    extra: list[BaseRoute] = []
+    for res, svc, routes in build_resources(deps):
+        controllers.append(Controller(res, svc, db, max_body=cfg.DEFAULT.max_request_body_size))
+        extra += routes
+    authenticate = None if cfg.DEFAULT.auth_strategy == "noauth" else identity.authenticate
+    app = api_app.build_app(
+        cfg.public_url,
+        extra + api_app.resource_routes(controllers),
+        identity.routes(),
+        authenticate,
+    )
+    return Server(app=app, db=db, identity=identity, deps=deps, new_passwords=passwords)
+
+
+def write_clouds_yaml(path: Path, cfg: Config, passwords: dict[str, str]) -> None:
+    """clouds.yaml with clouds ``admin`` and ``demo``, as the openstack CLI and SDK read it."""
+    ident = cfg.identity
+    users = {"admin": (ident.admin_user, ident.admin_project), "demo": (ident.demo_user, ident.demo_project)}
+    clouds = {}
+    for cloud, (user, project) in users.items():
+        clouds[cloud] = {
+            "auth": {
+                "auth_url": f"{cfg.public_url}/identity/v3",
+                "username": user,
+                "password": passwords[user],
+                "project_name": project,
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+            },
+            "region_name": ident.region,
+            "interface": "public",
+            "identity_api_version": 3,
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"clouds": clouds}, sort_keys=False))
+    path.chmod(0o600)

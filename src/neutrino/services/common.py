@@ -1,0 +1,64 @@
+"""Helpers every resource service uses: visibility, ownership, standard attributes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from neutrino.context import Context
+from neutrino.db.models.base import StandardAttrs, utcnow
+from neutrino.errors import PolicyNotAuthorized, ResourceNotFound
+
+M = TypeVar("M", bound=StandardAttrs)
+
+
+def visible(model: type[M], ctx: Context, *also: Any) -> Select[tuple[M]]:
+    """Rows the context may see: everything for admins, else own project (or ``also`` rules)."""
+    stmt = select(model)
+    if not ctx.is_admin:
+        stmt = stmt.where(or_(model.project_id == ctx.project_id, *also))
+    return stmt
+
+
+def get_or_404(s: Session, model: type[M], ctx: Context, id: str, resource: str, *also: Any) -> M:
+    row = s.scalars(visible(model, ctx, *also).where(model.id == id)).first()
+    if row is None:
+        raise ResourceNotFound(resource, id)
+    return row
+
+
+def check_owner(ctx: Context, row: Any, action: str) -> None:
+    """Visible is not writable: a shared/external resource of another project is 403."""
+    if not ctx.is_admin and row.project_id != ctx.project_id:
+        raise PolicyNotAuthorized(action=f"rule:{action}")
+
+
+def touch(row: Any) -> None:
+    row.revision_number = (row.revision_number or 0) + 1
+    row.updated_at = utcnow()
+
+
+def apply(row: Any, body: dict[str, Any], columns: dict[str, str] | None = None) -> bool:
+    """Set changed attributes (API name -> column via ``columns``); True when anything changed."""
+    changed = False
+    for key, value in body.items():
+        col = (columns or {}).get(key, key)
+        if getattr(row, col) != value:
+            setattr(row, col, value)
+            changed = True
+    return changed
+
+
+def standard(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "name": row.name,
+        "description": row.description,
+        "tags": list(row.tags or []),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "revision_number": row.revision_number,
+    }

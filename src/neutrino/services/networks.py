@@ -1,0 +1,153 @@
+"""Networks: create with an ML2 segment, MTU from the segment type, shared/external visibility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.orm import Session
+
+from neutrino.context import Context
+from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
+from neutrino.errors import HTTPBadRequest, NetworkInUse
+from neutrino.ml2.types import SegmentSpec
+from neutrino.services import common, security_groups
+from neutrino.services.deps import Deps
+
+# Ports the network owns itself and removes with it (Neutron's auto-delete owners).
+AUTO_DELETE_OWNERS = ("network:dhcp",)
+PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+COLUMNS = {"router:external": "external"}
+
+
+def visible_clause(ctx: Context) -> tuple[ColumnElement[bool], ...]:
+    """Besides its own, a project sees shared and external networks."""
+    return (Network.shared.is_(True), Network.external.is_(True))
+
+
+def get_visible(s: Session, ctx: Context, id: str) -> Network:
+    return common.get_or_404(s, Network, ctx, id, "network", *visible_clause(ctx))
+
+
+class NetworkService:
+    special_filters: dict[str, Any] = {}
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.ml2 = deps.ml2
+
+    def to_dict(self, net: Network, subnet_ids: list[str]) -> dict[str, Any]:
+        seg = net.segments[0] if net.segments else None
+        return {
+            **common.standard(net),
+            "admin_state_up": net.admin_state_up,
+            "status": net.status,
+            "subnets": subnet_ids,
+            "shared": net.shared,
+            "mtu": net.mtu,
+            "router:external": net.external,
+            "provider:network_type": seg.network_type if seg else None,
+            "provider:physical_network": seg.physical_network if seg else None,
+            "provider:segmentation_id": seg.segmentation_id if seg else None,
+            "port_security_enabled": net.port_security_enabled,
+            "dns_domain": net.dns_domain,
+            "availability_zone_hints": list(net.availability_zone_hints or []),
+            "availability_zones": ["nova"],
+            "ipv4_address_scope": None,
+            "ipv6_address_scope": None,
+            "l2_adjacency": True,
+            "is_default": net.is_default,
+        }
+
+    def _subnet_ids(self, s: Session, net_ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {i: [] for i in net_ids}
+        if not net_ids:
+            return out
+        rows = s.execute(select(Subnet.network_id, Subnet.id).where(Subnet.network_id.in_(net_ids))
+                         .order_by(Subnet.created_at, Subnet.id))
+        for net_id, sub_id in rows:
+            out[net_id].append(sub_id)
+        return out
+
+    def row(self, s: Session, ctx: Context, id: str) -> Network:
+        return get_visible(s, ctx, id)
+
+    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        stmt = common.visible(Network, ctx, *visible_clause(ctx))
+        if "id" in filters:
+            stmt = stmt.where(Network.id.in_([str(i) for i in filters["id"]]))
+        nets = list(s.scalars(stmt))
+        subnets = self._subnet_ids(s, [n.id for n in nets])
+        return [self.to_dict(n, subnets[n.id]) for n in nets]
+
+    def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
+        net = get_visible(s, ctx, id)
+        return self.to_dict(net, self._subnet_ids(s, [id])[id])
+
+    def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        project = body["project_id"]
+        self.deps.quotas.check(s, project, "network", Network)
+        security_groups.ensure_default(s, project)
+        provider = self._provider_spec(body)
+        net = Network(
+            project_id=project,
+            name=body["name"],
+            description=body["description"],
+            admin_state_up=body["admin_state_up"],
+            shared=body["shared"],
+            external=body["router:external"],
+            is_default=body["is_default"],
+            port_security_enabled=body["port_security_enabled"],
+            dns_domain=body["dns_domain"],
+            availability_zone_hints=body["availability_zone_hints"],
+            tags=body["tags"],
+        )
+        s.add(net)
+        s.flush()
+        seg = self.ml2.create_segment(s, net, provider)
+        max_mtu = self.ml2.mtu(seg)
+        net.mtu = self._checked_mtu(body.get("mtu"), max_mtu)
+        return self.to_dict(net, [])
+
+    @staticmethod
+    def _provider_spec(body: dict[str, Any]) -> SegmentSpec | None:
+        if not any(k in body for k in PROVIDER_KEYS):
+            return None
+        if "provider:network_type" not in body:
+            raise HTTPBadRequest(msg="Invalid input for operation: network_type required.")
+        return SegmentSpec(
+            body["provider:network_type"],
+            body.get("provider:physical_network") or None,
+            body.get("provider:segmentation_id"),
+        )
+
+    @staticmethod
+    def _checked_mtu(requested: int | None, max_mtu: int) -> int:
+        if requested is None:
+            return max_mtu
+        if requested > max_mtu:
+            raise HTTPBadRequest(msg=f"Requested MTU is too big, maximum is {max_mtu}")
+        return requested
+
+    def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
+        net = get_visible(s, ctx, id)
+        common.check_owner(ctx, net, "update_network")
+        if "mtu" in body:
+            body["mtu"] = self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))
+        if common.apply(net, body, COLUMNS):
+            common.touch(net)
+        return self.get(s, ctx, id)
+
+    def delete(self, s: Session, ctx: Context, id: str) -> None:
+        net = get_visible(s, ctx, id)
+        common.check_owner(ctx, net, "delete_network")
+        owners = s.scalars(select(Port.device_owner).where(Port.network_id == id))
+        if any(o not in AUTO_DELETE_OWNERS for o in owners):
+            raise NetworkInUse(net_id=id)
+        for port in s.scalars(select(Port).where(Port.network_id == id)):
+            s.delete(port)
+        s.flush()
+        s.execute(delete(IPAllocation).where(IPAllocation.network_id == id))
+        s.execute(delete(Subnet).where(Subnet.network_id == id))
+        self.ml2.release_segments(s, net)
+        s.delete(net)

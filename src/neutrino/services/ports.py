@@ -1,0 +1,445 @@
+"""Ports: MAC and IP allocation, security groups, address pairs, DHCP options, binding.
+
+:func:`create_port` is also how routers, floating IPs and DHCP get their own ports, so every
+port — user or internal — goes through one allocation path and one set of constraints.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import netaddr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from neutrino.context import Context
+from neutrino.db.models.base import new_id
+from neutrino.db.models.l3 import FloatingIP
+from neutrino.db.models.network import IPAllocation, Network, Port, PortSecurityGroup, Subnet
+from neutrino.db.models.security import SecurityGroup
+from neutrino.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    IpAddressAlreadyAllocated,
+    IpAddressGenerationFailure,
+    MacAddressInUse,
+    PolicyNotAuthorized,
+    ResourceNotFound,
+)
+from neutrino.services import common, ipam, networks, security_groups
+from neutrino.services.deps import Deps
+
+ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip",
+                 "network:router_interface_distributed", "network:ha_router_replicated_interface")
+DEFAULT_DNS_DOMAIN = "openstacklocal."
+
+
+class L3PortInUse(Conflict):
+    message = ("Port {port_id} cannot be deleted directly via the port API: has device owner "
+               "{device_owner}.")
+    type_name = "L3PortInUse"
+
+
+class AddressPairAndPortSecurityRequired(Conflict):
+    message = "Port Security must be enabled in order to have allowed address pairs on a port."
+    type_name = "AddressPairAndPortSecurityRequired"
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(BadRequest):
+    message = ("Port security must be enabled and port must have an IP address in order to use "
+               "security groups.")
+    type_name = "PortSecurityAndIPRequiredForSecurityGroups"
+
+
+class PortSecurityPortHasSecurityGroup(Conflict):
+    message = ("Port has security group associated. Cannot disable port security or IP address "
+               "until security group is removed.")
+    type_name = "PortSecurityPortHasSecurityGroup"
+
+
+@dataclass
+class PortSpec:
+    """What an internal caller (router, floating IP, DHCP) asks of a new port."""
+
+    project_id: str
+    network_id: str
+    device_owner: str = ""
+    device_id: str = ""
+    name: str = ""
+    fixed_ips: list[dict[str, Any]] | None = None  # None: automatic
+    security_groups: list[str] | None = None  # None: the project's default (if port security)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def visible_clause(ctx: Context) -> tuple[Any, ...]:
+    """Besides its own, a project sees the ports on networks it owns (Neutron's network owner)."""
+    return (Port.network_id.in_(select(Network.id).where(Network.project_id == ctx.project_id)),)
+
+
+def get_visible(s: Session, ctx: Context, id: str) -> Port:
+    return common.get_or_404(s, Port, ctx, id, "port", *visible_clause(ctx))
+
+
+def fixed_ips_of(port: Port) -> list[dict[str, str]]:
+    return [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
+
+
+def to_dict(port: Port) -> dict[str, Any]:
+    ips = fixed_ips_of(port)
+    host = port.dns_name or ""
+    domain = port.dns_domain or DEFAULT_DNS_DOMAIN
+    return {
+        **common.standard(port),
+        "network_id": port.network_id,
+        "admin_state_up": port.admin_state_up,
+        "mac_address": port.mac_address,
+        "fixed_ips": ips,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+        "status": port.status,
+        "security_groups": [b.security_group_id for b in port.security_group_bindings],
+        "port_security_enabled": port.port_security_enabled,
+        "allowed_address_pairs": [
+            {"ip_address": p["ip_address"], "mac_address": p.get("mac_address") or port.mac_address}
+            for p in port.allowed_address_pairs or []
+        ],
+        "extra_dhcp_opts": [
+            {"opt_name": o["opt_name"], "opt_value": o["opt_value"], "ip_version": o.get("ip_version", 4)}
+            for o in port.extra_dhcp_opts or []
+        ],
+        "dns_name": port.dns_name,
+        "dns_domain": port.dns_domain,
+        "dns_assignment": [
+            {"hostname": host or "host-" + ip["ip_address"].replace(".", "-").replace(":", "-"),
+             "ip_address": ip["ip_address"],
+             "fqdn": f"{host or 'host-' + ip['ip_address'].replace('.', '-').replace(':', '-')}.{domain}"}
+            for ip in ips
+        ],
+        "ip_allocation": "immediate",
+        "binding:host_id": port.binding_host_id,
+        "binding:vif_type": port.binding_vif_type,
+        "binding:vif_details": dict(port.binding_vif_details or {}),
+        "binding:vnic_type": port.binding_vnic_type,
+        "binding:profile": dict(port.binding_profile or {}),
+    }
+
+
+def _fixed_ips_filter(item: dict[str, Any], wanted: list[Any]) -> bool:
+    """``fixed_ips=ip_address=X``, ``subnet_id=Y`` or ``ip_address_substr=Z``; all must hold."""
+    for want in wanted:
+        key, _, value = str(want).partition("=")
+        if key == "ip_address_substr":
+            ok = any(value in ip["ip_address"] for ip in item["fixed_ips"])
+        elif key in ("ip_address", "subnet_id"):
+            ok = any(ip[key] == value for ip in item["fixed_ips"])
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- allocation
+
+
+def generate_mac(s: Session, network_id: str, base_mac: str) -> str:
+    """A random MAC under the configured prefix (base_mac's non-zero octets), unused on the network."""
+    base = base_mac.split(":")
+    fixed = base[:3]
+    for _ in range(50):
+        mac = ":".join(fixed + [f"{random.randint(0, 255):02x}" for _ in range(3)])
+        if s.scalar(select(Port.id).where(Port.network_id == network_id, Port.mac_address == mac)) is None:
+            return mac
+    raise Conflict(msg=f"Unable to generate a unique MAC address on network {network_id}")
+
+
+def _subnets_of(s: Session, network_id: str) -> list[Subnet]:
+    return list(s.scalars(select(Subnet).where(Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id)))
+
+
+def _used(s: Session, subnet_id: str) -> set[str]:
+    return set(s.scalars(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id)))
+
+
+def _is_auto_address(sub: Subnet) -> bool:
+    return sub.ip_version == 6 and sub.ipv6_address_mode in ("slaac", "dhcpv6-stateless")
+
+
+def _subnet_for_ip(subnets: list[Subnet], ip: str, network_id: str) -> Subnet:
+    addr = netaddr.IPAddress(ip)
+    for sub in subnets:
+        if addr in netaddr.IPNetwork(sub.cidr):
+            return sub
+    raise InvalidInput(error_message=f"IP address {ip} does not belong to any subnet of network {network_id}")
+
+
+def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | None, mac: str,
+                 device_owner: str, keep: list[dict[str, str]] | None = None) -> list[tuple[str, str]]:
+    """(subnet_id, address) pairs for a port; ``keep`` are addresses the port already holds."""
+    subnets = _subnets_of(s, network_id)
+    by_id = {sub.id: sub for sub in subnets}
+    kept = {(k["subnet_id"], k["ip_address"]) for k in keep or []}
+    out: list[tuple[str, str]] = []
+    if requested is None:
+        return _automatic(s, network_id, subnets, mac, device_owner)
+    for req in requested:
+        if "subnet_id" in req and req["subnet_id"] not in by_id:
+            raise InvalidInput(error_message=f"Failed to create port on network {network_id}, because "
+                               f"fixed_ips included invalid subnet {req['subnet_id']}")
+        sub = by_id[req["subnet_id"]] if "subnet_id" in req else _subnet_for_ip(subnets, req["ip_address"], network_id)
+        if "ip_address" in req:
+            ip = str(netaddr.IPAddress(req["ip_address"]))
+            if netaddr.IPAddress(ip) not in netaddr.IPNetwork(sub.cidr):
+                raise InvalidInput(error_message=f"IP address {ip} is not a valid IP for the specified subnet.")
+            if (sub.id, ip) not in kept and (ip in _used(s, sub.id) or any(o == (sub.id, ip) for o in out)):
+                raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
+            if (ip == sub.gateway_ip and not device_owner.startswith("network:router")
+                    and (sub.id, ip) not in kept):
+                raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
+        elif _is_auto_address(sub):
+            ip = ipam.eui64(netaddr.IPNetwork(sub.cidr), mac)
+        else:
+            prior = [k for k in kept if k[0] == sub.id and k not in out]
+            if prior:
+                out.append(prior[0])
+                continue
+            ip = _pick(s, sub, {ip for sid, ip in out if sid == sub.id}, network_id)
+        out.append((sub.id, ip))
+    return out
+
+
+def _pick(s: Session, sub: Subnet, also_used: set[str], network_id: str) -> str:
+    used = _used(s, sub.id) | also_used
+    if sub.gateway_ip:
+        used.add(sub.gateway_ip)
+    ip = ipam.pick_free(sub.allocation_pools, used, sub.ip_version)
+    if ip is None:
+        raise IpAddressGenerationFailure(net_id=network_id)
+    return ip
+
+
+def _automatic(s: Session, network_id: str, subnets: list[Subnet], mac: str, owner: str) -> list[tuple[str, str]]:
+    """One address from the first IPv4 subnet with room, one from a stateful IPv6 subnet, and
+    the SLAAC address of every auto-address IPv6 subnet (not for router ports)."""
+    out: list[tuple[str, str]] = []
+    for version in (4, 6):
+        candidates = [sub for sub in subnets if sub.ip_version == version and not _is_auto_address(sub)]
+        for sub in candidates:
+            try:
+                out.append((sub.id, _pick(s, sub, set(), network_id)))
+                break
+            except IpAddressGenerationFailure:
+                continue
+        else:
+            if candidates:
+                raise IpAddressGenerationFailure(net_id=network_id)
+    if not owner.startswith("network:router"):
+        for sub in subnets:
+            if _is_auto_address(sub):
+                out.append((sub.id, ipam.eui64(netaddr.IPNetwork(sub.cidr), mac)))
+    return out
+
+
+def _set_ips(port: Port, pairs: list[tuple[str, str]]) -> None:
+    old = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips}
+    port.fixed_ips = [
+        old.get(pair) or IPAllocation(subnet_id=pair[0], ip_address=pair[1], port_id=port.id,
+                                      network_id=port.network_id)
+        for pair in pairs
+    ]
+    for i, alloc in enumerate(port.fixed_ips):
+        alloc.position = i
+
+
+def _check_security_groups(s: Session, ctx: Context, project_id: str, ids: list[str]) -> None:
+    for sg_id in ids:
+        sg = s.get(SecurityGroup, sg_id)
+        if sg is None or (sg.project_id != project_id and not ctx.is_admin and not sg.shared):
+            raise ResourceNotFound("security_group", sg_id)
+
+
+def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen = set()
+    out = []
+    for p in pairs:
+        key = (str(netaddr.IPNetwork(p["ip_address"])) if "/" in p["ip_address"] else p["ip_address"],
+               (p.get("mac_address") or "").lower())
+        if key in seen:
+            raise InvalidInput(error_message="Request contains duplicate address pair: "
+                               f"mac_address {p.get('mac_address')} ip_address {p['ip_address']}.")
+        seen.add(key)
+        entry = {"ip_address": p["ip_address"]}
+        if p.get("mac_address"):
+            entry["mac_address"] = p["mac_address"].lower()
+        out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------- the service
+
+
+class PortService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.special_filters = {"fixed_ips": _fixed_ips_filter}
+
+    def row(self, s: Session, ctx: Context, id: str) -> Port:
+        return get_visible(s, ctx, id)
+
+    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        stmt = common.visible(Port, ctx, *visible_clause(ctx))
+        for key, col in (("id", Port.id), ("network_id", Port.network_id), ("device_id", Port.device_id),
+                         ("device_owner", Port.device_owner), ("mac_address", Port.mac_address)):
+            if key in filters:
+                stmt = stmt.where(col.in_([str(v) for v in filters[key]]))
+        return [to_dict(p) for p in s.scalars(stmt)]
+
+    def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
+        return to_dict(get_visible(s, ctx, id))
+
+    def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        network = networks.get_visible(s, ctx, body["network_id"])
+        if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
+            raise PolicyNotAuthorized(action="rule:create_port")
+        if "fixed_ips" in body and not ctx.is_admin and network.project_id != ctx.project_id:
+            for ip in body["fixed_ips"] or []:
+                if "ip_address" in ip:
+                    raise PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
+        if body.get("mac_address") and not ctx.is_admin and network.project_id != ctx.project_id:
+            raise PolicyNotAuthorized(action="rule:create_port:mac_address")
+        return to_dict(self.create_internal(s, ctx, network, body))
+
+    def create_internal(self, s: Session, ctx: Context, network: Network, body: dict[str, Any]) -> Port:
+        """Create a port from a validated body (defaults filled); shared with routers and FIPs."""
+        project = body["project_id"]
+        self.deps.quotas.check(s, project, "port", Port)
+        default_sg = security_groups.ensure_default(s, project)
+        mac = body.get("mac_address")
+        if mac:
+            if s.scalar(select(Port.id).where(Port.network_id == network.id, Port.mac_address == mac)):
+                raise MacAddressInUse(net_id=network.id, mac=mac)
+        else:
+            mac = generate_mac(s, network.id, self.deps.cfg.DEFAULT.base_mac)
+        owner = body.get("device_owner", "")
+        port_security = body.get("port_security_enabled")
+        if port_security is None:
+            port_security = network.port_security_enabled
+        sgs = body.get("security_groups")
+        if sgs is None:
+            sgs = [default_sg] if port_security and not owner.startswith("network:") else []
+        elif sgs and not port_security:
+            raise PortSecurityAndIPRequiredForSecurityGroups()
+        _check_security_groups(s, ctx, project, sgs)
+        pairs = _check_address_pairs(body.get("allowed_address_pairs") or [])
+        if pairs and not port_security:
+            raise AddressPairAndPortSecurityRequired()
+        port = Port(
+            project_id=project, network_id=network.id, name=body.get("name", ""),
+            description=body.get("description", ""), mac_address=mac,
+            admin_state_up=body.get("admin_state_up", True), device_id=body.get("device_id", ""),
+            device_owner=owner, port_security_enabled=port_security, allowed_address_pairs=pairs,
+            extra_dhcp_opts=body.get("extra_dhcp_opts") or [], dns_name=body.get("dns_name", ""),
+            dns_domain=body.get("dns_domain", ""), binding_vnic_type=body.get("binding:vnic_type", "normal"),
+            binding_profile=body.get("binding:profile") or {}, tags=body.get("tags") or [],
+            status="DOWN",
+        )
+        port.id = new_id()
+        port.security_group_bindings = [PortSecurityGroup(port_id=port.id, security_group_id=g) for g in sgs]
+        _set_ips(port, allocate_ips(s, network.id, body.get("fixed_ips"), mac, owner))
+        self._bind(s, port, body.get("binding:host_id", ""))
+        s.add(port)
+        s.flush()
+        return port
+
+    def _bind(self, s: Session, port: Port, host: str) -> None:
+        port.binding_host_id = host
+        if not host:
+            port.binding_vif_type, port.binding_vif_details = "unbound", {}
+            return
+        segments = list(s.get(Network, port.network_id).segments)  # type: ignore[union-attr]
+        binding = self.deps.ml2.bind(host, port.binding_vnic_type, segments)
+        if binding is None:
+            port.binding_vif_type, port.binding_vif_details = "binding_failed", {}
+        else:
+            port.binding_vif_type, port.binding_vif_details = binding.vif_type, dict(binding.vif_details)
+
+    def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
+        port = get_visible(s, ctx, id)
+        common.check_owner(ctx, port, "update_port")
+        changed = False
+        if "mac_address" in body:
+            changed |= self._update_mac(s, ctx, port, body.pop("mac_address"))
+        if "fixed_ips" in body:
+            pairs = allocate_ips(s, port.network_id, body.pop("fixed_ips") or [], port.mac_address,
+                                 port.device_owner, keep=fixed_ips_of(port))
+            if pairs != [(a.subnet_id, a.ip_address) for a in port.fixed_ips]:
+                _set_ips(port, pairs)
+                changed = True
+        changed |= self._update_security(s, ctx, port, body)
+        host = body.pop("binding:host_id", None)
+        if "binding:vnic_type" in body:
+            changed |= common.apply(port, {"binding_vnic_type": body.pop("binding:vnic_type")})
+        if "binding:profile" in body:
+            changed |= common.apply(port, {"binding_profile": body.pop("binding:profile") or {}})
+        if host is not None and host != port.binding_host_id:
+            self._bind(s, port, host)
+            changed = True
+        changed |= common.apply(port, body)
+        if changed:
+            common.touch(port)
+        s.flush()
+        return to_dict(port)
+
+    def _update_mac(self, s: Session, ctx: Context, port: Port, mac: str | None) -> bool:
+        if not ctx.is_admin:
+            raise PolicyNotAuthorized(action="rule:update_port:mac_address")
+        if mac is None:
+            mac = generate_mac(s, port.network_id, self.deps.cfg.DEFAULT.base_mac)
+        if mac == port.mac_address:
+            return False
+        if s.scalar(select(Port.id).where(Port.network_id == port.network_id, Port.mac_address == mac)):
+            raise MacAddressInUse(net_id=port.network_id, mac=mac)
+        port.mac_address = mac
+        return True
+
+    def _update_security(self, s: Session, ctx: Context, port: Port, body: dict[str, Any]) -> bool:
+        changed = False
+        security = body.pop("port_security_enabled", port.port_security_enabled)
+        sgs = body.pop("security_groups", None)
+        current = [b.security_group_id for b in port.security_group_bindings]
+        if sgs is None:
+            sgs = current
+        if not security and sgs:
+            raise PortSecurityPortHasSecurityGroup()
+        if "allowed_address_pairs" in body:
+            body["allowed_address_pairs"] = _check_address_pairs(body["allowed_address_pairs"] or [])
+        pairs = body.get("allowed_address_pairs", port.allowed_address_pairs)
+        if pairs and not security:
+            raise AddressPairAndPortSecurityRequired()
+        if security != port.port_security_enabled:
+            port.port_security_enabled = security
+            changed = True
+        if sgs != current:
+            _check_security_groups(s, ctx, port.project_id, sgs)
+            port.security_group_bindings = [PortSecurityGroup(port_id=port.id, security_group_id=g)
+                                            for g in dict.fromkeys(sgs)]
+            changed = True
+        return changed
+
+    def delete(self, s: Session, ctx: Context, id: str) -> None:
+        port = get_visible(s, ctx, id)
+        common.check_owner(ctx, port, "delete_port")
+        if port.device_owner in ROUTER_OWNERS:
+            raise L3PortInUse(port_id=id, device_owner=port.device_owner)
+        delete_port(s, port)
+
+
+def delete_port(s: Session, port: Port) -> None:
+    """Remove a port and detach floating IPs from it (internal callers skip the owner checks)."""
+    for fip in s.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id == port.id)):
+        fip.fixed_port_id, fip.fixed_ip_address, fip.router_id, fip.status = None, None, None, "DOWN"
+        common.touch(fip)
+    s.delete(port)

@@ -1,0 +1,172 @@
+"""Subnets: CIDR, gateway and pool validation, overlap checks, in-use protection on delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import netaddr
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from neutrino.context import Context
+from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
+from neutrino.errors import Conflict, InvalidInput, ResourceNotFound, SubnetInUse
+from neutrino.services import common, ipam
+from neutrino.services.deps import Deps
+from neutrino.services.networks import AUTO_DELETE_OWNERS, get_visible as get_network
+
+UPDATABLE = ("name", "description", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes",
+             "enable_dhcp", "service_types", "segment_id", "dns_publish_fixed_ip")
+
+
+def visible_clause(ctx: Context) -> tuple[Any, ...]:
+    """A project sees the subnets of shared and external networks, as it sees those networks."""
+    shared = select(Network.id).where((Network.shared.is_(True)) | (Network.external.is_(True)))
+    return (Subnet.network_id.in_(shared),)
+
+
+def get_visible(s: Session, ctx: Context, id: str) -> Subnet:
+    return common.get_or_404(s, Subnet, ctx, id, "subnet", *visible_clause(ctx))
+
+
+class GatewayIpInUse(Conflict):
+    message = "Current gateway ip {ip_address} already in use by port {port_id}. Unable to update."
+    type_name = "GatewayIpInUse"
+
+
+def to_dict(sub: Subnet) -> dict[str, Any]:
+    return {
+        **common.standard(sub),
+        "network_id": sub.network_id,
+        "ip_version": sub.ip_version,
+        "cidr": sub.cidr,
+        "subnetpool_id": sub.subnetpool_id,
+        "gateway_ip": sub.gateway_ip,
+        "allocation_pools": list(sub.allocation_pools or []),
+        "dns_nameservers": list(sub.dns_nameservers or []),
+        "host_routes": list(sub.host_routes or []),
+        "enable_dhcp": sub.enable_dhcp,
+        "ipv6_ra_mode": sub.ipv6_ra_mode,
+        "ipv6_address_mode": sub.ipv6_address_mode,
+        "service_types": list(sub.service_types or []),
+        "segment_id": sub.segment_id,
+        "dns_publish_fixed_ip": sub.dns_publish_fixed_ip,
+    }
+
+
+def _check_ipv6_modes(body: dict[str, Any], version: int) -> None:
+    ra, addr = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
+    if version == 4 and (ra or addr):
+        raise InvalidInput(error_message="ipv6_ra_mode or ipv6_address_mode cannot be set for an IPv4 subnet")
+    if ra and addr and ra != addr:
+        raise InvalidInput(error_message=f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{addr}' "
+                           "is not valid. If both attributes are set, they must be the same value")
+
+
+def _check_lists(net: netaddr.IPNetwork, body: dict[str, Any]) -> None:
+    for ns in body.get("dns_nameservers") or []:
+        if netaddr.IPAddress(ns).version != net.version:
+            raise InvalidInput(error_message=f"DNS nameserver {ns} is not of IP version {net.version}")
+    for route in body.get("host_routes") or []:
+        if netaddr.IPNetwork(route["destination"]).version != netaddr.IPAddress(route["nexthop"]).version:
+            raise InvalidInput(error_message=f"Host route {route} mixes IP versions")
+
+
+class SubnetService:
+    special_filters: dict[str, Any] = {}
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def row(self, s: Session, ctx: Context, id: str) -> Subnet:
+        return get_visible(s, ctx, id)
+
+    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        stmt = common.visible(Subnet, ctx, *visible_clause(ctx))
+        if "network_id" in filters:
+            stmt = stmt.where(Subnet.network_id.in_([str(i) for i in filters["network_id"]]))
+        return [to_dict(sub) for sub in s.scalars(stmt)]
+
+    def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
+        return to_dict(get_visible(s, ctx, id))
+
+    def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        network = get_network(s, ctx, body["network_id"])
+        common.check_owner(ctx, network, "create_subnet")
+        if not body.get("cidr"):
+            raise InvalidInput(error_message="A cidr must be specified in the absence of a subnet pool"
+                               if not body.get("subnetpool_id") else "Subnet pools are not supported yet")
+        net = netaddr.IPNetwork(body["cidr"])
+        if net.version != body["ip_version"]:
+            raise InvalidInput(error_message=f"Cidr {body['cidr']} does not match the IP version {body['ip_version']}")
+        if net.version == 6 and net.prefixlen > 126 or net.version == 4 and net.prefixlen > 32:
+            raise InvalidInput(error_message=f"Invalid CIDR {body['cidr']} for IPv{net.version} subnet.")
+        _check_ipv6_modes(body, net.version)
+        _check_lists(net, body)
+        self.deps.quotas.check(s, body["project_id"], "subnet", Subnet)
+        for other in s.scalars(select(Subnet.cidr).where(Subnet.network_id == network.id)):
+            if ipam.overlaps(other, str(net.cidr)):
+                raise InvalidInput(error_message=f"Requested subnet with cidr: {net.cidr} for network: "
+                                   f"{network.id} overlaps with another subnet")
+        gateway = str(ipam.first_usable(net)) if "gateway_ip" not in body else body["gateway_ip"]
+        if gateway:
+            ipam.check_gateway(net, gateway)
+        if body.get("allocation_pools") is not None:
+            pools = ipam.validate_pools(net, body["allocation_pools"], gateway)
+        else:
+            pools = ipam.default_pools(net, gateway)
+        sub = Subnet(
+            project_id=body["project_id"], name=body["name"], description=body["description"],
+            network_id=network.id, ip_version=net.version, cidr=str(net.cidr), gateway_ip=gateway,
+            allocation_pools=pools, dns_nameservers=body["dns_nameservers"], host_routes=body["host_routes"],
+            enable_dhcp=body["enable_dhcp"], ipv6_ra_mode=body["ipv6_ra_mode"],
+            ipv6_address_mode=body["ipv6_address_mode"], service_types=body["service_types"],
+            segment_id=body["segment_id"], dns_publish_fixed_ip=body["dns_publish_fixed_ip"], tags=body["tags"],
+            subnetpool_id=None,
+        )
+        s.add(sub)
+        s.flush()
+        return to_dict(sub)
+
+    def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
+        sub = get_visible(s, ctx, id)
+        common.check_owner(ctx, sub, "update_subnet")
+        net = netaddr.IPNetwork(sub.cidr)
+        _check_lists(net, body)
+        gateway = body.get("gateway_ip", sub.gateway_ip)
+        if "gateway_ip" in body and body["gateway_ip"] != sub.gateway_ip:
+            self._check_gateway_change(s, sub, body["gateway_ip"], net)
+        if "allocation_pools" in body:
+            body["allocation_pools"] = ipam.validate_pools(net, body["allocation_pools"] or [], gateway)
+        elif gateway:
+            ipam.validate_pools(net, sub.allocation_pools, gateway)
+        if common.apply(sub, {k: v for k, v in body.items() if k in UPDATABLE}):
+            common.touch(sub)
+        return to_dict(sub)
+
+    def _check_gateway_change(self, s: Session, sub: Subnet, new_gw: str | None, net: netaddr.IPNetwork) -> None:
+        if sub.gateway_ip:
+            holder = s.scalar(select(IPAllocation.port_id).join(Port, Port.id == IPAllocation.port_id).where(
+                IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == sub.gateway_ip,
+                Port.device_owner.like("network:router%")))
+            if holder:
+                raise GatewayIpInUse(ip_address=sub.gateway_ip, port_id=holder)
+        if new_gw:
+            ipam.check_gateway(net, new_gw)
+
+    def delete(self, s: Session, ctx: Context, id: str) -> None:
+        sub = get_visible(s, ctx, id)
+        common.check_owner(ctx, sub, "delete_subnet")
+        owners = s.execute(select(Port.device_owner).join(IPAllocation, IPAllocation.port_id == Port.id)
+                           .where(IPAllocation.subnet_id == id))
+        if any(o not in AUTO_DELETE_OWNERS for (o,) in owners):
+            raise SubnetInUse(subnet_id=id, reason="One or more ports have an IP allocation from this subnet")
+        s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
+        s.delete(sub)
+
+
+def subnet_or_404(s: Session, id: str) -> Subnet:
+    sub = s.get(Subnet, id)
+    if sub is None:
+        raise ResourceNotFound("subnet", id)
+    return sub

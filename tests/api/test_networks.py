@@ -1,0 +1,197 @@
+"""Networks over HTTP: defaults, provider segments, MTU, visibility, errors, list semantics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Api
+
+
+def err(r: Any) -> dict[str, Any]:
+    body = r.json()
+    assert set(body) == {"NeutronError"}, body
+    assert set(body["NeutronError"]) == {"type", "message", "detail"}
+    return body["NeutronError"]  # type: ignore[no-any-return]
+
+
+def test_create_defaults_and_vxlan_mtu(api: Api) -> None:
+    net = api.create("network", name="n1")
+    assert net["admin_state_up"] is True and net["shared"] is False and net["router:external"] is False
+    assert net["status"] == "ACTIVE" and net["subnets"] == [] and net["revision_number"] == 0
+    assert net["provider:network_type"] == "vxlan" and net["provider:segmentation_id"] == 1
+    assert net["mtu"] == 1450 and net["tenant_id"] == net["project_id"] == "admin"
+    assert net["created_at"].endswith("Z") and net["port_security_enabled"] is True
+
+
+def test_provider_types_mtu_and_duplicates(api: Api) -> None:
+    expect = {"vxlan": 1450, "gre": 1458, "geneve": 1442, "vlan": 1500, "flat": 1500, "local": 1500}
+    for net_type, mtu in expect.items():
+        body: dict[str, Any] = {"provider:network_type": net_type}
+        if net_type in ("vlan", "flat"):
+            body["provider:physical_network"] = "physnet1"
+        if net_type in ("vxlan", "gre", "geneve", "vlan"):
+            body["provider:segmentation_id"] = 150
+        net = api.create("network", **body)
+        assert net["mtu"] == mtu, net_type
+        r = api.post("/v2.0/networks", json={"network": body})
+        if net_type != "local":
+            assert r.status_code == 409, (net_type, r.text)
+            assert err(r)["type"] in ("VlanIdInUse", "TunnelIdInUse", "FlatNetworkInUse")
+
+
+def test_bad_provider_input_is_400(api: Api) -> None:
+    cases = [
+        {"provider:network_type": "bogus"},
+        {"provider:network_type": "vlan"},
+        {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 5000},
+        {"provider:network_type": "flat", "provider:physical_network": "p", "provider:segmentation_id": 3},
+        {"provider:network_type": "vxlan", "provider:physical_network": "physnet1"},
+    ]
+    for body in cases:
+        r = api.post("/v2.0/networks", json={"network": body})
+        assert r.status_code == 400, (body, r.text)
+    assert api.get("/v2.0/networks").json()["networks"] == []
+
+
+def test_exhausted_range_is_503(cfg: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from neutrino import server
+
+    cfg.ml2.vxlan_vni_ranges = ["10:11"]
+    srv = server.build(cfg)
+    with TestClient(srv.app) as client:
+        a = Api(client)
+        a.create("network")
+        a.create("network")
+        r = a.post("/v2.0/networks", json={"network": {}})
+        assert r.status_code == 503 and err(r)["type"] == "NoNetworkAvailable"
+
+
+def test_member_cannot_set_provider_or_shared(api: Api) -> None:
+    member = api.as_("p1")
+    r = member.post("/v2.0/networks", json={"network": {"provider:network_type": "local"}})
+    assert r.status_code == 403 and err(r)["type"] == "PolicyNotAuthorized"
+    r = member.post("/v2.0/networks", json={"network": {"shared": True}})
+    assert r.status_code == 403
+    net = member.create("network", shared=False)
+    assert "provider:network_type" not in net
+
+
+def test_visibility_shared_external_and_404(api: Api) -> None:
+    a, b = api.as_("pa"), api.as_("pb")
+    mine = a.create("network", name="a-private")
+    shared = api.create("network", name="shared", shared=True)
+    ext = api.create("network", name="ext", **{"router:external": True})
+    names = {n["name"] for n in b.get("/v2.0/networks").json()["networks"]}
+    assert names == {"shared", "ext"}
+    r = b.get(f"/v2.0/networks/{mine['id']}")
+    assert r.status_code == 404 and err(r)["type"] == "NetworkNotFound"
+    assert err(r)["message"] == f"Network {mine['id']} could not be found."
+    assert b.put(f"/v2.0/networks/{shared['id']}", json={"network": {"name": "x"}}).status_code == 403
+    assert b.delete(f"/v2.0/networks/{ext['id']}").status_code == 403
+    reader = api.as_("pa", roles="reader")
+    assert reader.get(f"/v2.0/networks/{mine['id']}").status_code == 200
+    assert reader.post("/v2.0/networks", json={"network": {}}).status_code == 403
+
+
+def test_update_revision_and_if_match(api: Api) -> None:
+    net = api.create("network", name="a")
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "b"}})
+    assert r.status_code == 200 and r.json()["network"]["revision_number"] == 1
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "c"}},
+                headers={"If-Match": "revision_number=0"})
+    assert r.status_code == 412
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "c"}},
+                headers={"If-Match": "revision_number=1"})
+    assert r.status_code == 200 and r.json()["network"]["name"] == "c"
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"id": "x"}})
+    assert r.status_code == 400 and "Cannot update read-only attribute id" in err(r)["message"]
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"mtu": 9000}})
+    assert r.status_code == 400 and "maximum is 1450" in err(r)["message"]
+
+
+def test_bad_bodies(api: Api) -> None:
+    cases = [
+        (b"{not json", 400, "MalformedRequestBody"),
+        (b"[]", 400, "HTTPBadRequest"),
+        (b'{"net": {}}', 400, "HTTPBadRequest"),
+        (b'{"network": {"foo": 1}}', 400, "HTTPBadRequest"),
+        (b'{"network": {"admin_state_up": "maybe"}}', 400, "HTTPBadRequest"),
+        (b'{"network": {"name": 5}}', 400, "HTTPBadRequest"),
+        (b'{"network": {"id": "x"}}', 400, "HTTPBadRequest"),
+        (b'{"network": {"tenant_id": "other"}}', 400, "HTTPBadRequest"),
+    ]
+    member = api.as_("pm")
+    for raw, status, kind in cases:
+        r = member.post("/v2.0/networks", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == status, (raw, r.text)
+        assert err(r)["type"] == kind, (raw, r.text)
+    big = b'{"network": {"name": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    assert api.post("/v2.0/networks", content=big).status_code == 413
+    assert api.get("/v2.0/networks").json()["networks"] == []
+    assert api.get("/v2.0/networks/not-a-uuid").status_code == 404
+    assert api.get("/v2.0/nothing").status_code == 404
+
+
+def test_bulk_create_is_atomic(api: Api) -> None:
+    r = api.post("/v2.0/networks", json={"networks": [{"name": "a"}, {"name": "b"}]})
+    assert r.status_code == 201 and [n["name"] for n in r.json()["networks"]] == ["a", "b"]
+    r = api.post("/v2.0/networks", json={"networks": [{"name": "c"}, {"name": 7}]})
+    assert r.status_code == 400
+    r = api.post("/v2.0/networks", json={"networks": [{"name": "c"}, {"provider:network_type": "vlan",
+                 "provider:physical_network": "physnet1", "provider:segmentation_id": 100},
+                 {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+                  "provider:segmentation_id": 100}]})
+    assert r.status_code == 409
+    assert sorted(n["name"] for n in api.get("/v2.0/networks").json()["networks"]) == ["a", "b"]
+
+
+def test_fields_filters_sort_and_pagination(api: Api) -> None:
+    for i in range(5):
+        api.create("network", name=f"n{i}", admin_state_up=i % 2 == 0, tags=[f"t{i % 2}", "all"])
+    r = api.get("/v2.0/networks?fields=id&fields=name")
+    assert all(set(n) == {"id", "name"} for n in r.json()["networks"])
+    r = api.get("/v2.0/networks?admin_state_up=false")
+    assert sorted(n["name"] for n in r.json()["networks"]) == ["n1", "n3"]
+    r = api.get("/v2.0/networks?name=n1&name=n2")
+    assert sorted(n["name"] for n in r.json()["networks"]) == ["n1", "n2"]
+    assert len(api.get("/v2.0/networks?tags=t0,all").json()["networks"]) == 3
+    assert len(api.get("/v2.0/networks?tags-any=t1").json()["networks"]) == 2
+    assert len(api.get("/v2.0/networks?not-tags=t1").json()["networks"]) == 3
+    assert len(api.get("/v2.0/networks?not-tags-any=t0&not-tags-any=t1").json()["networks"]) == 0
+    r = api.get("/v2.0/networks?bogus=1")
+    assert r.status_code == 400 and "[bogus] is invalid attribute for filtering" in err(r)["message"]
+    r = api.get("/v2.0/networks?sort_key=name&sort_dir=desc")
+    assert [n["name"] for n in r.json()["networks"]] == ["n4", "n3", "n2", "n1", "n0"]
+    assert api.get("/v2.0/networks?sort_key=bogus").status_code == 400
+    seen: list[str] = []
+    url = "/v2.0/networks?sort_key=name&sort_dir=asc&limit=2"
+    while url:
+        body = api.get(url).json()
+        seen += [n["name"] for n in body["networks"]]
+        nxt = [link["href"] for link in body.get("networks_links", []) if link["rel"] == "next"]
+        url = nxt[0].replace("http://127.0.0.1:9696", "") if nxt else ""
+    assert seen == ["n0", "n1", "n2", "n3", "n4"]
+    r = api.get("/v2.0/networks?limit=2&marker=00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404
+
+
+def test_tags_subresource(api: Api) -> None:
+    net = api.create("network")
+    base = f"/v2.0/networks/{net['id']}/tags"
+    assert api.put(base + "/red").status_code == 201
+    assert api.get(base + "/red").status_code == 204
+    assert api.get(base + "/blue").status_code == 404
+    assert api.put(base, json={"tags": ["a", "b"]}).json() == {"tags": ["a", "b"]}
+    assert api.delete(base + "/a").status_code == 204
+    assert api.get(base).json() == {"tags": ["b"]}
+    assert api.delete(base).status_code == 204
+    assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["tags"] == []
+
+
+def test_delete_releases_segment(api: Api) -> None:
+    net = api.create("network", **{"provider:network_type": "vxlan", "provider:segmentation_id": 77})
+    assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
+    api.create("network", **{"provider:network_type": "vxlan", "provider:segmentation_id": 77})
+    assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 404

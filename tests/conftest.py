@@ -1,0 +1,127 @@
+"""Shared fixtures: a real server on a temporary SQLite state dir, driven over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from neutrino import config
+from neutrino.config import Config
+
+
+def make_config(state_dir: Path, **sections: dict[str, Any]) -> Config:
+    cfg = config.load(env={})
+    cfg.DEFAULT.state_dir = str(state_dir)
+    cfg.identity.admin_password = "admin-secret"
+    cfg.identity.demo_password = "demo-secret"
+    for name, values in sections.items():
+        for key, value in values.items():
+            setattr(getattr(cfg, name), key, value)
+    return cfg
+
+
+class Api:
+    """A TestClient with noauth identities: ``as_(project, roles)`` picks who is asking."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.headers: dict[str, str] = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
+
+    def as_(self, project: str, roles: str = "member,reader") -> "Api":
+        other = Api(self.client)
+        other.headers = {"X-Project-Id": project, "X-Roles": roles}
+        return other
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, json=json, **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.request("PUT", path, json=json, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def create(self, member: str, **attrs: Any) -> dict[str, Any]:
+        """POST and assert 201; returns the created resource."""
+        r = self.post(f"/v2.0/{member}s" if not member.endswith("y") else f"/v2.0/{member[:-1]}ies",
+                      json={member: attrs})
+        assert r.status_code == 201, r.text
+        return r.json()[member]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return make_config(tmp_path, DEFAULT={"auth_strategy": "noauth"})
+
+
+@pytest.fixture
+def api(cfg: Config) -> Iterator[Api]:
+    """The whole server in process, noauth mode: headers say who is asking."""
+    from neutrino import server
+
+    srv = server.build(cfg)
+    with TestClient(srv.app, base_url="http://127.0.0.1:9696") as client:
+        yield Api(client)
+    srv.db.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving the app on a free loopback port, in a thread of this process."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(cfg: Config) -> Iterator[LiveServer]:
+    """The server over real HTTP on loopback (noauth unless the test's cfg says otherwise)."""
+    from neutrino import server
+
+    port = free_port()
+    cfg.DEFAULT.bind = f"127.0.0.1:{port}"
+    srv = server.build(cfg)
+    with LiveServer(srv.app, port) as live_server:
+        yield live_server
+    srv.db.dispose()
