@@ -11,10 +11,11 @@ from pathlib import Path
 
 import yaml
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from neutrino.api import app as api_app
 from neutrino.api.controller import Controller
+from neutrino.api.routes import extensions
 from neutrino.config import Config
 from neutrino.db import migrate
 from neutrino.db.engine import Database
@@ -43,13 +44,11 @@ def build(cfg: Config) -> Server:
     for res, svc, routes in build_resources(deps):
         controllers.append(Controller(res, svc, db, max_body=cfg.DEFAULT.max_request_body_size))
         extra += routes
+    routes = extra + api_app.resource_routes(controllers)
+    served = {r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.startswith("/v2.0/")}
+    routes += extensions.routes(served)
     authenticate = None if cfg.DEFAULT.auth_strategy == "noauth" else identity.authenticate
-    app = api_app.build_app(
-        cfg.public_url,
-        extra + api_app.resource_routes(controllers),
-        identity.routes(),
-        authenticate,
-    )
+    app = api_app.build_app(cfg.public_url, routes, identity.routes(), authenticate)
     return Server(app=app, db=db, identity=identity, deps=deps, new_passwords=passwords)
 
 

@@ -195,3 +195,21 @@ def test_delete_releases_segment(api: Api) -> None:
     assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     api.create("network", **{"provider:network_type": "vxlan", "provider:segmentation_id": 77})
     assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 404
+
+
+def test_extensions_list_only_served_aliases(api: Api) -> None:
+    exts = {e["alias"]: e for e in api.get("/v2.0/extensions").json()["extensions"]}
+    for alias in ("provider", "external-net", "net-mtu", "binding", "port-security", "pagination", "sorting"):
+        assert alias in exts
+    assert set(exts["provider"]) == {"alias", "name", "description", "updated", "links"}
+    assert api.get("/v2.0/extensions/provider").json()["extension"]["alias"] == "provider"
+    assert api.get("/v2.0/extensions/nope").status_code == 404
+    served = {r["collection"] for r in api.get("/v2.0").json()["resources"]}
+    if "routers" not in served:
+        assert "router" not in exts
+
+
+def test_version_documents(api: Api) -> None:
+    doc = api.get("/").json()
+    assert doc["versions"][0]["id"] == "v2.0" and doc["versions"][0]["status"] == "CURRENT"
+    assert "networks" in {r["collection"] for r in api.get("/v2.0/").json()["resources"]}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from neutrino.db.models.network import NetworkSegment, SegmentAllocation
-from neutrino.errors import Conflict, HTTPBadRequest, InvalidInput
+from neutrino.errors import Conflict, HTTPBadRequest, InvalidInput, TransientDatabaseError
 
 # Encapsulation overhead over IPv4, as Neutron computes it.
 OVERHEAD = {"vxlan": 50, "gre": 42, "geneve": 58}
@@ -124,7 +124,10 @@ class TypeDriver:
                 for seg_id in range(lo, hi + 1):
                     if seg_id not in used:
                         spec = SegmentSpec(self.name, physnet or None, seg_id)
-                        self.reserve(s, spec, segment_id)
+                        try:
+                            self.reserve(s, spec, segment_id)
+                        except InUse:  # taken since we looked: lost a race, run the request again
+                            raise TransientDatabaseError(f"{self.name} {seg_id} taken concurrently") from None
                         return spec
         return None
 
