@@ -7,11 +7,11 @@ implement :class:`Service`; they never see HTTP and never render responses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -69,21 +69,18 @@ async def read_json(request: Request, max_size: int) -> Any:
         if len(body) > max_size:
             raise RequestTooLarge()
     try:
-        return json.loads(body or b"null")
+        return orjson.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequestBody(reason=f"Cannot understand JSON: {exc}") from None
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(data, default=_json_default, separators=(",", ":")),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(orjson.dumps(data, default=_json_default), status_code=status,
+                    media_type="application/json")
 
 
 def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
+    if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     raise TypeError(f"cannot serialise {type(value).__name__}")
 

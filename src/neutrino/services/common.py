@@ -51,6 +51,11 @@ def apply(row: Any, body: dict[str, Any], columns: dict[str, str] | None = None)
     return changed
 
 
+def timestamp(value: Any) -> str | None:
+    """Neutron's timestamp format: ``2026-11-21T09:00:00Z``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
 def standard(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -58,7 +63,7 @@ def standard(row: Any) -> dict[str, Any]:
         "name": row.name,
         "description": row.description,
         "tags": list(row.tags or []),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at),
         "revision_number": row.revision_number,
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import netaddr
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
@@ -88,8 +88,15 @@ def fixed_ips_of(port: Port) -> list[dict[str, str]]:
 
 
 def to_dict(port: Port) -> dict[str, Any]:
-    ips = fixed_ips_of(port)
-    host = port.dns_name or ""
+    return port_dict(port, fixed_ips_of(port), [b.security_group_id for b in port.security_group_bindings])
+
+
+def _hostname(host: str, ip: str) -> str:
+    return host or "host-" + ip.replace(".", "-").replace(":", "-")
+
+
+def port_dict(port: Any, ips: list[dict[str, str]], sgs: list[str]) -> dict[str, Any]:
+    """The API view of a port row (ORM object or Core row: same column names)."""
     domain = port.dns_domain or DEFAULT_DNS_DOMAIN
     return {
         **common.standard(port),
@@ -100,7 +107,7 @@ def to_dict(port: Port) -> dict[str, Any]:
         "device_id": port.device_id,
         "device_owner": port.device_owner,
         "status": port.status,
-        "security_groups": [b.security_group_id for b in port.security_group_bindings],
+        "security_groups": sgs,
         "port_security_enabled": port.port_security_enabled,
         "allowed_address_pairs": [
             {"ip_address": p["ip_address"], "mac_address": p.get("mac_address") or port.mac_address}
@@ -113,9 +120,8 @@ def to_dict(port: Port) -> dict[str, Any]:
         "dns_name": port.dns_name,
         "dns_domain": port.dns_domain,
         "dns_assignment": [
-            {"hostname": host or "host-" + ip["ip_address"].replace(".", "-").replace(":", "-"),
-             "ip_address": ip["ip_address"],
-             "fqdn": f"{host or 'host-' + ip['ip_address'].replace('.', '-').replace(':', '-')}.{domain}"}
+            {"hostname": _hostname(port.dns_name, ip["ip_address"]), "ip_address": ip["ip_address"],
+             "fqdn": f"{_hostname(port.dns_name, ip['ip_address'])}.{domain}"}
             for ip in ips
         ],
         "ip_allocation": "immediate",
@@ -290,12 +296,27 @@ class PortService:
         return get_visible(s, ctx, id)
 
     def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        stmt = common.visible(Port, ctx, *visible_clause(ctx))
-        for key, col in (("id", Port.id), ("network_id", Port.network_id), ("device_id", Port.device_id),
-                         ("device_owner", Port.device_owner), ("mac_address", Port.mac_address)):
+        """Core rows rather than ORM objects: listing 1000 ports is the hot path of every agent
+        resync and every `port list`, and object loading would triple its cost."""
+        table = Port.__table__
+        stmt = select(table)
+        if not ctx.is_admin:
+            stmt = stmt.where(or_(table.c.project_id == ctx.project_id, *visible_clause(ctx)))
+        for key in ("id", "network_id", "device_id", "device_owner", "mac_address"):
             if key in filters:
-                stmt = stmt.where(col.in_([str(v) for v in filters[key]]))
-        return [to_dict(p) for p in s.scalars(stmt)]
+                stmt = stmt.where(table.c[key].in_([str(v) for v in filters[key]]))
+        rows = s.execute(stmt).all()
+        ids = select(stmt.subquery().c.id)
+        ips: dict[str, list[dict[str, str]]] = {r.id: [] for r in rows}
+        for port_id, subnet_id, ip in s.execute(
+                select(IPAllocation.port_id, IPAllocation.subnet_id, IPAllocation.ip_address)
+                .where(IPAllocation.port_id.in_(ids)).order_by(IPAllocation.port_id, IPAllocation.position)):
+            ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+        sgs: dict[str, list[str]] = {r.id: [] for r in rows}
+        for port_id, sg_id in s.execute(select(PortSecurityGroup.port_id, PortSecurityGroup.security_group_id)
+                                        .where(PortSecurityGroup.port_id.in_(ids))):
+            sgs[port_id].append(sg_id)
+        return [port_dict(r, ips[r.id], sgs[r.id]) for r in rows]
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
         return to_dict(get_visible(s, ctx, id))
