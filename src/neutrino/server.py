@@ -19,7 +19,7 @@ from neutrino.api.routes import extensions
 from neutrino.config import Config
 from neutrino.db import migrate
 from neutrino.db.engine import Database
-from neutrino.identity.service import Identity
+from neutrino.identity import Identity
 from neutrino.services.deps import Deps
 from neutrino.api.resources import build_resources
 
@@ -47,8 +47,9 @@ def build(cfg: Config) -> Server:
     routes = extra + api_app.resource_routes(controllers)
     served = {r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.startswith("/v2.0/")}
     routes += extensions.routes(served)
-    authenticate = None if cfg.DEFAULT.auth_strategy == "noauth" else identity.authenticate
-    app = api_app.build_app(cfg.public_url, routes, identity.routes(), authenticate)
+    noauth = cfg.DEFAULT.auth_strategy == "noauth"
+    app = api_app.build_app(cfg.public_url, routes, identity.routes(),
+                            None if noauth else identity.authenticate, None if noauth else identity.cached)
     return Server(app=app, db=db, identity=identity, deps=deps, new_passwords=passwords)
 
 

@@ -8,11 +8,11 @@ an unexpected exception is logged with its traceback and answered 500 (and is a 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from neutrino.api import openapi
 from neutrino.api.controller import Controller, json_response
 from neutrino.context import Context
 from neutrino.errors import NeutrinoError, NotAuthenticated
@@ -27,6 +28,7 @@ from neutrino.errors import NeutrinoError, NotAuthenticated
 LOG = logging.getLogger(__name__)
 
 Authenticate = Callable[[str], Context]
+Cached = Callable[[str], Context | None]
 
 
 def neutron_error(exc: NeutrinoError) -> Response:
@@ -76,31 +78,36 @@ class ErrorMiddleware:
 
 
 class AuthMiddleware:
-    """Turns X-Auth-Token into a request context for /v2.0; identity and version docs are open."""
+    """Turns X-Auth-Token into a request context for /v2.0; identity and version docs are open.
 
-    def __init__(self, app: ASGIApp, authenticate: Authenticate | None) -> None:
+    A cached token is resolved on the event loop; a cache miss reads the database, so it goes
+    to the thread pool rather than stall every other request.
+    """
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticate | None, cached: Cached | None = None) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.cached = cached
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] == "http" and path.startswith("/v2.0") and path not in ("/v2.0", "/v2.0/"):
             headers = dict(scope["headers"])
             scope.setdefault("state", {})
-            scope["state"]["context"] = self._context(headers)
+            scope["state"]["context"] = await self._context(headers)
         await self.app(scope, receive, send)
 
-    def _context(self, headers: dict[bytes, bytes]) -> Context:
-        rid = "req-" + str(uuid.uuid4())
+    async def _context(self, headers: dict[bytes, bytes]) -> Context:
         if self.authenticate is None:  # noauth: whoever the headers say, admin by default
             project = headers.get(b"x-project-id", b"").decode() or "admin"
             roles = headers.get(b"x-roles", b"admin,member,reader").decode().split(",")
             return Context(user_id=headers.get(b"x-user-id", b"").decode(), project_id=project,
-                           roles=frozenset(r.strip() for r in roles), request_id=rid)
+                           roles=frozenset(r.strip() for r in roles))
         token = headers.get(b"x-auth-token", b"").decode()
         if not token:
             raise NotAuthenticated()
-        return self.authenticate(token)
+        ctx = self.cached(token) if self.cached is not None else None
+        return ctx if ctx is not None else await run_in_threadpool(self.authenticate, token)
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -137,6 +144,7 @@ def build_app(
     routes: list[BaseRoute],
     identity_routes: list[BaseRoute],
     authenticate: Authenticate | None,
+    cached: Cached | None = None,
 ) -> Starlette:
     """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
 
@@ -153,15 +161,20 @@ def build_app(
         Route("/", root, methods=["GET"]),
         Route("/v2.0", v2_root, methods=["GET"]),
         Route("/v2.0/", v2_root, methods=["GET"]),
+        Route("/openapi.json", openapi.endpoint(base_url, routes), methods=["GET"]),
         *routes,
+        # "/identity" itself (the catalog URL) answers directly rather than redirect to "/identity/"
+        *[Route("/identity", r.endpoint, methods=["GET"]) for r in identity_routes
+          if isinstance(r, Route) and r.path == "/"],
         Mount("/identity", routes=identity_routes),
     ]
+
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return _http_error(exc.status_code, str(exc.detail))
 
     return Starlette(
         routes=all_routes,
-        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate)],
+        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate, cached=cached)],
         exception_handlers={HTTPException: http_error},
     )
