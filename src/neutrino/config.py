@@ -27,6 +27,8 @@ class DefaultSection:
     global_physnet_mtu: int = 1500
     base_mac: str = "fa:16:3e:00:00:00"
     max_request_body_size: int = 1024 * 1024
+    # Threads running database work; more only adds memory and lock contention on SQLite.
+    thread_pool_size: int = 4
     public_endpoint: str = ""  # advertised URL; derived from bind when empty
     # Headers, like Neutron's pagination/sorting options, always on.
     allow_pagination: bool = True

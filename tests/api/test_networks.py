@@ -213,3 +213,8 @@ def test_version_documents(api: Api) -> None:
     doc = api.get("/").json()
     assert doc["versions"][0]["id"] == "v2.0" and doc["versions"][0]["status"] == "CURRENT"
     assert "networks" in {r["collection"] for r in api.get("/v2.0/").json()["resources"]}
+
+
+def test_request_id_header(api: Api) -> None:
+    assert api.get("/v2.0/networks").headers["x-openstack-request-id"].startswith("req-")
+    assert api.get("/v2.0/networks/nope").headers["x-openstack-request-id"].startswith("req-")

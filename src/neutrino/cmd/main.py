@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import sys
 import time
@@ -54,9 +55,19 @@ def cmd_server(args: argparse.Namespace) -> int:
     host, _, port = cfg.DEFAULT.bind.rpartition(":")
     print(f"neutrino: serving {cfg.public_url} (state {state}, db {srv.db.url.split('://')[0]}), "
           f"built in {time.monotonic() - started:.2f}s; clouds: {clouds}", flush=True)
+    _limit_malloc_arenas()
     uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
-                access_log=args.access_log, lifespan="off")
+                access_log=args.access_log, lifespan="on")
     return 0
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each DB thread its own malloc arena; their fragments add ~50 MB of RSS under
+    load for no speed gain here. M_ARENA_MAX (-8) caps them, as MALLOC_ARENA_MAX would."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

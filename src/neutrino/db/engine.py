@@ -7,8 +7,9 @@ constraints catch the race and :meth:`Database.transaction` runs the whole unit 
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from neutrino.errors import TransientDatabaseError
 
 T = TypeVar("T")
-LOG = logging.getLogger(__name__)
 RETRIES = 20
 # JSON columns (pools, routes, DHCP options...) are decoded on every list: orjson is ~5x faster.
 JSON_CODEC: dict[str, Any] = {"json_serializer": lambda v: orjson.dumps(v).decode(),
@@ -75,6 +75,9 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
             self.read_engine = self.engine
+        # SQLite has one writer at a time anyway; queueing writers on a lock in this process
+        # replaces SQLite's busy-wait (sleeps of up to 100 ms) with an immediate hand-over.
+        self._write_lock: Any = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -86,7 +89,7 @@ class Database:
         """
         for attempt in range(retries):
             try:
-                with self._write.begin() as session:
+                with self._write_lock, self._write.begin() as session:
                     return fn(session)
             except TransientDatabaseError:
                 pass

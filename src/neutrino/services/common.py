@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import JSON, Select, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
@@ -27,6 +27,16 @@ def get_or_404(s: Session, model: type[M], ctx: Context, id: str, resource: str,
     if row is None:
         raise ResourceNotFound(resource, id)
     return row
+
+
+def prefilter(stmt: Any, table: Any, filters: dict[str, list[Any]]) -> Any:
+    """Push equality filters on plain non-null columns into SQL; the controller's pass still
+    decides the result, this only keeps a `?name=x` from loading every row first."""
+    for key, wanted in filters.items():
+        col = table.c.get(key)
+        if col is not None and not col.nullable and not isinstance(col.type, JSON):
+            stmt = stmt.where(col.in_(wanted))
+    return stmt
 
 
 def check_owner(ctx: Context, row: Any, action: str) -> None:

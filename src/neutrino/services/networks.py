@@ -74,8 +74,7 @@ class NetworkService:
 
     def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Network, ctx, *visible_clause(ctx))
-        if "id" in filters:
-            stmt = stmt.where(Network.id.in_([str(i) for i in filters["id"]]))
+        stmt = common.prefilter(stmt, Network.__table__, filters)
         nets = list(s.scalars(stmt))
         subnets = self._subnet_ids(s, [n.id for n in nets])
         return [self.to_dict(n, subnets[n.id]) for n in nets]

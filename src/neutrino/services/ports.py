@@ -302,9 +302,7 @@ class PortService:
         stmt = select(table)
         if not ctx.is_admin:
             stmt = stmt.where(or_(table.c.project_id == ctx.project_id, *visible_clause(ctx)))
-        for key in ("id", "network_id", "device_id", "device_owner", "mac_address"):
-            if key in filters:
-                stmt = stmt.where(table.c[key].in_([str(v) for v in filters[key]]))
+        stmt = common.prefilter(stmt, table, filters)
         rows = s.execute(stmt).all()
         ids = select(stmt.subquery().c.id)
         ips: dict[str, list[dict[str, str]]] = {r.id: [] for r in rows}

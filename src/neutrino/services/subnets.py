@@ -83,8 +83,7 @@ class SubnetService:
 
     def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Subnet, ctx, *visible_clause(ctx))
-        if "network_id" in filters:
-            stmt = stmt.where(Subnet.network_id.in_([str(i) for i in filters["network_id"]]))
+        stmt = common.prefilter(stmt, Subnet.__table__, filters)
         return [to_dict(sub) for sub in s.scalars(stmt)]
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
