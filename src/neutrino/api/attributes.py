@@ -165,14 +165,10 @@ def parse_body(res: Resource, data: Any) -> tuple[list[Any], bool]:
         items = data[res.collection]
         if not items:
             raise _bad("Resources required")
-        return [_unwrap_member(res, i) if isinstance(i, dict) and res.member in i else i for i in items], True
+        return items, True
     if res.member not in data:
         raise _bad(f"Unable to find '{res.member}' in request body")
     return [data[res.member]], False
-
-
-def _unwrap_member(res: Resource, item: dict[str, Any]) -> Any:
-    return item[res.member]
 
 
 def standard_attrs(**overrides: Attr) -> dict[str, Attr]:
