@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -654,7 +654,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if spawned is not None:
             spawned.stop()
-    meta = {"endpoint": session.endpoint, "cloud": cloud.name, "date": datetime.now(timezone.utc).isoformat(),
+    meta = {"endpoint": session.endpoint, "cloud": cloud.name, "date": datetime.now(UTC).isoformat(),
             "host_cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "git_commit": git_commit(), "scale": args.scale, "counts": n, "prefix": prefix, "quotas": quota_note,
             "spawned": args.spawn}

@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+echo "test: ruff (lint)"
+.venv/bin/ruff check src tests bench
 exec .venv/bin/pytest -n 2 -p no:cacheprovider "$@"

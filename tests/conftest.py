@@ -31,7 +31,7 @@ class Api:
         self.client = client
         self.headers: dict[str, str] = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
 
-    def as_(self, project: str, roles: str = "member,reader") -> "Api":
+    def as_(self, project: str, roles: str = "member,reader") -> Api:
         other = Api(self.client)
         other.headers = {"X-Project-Id": project, "X-Roles": roles}
         return other
@@ -54,7 +54,8 @@ class Api:
 
     def create(self, member: str, **attrs: Any) -> dict[str, Any]:
         """POST and assert 201; returns the created resource."""
-        r = self.post(f"/v2.0/{member}s" if not member.endswith("y") else f"/v2.0/{member[:-1]}ies",
+        path = member.replace("_", "-")
+        r = self.post(f"/v2.0/{path}s" if not path.endswith("y") else f"/v2.0/{path[:-1]}ies",
                       json={member: attrs})
         assert r.status_code == 201, r.text
         return r.json()[member]  # type: ignore[no-any-return]
@@ -98,7 +99,7 @@ class LiveServer:
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         import time
 
         self.thread.start()

@@ -24,6 +24,6 @@ class Context:
         return bool(self.roles & {"admin", "member"})
 
     @classmethod
-    def admin(cls) -> "Context":
+    def admin(cls) -> Context:
         """An internal admin context for bootstrap and background work."""
         return cls(user_id="", project_id="", roles=frozenset({"admin", "member", "reader"}))

@@ -15,13 +15,13 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino.api import app as api_app
 from neutrino.api.controller import Controller
+from neutrino.api.resources import build_extra_routes, build_resources
 from neutrino.api.routes import extensions
 from neutrino.config import Config
 from neutrino.db import migrate
 from neutrino.db.engine import Database
 from neutrino.identity import Identity
 from neutrino.services.deps import Deps
-from neutrino.api.resources import build_resources
 
 
 @dataclass
@@ -40,7 +40,7 @@ def build(cfg: Config) -> Server:
     passwords = identity.bootstrap()
     deps = Deps(cfg=cfg, db=db)
     controllers: list[Controller] = []
-    extra: list[BaseRoute] = []
+    extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
         controllers.append(Controller(res, svc, db, max_body=cfg.DEFAULT.max_request_body_size))
         extra += routes
@@ -49,7 +49,8 @@ def build(cfg: Config) -> Server:
     routes += extensions.routes(served)
     noauth = cfg.DEFAULT.auth_strategy == "noauth"
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
-                            None if noauth else identity.authenticate, None if noauth else identity.cached)
+                            None if noauth else identity.authenticate, None if noauth else identity.cached,
+                            cfg.DEFAULT.thread_pool_size)
     return Server(app=app, db=db, identity=identity, deps=deps, new_passwords=passwords)
 
 

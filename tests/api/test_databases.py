@@ -80,5 +80,16 @@ def test_concurrent_ports_and_segments(cfg: Config, db_url: str) -> None:
             assert c.post("/v2.0/networks", json=body).status_code == 201
             assert c.post("/v2.0/networks", json=body).status_code == 409
             assert c.delete(f"/v2.0/networks/{net['id']}").status_code == 409
+            sg = c.post("/v2.0/security-groups", json={"security_group": {"name": "race"}}).json()["security_group"]
+            rule = {"security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
+                                            "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}}
+
+            def add_rule(_: int) -> int:
+                with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
+                    return cc.post("/v2.0/security-group-rules", json=rule).status_code
+
+            with concurrent.futures.ThreadPoolExecutor(10) as pool:
+                codes = sorted(pool.map(add_rule, range(10)))
+            assert codes == [201] + [409] * 9, codes
     finally:
         srv.db.dispose()

@@ -16,7 +16,7 @@ class Clock:
 
 
 def info(expires_in: float, clock: Clock) -> TokenInfo:
-    expires = dt.datetime.fromtimestamp(clock.now + expires_in, dt.timezone.utc).replace(tzinfo=None)
+    expires = dt.datetime.fromtimestamp(clock.now + expires_in, dt.UTC).replace(tzinfo=None)
     return TokenInfo(token_hash=hash_token("t"), user_id="u", user_name="user", project_id=None,
                      project_name=None, roles=(), methods=("password",), issued_at=expires,
                      expires_at=expires, context=None)

@@ -7,10 +7,13 @@ an unexpected exception is logged with its traceback and answered 500 (and is a 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -53,28 +56,31 @@ class ErrorMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        request_id = f"req-{uuid.uuid4()}".encode()
 
         async def tracking_send(message: Any) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                message["headers"] = [*message.get("headers", []), (b"x-openstack-request-id", request_id)]
             await send(message)
 
         try:
             await self.app(scope, receive, tracking_send)
         except NeutrinoError as exc:
             if not started:
-                await neutron_error(exc)(scope, receive, send)
+                await neutron_error(exc)(scope, receive, tracking_send)
         except HTTPException as exc:
             if not started:
-                await _http_error(exc.status_code, str(exc.detail))(scope, receive, send)
+                await _http_error(exc.status_code, str(exc.detail))(scope, receive, tracking_send)
         except Exception:  # a 500 is a bug: log it whole, answer briefly
             LOG.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 body = {"NeutronError": {"type": "HTTPInternalServerError",
-                                         "message": "Request Failed: internal server error while processing your request.",
+                                         "message": "Request Failed: internal server error while "
+                                                    "processing your request.",
                                          "detail": ""}}
-                await json_response(body, 500)(scope, receive, send)
+                await json_response(body, 500)(scope, receive, tracking_send)
 
 
 class AuthMiddleware:
@@ -119,7 +125,7 @@ def resource_routes(controllers: list[Controller]) -> list[BaseRoute]:
     """The standard routes of each collection, plus its /tags subresource."""
     routes: list[BaseRoute] = []
     for c in controllers:
-        coll = f"/v2.0/{c.res.collection}"
+        coll = f"/v2.0/{c.res.url_path}"
         routes += [
             Route(coll, c.index, methods=["GET"]),
             Route(coll, c.create, methods=["POST"]),
@@ -145,6 +151,7 @@ def build_app(
     identity_routes: list[BaseRoute],
     authenticate: Authenticate | None,
     cached: Cached | None = None,
+    thread_pool_size: int = 4,
 ) -> Starlette:
     """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
 
@@ -173,8 +180,14 @@ def build_app(
         assert isinstance(exc, HTTPException)
         return _http_error(exc.status_code, str(exc.detail))
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = thread_pool_size
+        yield
+
     return Starlette(
         routes=all_routes,
+        lifespan=lifespan,
         middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate, cached=cached)],
         exception_handlers={HTTPException: http_error},
     )

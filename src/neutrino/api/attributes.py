@@ -53,10 +53,15 @@ class Resource:
     attrs: dict[str, Attr]
     extra_filters: tuple[str, ...] = ()  # filter keys that are not attributes (tags-any...)
     policy_name: str = ""  # "network" for rule names like create_network:shared
+    path: str = ""  # URL segment when it differs from the body key ("security-groups")
 
     @property
     def rule(self) -> str:
         return self.policy_name or self.member
+
+    @property
+    def url_path(self) -> str:
+        return self.path or self.collection
 
 
 def _bad(msg: str) -> HTTPBadRequest:

@@ -21,7 +21,6 @@ from neutrino.api import attributes, query
 from neutrino.api.attributes import Resource
 from neutrino.context import Context
 from neutrino.db.engine import Database
-from neutrino.services.common import touch
 from neutrino.errors import (
     HTTPBadRequest,
     MalformedRequestBody,
@@ -30,6 +29,7 @@ from neutrino.errors import (
     RequestTooLarge,
     RevisionNumberConstraintFailed,
 )
+from neutrino.services.common import touch
 
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
@@ -164,7 +164,8 @@ class Controller:
             check_if_match(request, self.svc.row(s, ctx, id).revision_number)
             return self.svc.update(s, ctx, id, body)
 
-        return json_response({self.res.member: self._render(await run_in_threadpool(self.db.transaction, run), ctx, None)})
+        updated = await run_in_threadpool(self.db.transaction, run)
+        return json_response({self.res.member: self._render(updated, ctx, None)})
 
     async def delete(self, request: Request) -> Response:
         ctx = context_of(request)
@@ -195,14 +196,16 @@ class Controller:
 
         return await run_in_threadpool(self.db.transaction, run)
 
-    async def tags_index(self, request: Request) -> Response:
+    async def _tags(self, request: Request) -> list[str]:
         ctx = context_of(request)
-        row_tags = await run_in_threadpool(self.db.read, lambda s: list(self.svc.row(s, ctx, request.path_params["id"]).tags or []))
-        return json_response({"tags": row_tags})
+        row = await run_in_threadpool(self.db.read, lambda s: self.svc.row(s, ctx, request.path_params["id"]))
+        return list(row.tags or [])
+
+    async def tags_index(self, request: Request) -> Response:
+        return json_response({"tags": await self._tags(request)})
 
     async def tag_show(self, request: Request) -> Response:
-        ctx = context_of(request)
-        tags = await run_in_threadpool(self.db.read, lambda s: list(self.svc.row(s, ctx, request.path_params["id"]).tags or []))
+        tags = await self._tags(request)
         if request.path_params["tag"] not in tags:
             raise NotFound(f"Tag {request.path_params['tag']} could not be found.")
         return Response(status_code=204)

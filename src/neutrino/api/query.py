@@ -191,7 +191,9 @@ def paginate(items: list[dict[str, Any]], q: ListQuery) -> list[dict[str, Any]]:
     return items
 
 
-def links(base_url: str, params: list[tuple[str, str]], page: list[dict[str, Any]], q: ListQuery) -> list[dict[str, str]]:
+def links(
+    base_url: str, params: list[tuple[str, str]], page: list[dict[str, Any]], q: ListQuery
+) -> list[dict[str, str]]:
     """Neutron's ``<collection>_links``: next when the page is full, previous when paged."""
     if not q.limit:
         return []

@@ -17,7 +17,7 @@ import netaddr
 Validator = Callable[[Any], str | None]
 Converter = Callable[[Any], Any]
 
-MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$")  # one separator
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
 
 

@@ -41,7 +41,7 @@ class Forbidden(KeystoneError):
     default = "You are not authorized to perform the requested action."
 
     @classmethod
-    def action(cls, action: str) -> "Forbidden":
+    def action(cls, action: str) -> Forbidden:
         return cls(f"You are not authorized to perform the requested action: identity:{action}.")
 
 
@@ -51,7 +51,7 @@ class NotFound(KeystoneError):
     default = "The resource could not be found."
 
     @classmethod
-    def entity(cls, kind: str, id: str) -> "NotFound":
+    def entity(cls, kind: str, id: str) -> NotFound:
         return cls(f"Could not find {kind}: {id}.")
 
 
@@ -66,7 +66,7 @@ class Conflict(KeystoneError):
     title = "Conflict"
 
     @classmethod
-    def duplicate(cls, kind: str, field: str, value: str) -> "Conflict":
+    def duplicate(cls, kind: str, field: str, value: str) -> Conflict:
         return cls(
             f"Conflict occurred attempting to store {kind} - Duplicate entry found with "
             f"{field} {value}."

@@ -53,7 +53,7 @@ def _truthy(value: str) -> bool:
 class Endpoints:
     """The handlers, bound to one :class:`Identity`."""
 
-    def __init__(self, identity: "Identity") -> None:
+    def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self.views = identity.views
         self._routes: list[BaseRoute] = []

@@ -53,7 +53,7 @@ class Identity:
     # --- database ----------------------------------------------------------------------------
 
     def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
 
     def write(self, fn: Callable[[Session], T]) -> T:
         """One write transaction, then drop every cached token (roles or users may have changed)."""

@@ -64,7 +64,7 @@ class TokenInfo:
 
     @property
     def expires_ts(self) -> float:
-        return self.expires_at.replace(tzinfo=dt.timezone.utc).timestamp()
+        return self.expires_at.replace(tzinfo=dt.UTC).timestamp()
 
 
 def effective_roles(s: Session, user_id: str, project_id: str) -> tuple[tuple[str, str], ...]:

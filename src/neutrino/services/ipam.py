@@ -61,12 +61,13 @@ def validate_pools(net: netaddr.IPNetwork, pools: list[dict[str, Any]], gateway:
         except (netaddr.AddrFormatError, ValueError, TypeError):
             raise InvalidInput(error_message=f"Invalid allocation pool {pool}") from None
         if start.version != net.version or end.version != net.version:
-            raise InvalidInput(error_message=f"Allocation pool {pool['start']} - {pool['end']} is not of the subnet's IP version")
+            raise InvalidInput(
+                error_message=f"Allocation pool {pool['start']} - {pool['end']} is not of the subnet's IP version")
         if start not in net or end not in net:
             raise InvalidInput(
-                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net.cidr}.")
+                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net.cidr}")
         if start > end:
-            raise InvalidInput(error_message=f"The allocation pool {start}-{end} is not valid: start is after end.")
+            raise InvalidInput(error_message=f"The allocation pool {start}-{end} is not valid: start is after end")
         ranges.append(netaddr.IPRange(start, end))
     for i, a in enumerate(ranges):
         for b in ranges[i + 1:]:
@@ -84,11 +85,12 @@ def validate_pools(net: netaddr.IPNetwork, pools: list[dict[str, Any]], gateway:
 def check_gateway(net: netaddr.IPNetwork, gateway: str) -> None:
     gw = netaddr.IPAddress(gateway)
     if gw.version != net.version:
-        raise InvalidInput(error_message=f"Gateway IP version inconsistent with allocation pool IP version")
+        raise InvalidInput(error_message="Gateway IP version inconsistent with allocation pool IP version")
     if gw not in net:
         raise InvalidInput(error_message=f"Gateway is not valid on subnet: {gateway} is outside {net.cidr}")
     if net.version == 4 and net.prefixlen < 31 and int(gw) in (net.first, net.last):
-        raise InvalidInput(error_message=f"Gateway is not valid on subnet: {gateway} is the network or broadcast address")
+        raise InvalidInput(
+            error_message=f"Gateway is not valid on subnet: {gateway} is the network or broadcast address")
 
 
 def pick_free(pools: list[dict[str, str]], used: Iterable[str], version: int) -> str | None:

@@ -9,15 +9,22 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
-from neutrino.errors import HTTPBadRequest, NetworkInUse
+from neutrino.errors import HTTPBadRequest, InUse, NetworkInUse
 from neutrino.ml2.types import SegmentSpec
 from neutrino.services import common, security_groups
 from neutrino.services.deps import Deps
 
 # Ports the network owns itself and removes with it (Neutron's auto-delete owners).
 AUTO_DELETE_OWNERS = ("network:dhcp",)
+EXTERNAL_OWNERS = ("network:router_gateway", "network:floatingip")
 PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 COLUMNS = {"router:external": "external"}
+
+
+class ExternalNetworkInUse(InUse):
+    message = ("External network {net_id} cannot be updated to be made non-external, since it has "
+               "existing gateway ports.")
+    type_name = "ExternalNetworkInUse"
 
 
 def visible_clause(ctx: Context) -> tuple[ColumnElement[bool], ...]:
@@ -133,6 +140,9 @@ class NetworkService:
         common.check_owner(ctx, net, "update_network")
         if "mtu" in body:
             body["mtu"] = self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))
+        if body.get("router:external") is False and net.external and s.scalar(
+                select(Port.id).where(Port.network_id == id, Port.device_owner.in_(EXTERNAL_OWNERS))):
+            raise ExternalNetworkInUse(net_id=id)
         if common.apply(net, body, COLUMNS):
             common.touch(net)
         return self.get(s, ctx, id)

@@ -37,6 +37,11 @@ ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:
 DEFAULT_DNS_DOMAIN = "openstacklocal."
 
 
+class InvalidIpForSubnet(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for the specified subnet."
+    type_name = "InvalidIpForSubnet"
+
+
 class L3PortInUse(Conflict):
     message = ("Port {port_id} cannot be deleted directly via the port API: has device owner "
                "{device_owner}.")
@@ -198,8 +203,9 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
         sub = by_id[req["subnet_id"]] if "subnet_id" in req else _subnet_for_ip(subnets, req["ip_address"], network_id)
         if "ip_address" in req:
             ip = str(netaddr.IPAddress(req["ip_address"]))
-            if netaddr.IPAddress(ip) not in netaddr.IPNetwork(sub.cidr):
-                raise InvalidInput(error_message=f"IP address {ip} is not a valid IP for the specified subnet.")
+            lo, hi = ipam.usable_range(netaddr.IPNetwork(sub.cidr))
+            if not lo <= int(netaddr.IPAddress(ip)) <= hi:  # outside, or the network/broadcast address
+                raise InvalidIpForSubnet(ip_address=ip)
             if (sub.id, ip) not in kept and (ip in _used(s, sub.id) or any(o == (sub.id, ip) for o in out)):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
             if (ip == sub.gateway_ip and not device_owner.startswith("network:router")
@@ -329,12 +335,16 @@ class PortService:
                     raise PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
         if body.get("mac_address") and not ctx.is_admin and network.project_id != ctx.project_id:
             raise PolicyNotAuthorized(action="rule:create_port:mac_address")
+        self.deps.quotas.check(s, body["project_id"], "port", Port)
         return to_dict(self.create_internal(s, ctx, network, body))
 
     def create_internal(self, s: Session, ctx: Context, network: Network, body: dict[str, Any]) -> Port:
-        """Create a port from a validated body (defaults filled); shared with routers and FIPs."""
+        """Create a port from a validated body (defaults filled); shared with routers and FIPs.
+
+        No quota check here: a router's or floating IP's own quota already allowed it, and
+        Neutron counts such ports without ever refusing them.
+        """
         project = body["project_id"]
-        self.deps.quotas.check(s, project, "port", Port)
         default_sg = security_groups.ensure_default(s, project)
         mac = body.get("mac_address")
         if mac:

@@ -13,7 +13,8 @@ from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import Conflict, InvalidInput, ResourceNotFound, SubnetInUse
 from neutrino.services import common, ipam
 from neutrino.services.deps import Deps
-from neutrino.services.networks import AUTO_DELETE_OWNERS, get_visible as get_network
+from neutrino.services.networks import AUTO_DELETE_OWNERS
+from neutrino.services.networks import get_visible as get_network
 
 UPDATABLE = ("name", "description", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes",
              "enable_dhcp", "service_types", "segment_id", "dns_publish_fixed_ip")
@@ -99,7 +100,7 @@ class SubnetService:
         if net.version != body["ip_version"]:
             raise InvalidInput(error_message=f"Cidr {body['cidr']} does not match the IP version {body['ip_version']}")
         if net.version == 6 and net.prefixlen > 126 or net.version == 4 and net.prefixlen > 32:
-            raise InvalidInput(error_message=f"Invalid CIDR {body['cidr']} for IPv{net.version} subnet.")
+            raise InvalidInput(error_message=f"Invalid CIDR {body['cidr']} for IPv{net.version} subnet")
         _check_ipv6_modes(body, net.version)
         _check_lists(net, body)
         self.deps.quotas.check(s, body["project_id"], "subnet", Subnet)

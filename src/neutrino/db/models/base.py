@@ -24,7 +24,7 @@ def new_id() -> str:
 
 def utcnow() -> dt.datetime:
     """Whole seconds, as Neutron reports timestamps (``2026-01-01T00:00:00Z``)."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
 
 
 class Base(DeclarativeBase):

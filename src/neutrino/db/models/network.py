@@ -29,7 +29,7 @@ class Network(StandardAttrs):
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
     availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
-    segments: Mapped[list["NetworkSegment"]] = relationship(
+    segments: Mapped[list[NetworkSegment]] = relationship(
         back_populates="network", cascade="all, delete-orphan", order_by="NetworkSegment.segment_index",
         lazy="selectin",
     )
@@ -101,10 +101,10 @@ class Port(StandardAttrs):
     dns_name: Mapped[str] = mapped_column(String(255), default="")
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
 
-    fixed_ips: Mapped[list["IPAllocation"]] = relationship(
+    fixed_ips: Mapped[list[IPAllocation]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="IPAllocation.position"
     )
-    security_group_bindings: Mapped[list["PortSecurityGroup"]] = relationship(
+    security_group_bindings: Mapped[list[PortSecurityGroup]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from neutrino.db.models.base import Base, StandardAttrs
@@ -17,6 +17,7 @@ class SecurityGroup(StandardAttrs):
 
 class SecurityGroupRule(StandardAttrs):
     __tablename__ = "security_group_rules"
+    __table_args__ = (UniqueConstraint("security_group_id", "fingerprint", name="uq_sg_rules_fingerprint"),)
 
     security_group_id: Mapped[str] = mapped_column(
         ForeignKey("security_groups.id", ondelete="CASCADE"), index=True
@@ -31,6 +32,7 @@ class SecurityGroupRule(StandardAttrs):
         ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True, index=True
     )
     remote_address_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # hash of what makes two rules the same
 
 
 class DefaultSecurityGroup(Base):

@@ -2,11 +2,10 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 09:17:45.740700
+Create Date: 2026-11-21 10:04:20.468947
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -195,6 +194,7 @@ def upgrade() -> None:
     sa.Column('remote_ip_prefix', sa.String(length=64), nullable=True),
     sa.Column('remote_group_id', sa.String(length=36), nullable=True),
     sa.Column('remote_address_group_id', sa.String(length=36), nullable=True),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('project_id', sa.String(length=255), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -205,7 +205,8 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['remote_group_id'], ['security_groups.id'], name=op.f('fk_security_group_rules_remote_group_id_security_groups'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['security_group_id'], ['security_groups.id'], name=op.f('fk_security_group_rules_security_group_id_security_groups'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_security_group_rules'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_security_group_rules')),
+    sa.UniqueConstraint('security_group_id', 'fingerprint', name='uq_sg_rules_fingerprint')
     )
     with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_security_group_rules_project_id'), ['project_id'], unique=False)
