@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-echo "test: ruff (lint)"
+echo "test: ruff (lint) and mypy (types)"
 .venv/bin/ruff check src tests bench
+.venv/bin/mypy src
 exec .venv/bin/pytest -n 2 -p no:cacheprovider "$@"

@@ -40,7 +40,7 @@ class Service(Protocol):
 
     special_filters: dict[str, Callable[[Item, list[Any]], bool]]
 
-    def list(self, s: Session, ctx: Context, filters: Filters) -> list[Item]: ...
+    def get_all(self, s: Session, ctx: Context, filters: Filters) -> list[Item]: ...
 
     def get(self, s: Session, ctx: Context, id: str) -> Item: ...
 
@@ -124,7 +124,7 @@ class Controller:
         ctx = context_of(request)
         params = list(request.query_params.multi_items())
         q = query.parse(self.res, params, self.max_limit)
-        items = await run_in_threadpool(self.db.read, lambda s: self.svc.list(s, ctx, q.filters))
+        items = await run_in_threadpool(self.db.read, lambda s: self.svc.get_all(s, ctx, q.filters))
         special = getattr(self.svc, "special_filters", {})
         items = [i for i in items if query.matches(i, q.filters, special)]
         if q.sorts or q.limit or q.marker:

@@ -442,12 +442,12 @@ def _add_routes(routes: Iterable[BaseRoute], paths: dict[str, Schema]) -> None:
     """Routes the app serves: a controller's collection route gives the standard operations at
     its path (aliases like /v2.0/security-groups); any other route (router actions, quotas...)
     is listed by path and method with a permissive body. Paths already described win."""
-    routes = list(_flatten(routes))
-    for raw, route in routes:
+    flat = list(_flatten(routes))
+    for raw, route in flat:
         owner = getattr(route.endpoint, "__self__", None)
         if isinstance(owner, Controller) and getattr(route.endpoint, "__name__", "") == "index":
             _resource_paths(owner.res, paths, _PARAM_RE.sub(r"{\1}", raw))
-    for raw, route in routes:
+    for raw, route in flat:
         if isinstance(getattr(route.endpoint, "__self__", None), Controller):
             continue
         path = _PARAM_RE.sub(r"{\1}", raw)

@@ -117,8 +117,8 @@ class Endpoints:
                     response.headers["WWW-Authenticate"] = f'Keystone uri="{self.views.root}"'
             except Exception:  # a bug: log it whole, answer in Keystone's shape
                 LOG.exception("identity: unhandled error on %s %s", request.method, request.url.path)
-                exc = KeystoneError()
-                response = json_response(exc.body(), exc.code)
+                err = KeystoneError()
+                response = json_response(err.body(), err.code)
             if request.method == "HEAD" and response.body:
                 response = Response(status_code=response.status_code, headers={
                     k: v for k, v in response.headers.items() if k.lower() != "content-length"})

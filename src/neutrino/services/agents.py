@@ -91,7 +91,7 @@ class AgentService:
     def row(self, s: Session, ctx: Context, id: str) -> AgentRow:
         return AgentRow(self._get(s, ctx, id))
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         if not ctx.is_admin:
             return []
         now = utcnow()

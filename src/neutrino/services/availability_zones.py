@@ -49,7 +49,7 @@ class AvailabilityZoneService:
             for (name, resource), up in sorted(state.items())
         ]
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         return self.zones(s)
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:

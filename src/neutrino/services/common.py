@@ -14,7 +14,7 @@ from neutrino.errors import PolicyNotAuthorized, ResourceNotFound
 M = TypeVar("M", bound=StandardAttrs)
 
 
-def visible(model: type[M], ctx: Context, *also: Any) -> Select[tuple[M]]:
+def visible(model: type[M], ctx: Context, *also: Any) -> Select[M]:
     """Rows the context may see: everything for admins, else own project (or ``also`` rules)."""
     stmt = select(model)
     if not ctx.is_admin:

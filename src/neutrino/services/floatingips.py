@@ -105,7 +105,7 @@ class FloatingIPService:
     def row(self, s: Session, ctx: Context, id: str) -> FloatingIP:
         return get_visible(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(FloatingIP, ctx)
         for key, col in (("id", FloatingIP.id), ("floating_network_id", FloatingIP.floating_network_id)):
             if key in filters:

@@ -77,7 +77,7 @@ class NetworkIpAvailabilityService:
         for net in nets:
             if versions is not None and not subnets[net.id]:
                 continue
-            per_subnet = [
+            per_subnet: list[dict[str, Any]] = [
                 {"subnet_id": sub.id, "subnet_name": sub.name, "cidr": sub.cidr, "ip_version": sub.ip_version,
                  "total_ips": _clamp(pool_size(sub.allocation_pools)), "used_ips": used.get(sub.id, 0)}
                 for sub in subnets[net.id]
@@ -96,7 +96,7 @@ class NetworkIpAvailabilityService:
     def row(self, s: Session, ctx: Context, id: str) -> Any:
         raise ResourceNotFound("network", id) if not ctx.is_admin else MethodNotAllowed()
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         if not ctx.is_admin:
             return []
         ids = [str(i) for i in filters["network_id"]] if "network_id" in filters else None

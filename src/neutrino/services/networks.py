@@ -79,7 +79,7 @@ class NetworkService:
     def row(self, s: Session, ctx: Context, id: str) -> Network:
         return get_visible(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Network, ctx, *visible_clause(ctx))
         stmt = common.prefilter(stmt, Network.__table__, filters)
         nets = list(s.scalars(stmt))

@@ -301,7 +301,7 @@ class PortService:
     def row(self, s: Session, ctx: Context, id: str) -> Port:
         return get_visible(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         """Core rows rather than ORM objects: listing 1000 ports is the hot path of every agent
         resync and every `port list`, and object loading would triple its cost."""
         table = Port.__table__

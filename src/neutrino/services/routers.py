@@ -213,7 +213,7 @@ class RouterService:
     def row(self, s: Session, ctx: Context, id: str) -> Router:
         return get_visible(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Router, ctx)
         if "id" in filters:
             stmt = stmt.where(Router.id.in_([str(i) for i in filters["id"]]))

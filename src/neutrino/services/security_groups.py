@@ -452,7 +452,7 @@ class SecurityGroupService:
     def row(self, s: Session, ctx: Context, id: str) -> SecurityGroup:
         return _visible_group(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         ensure_default_for_listing(self.deps, ctx, filters)
         stmt = common.prefilter(common.visible(SecurityGroup, ctx, SecurityGroup.shared.is_(True)),
                                 SecurityGroup.__table__, filters)
@@ -533,7 +533,7 @@ class SecurityGroupRuleService:
             raise SecurityGroupRuleNotFound(id=id)
         return rule
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         ensure_default_for_listing(self.deps, ctx, filters)
         stmt = common.prefilter(self._visible(ctx), SecurityGroupRule.__table__, filters)
         rules = list(s.scalars(stmt.order_by(SecurityGroupRule.created_at, SecurityGroupRule.id)))

@@ -82,7 +82,7 @@ class SubnetService:
     def row(self, s: Session, ctx: Context, id: str) -> Subnet:
         return get_visible(s, ctx, id)
 
-    def list(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Subnet, ctx, *visible_clause(ctx))
         stmt = common.prefilter(stmt, Subnet.__table__, filters)
         return [to_dict(sub) for sub in s.scalars(stmt)]
