@@ -60,6 +60,7 @@ def test_concurrent_ports_and_segments(cfg: Config, db_url: str) -> None:
             r = c.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
                                                          "cidr": "10.0.0.0/26"}})
             assert r.status_code == 201, r.text
+            subnet = r.json()["subnet"]
 
             def create(kind: str) -> Any:
                 with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
@@ -91,5 +92,19 @@ def test_concurrent_ports_and_segments(cfg: Config, db_url: str) -> None:
             with concurrent.futures.ThreadPoolExecutor(10) as pool:
                 codes = sorted(pool.map(add_rule, range(10)))
             assert codes == [201] + [409] * 9, codes
+            # read-modify-write under concurrency: no route may be lost (extraroute-atomic)
+            r = c.post("/v2.0/routers", json={"router": {"name": "r"}}).json()["router"]
+            c.put(f"/v2.0/routers/{r['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+
+            def add_route(i: int) -> int:
+                route = {"destination": f"192.168.{i}.0/24", "nexthop": "10.0.0.9"}
+                with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
+                    return cc.put(f"/v2.0/routers/{r['id']}/add_extraroutes",
+                                  json={"router": {"routes": [route]}}).status_code
+
+            with concurrent.futures.ThreadPoolExecutor(10) as pool:
+                assert set(pool.map(add_route, range(10))) == {200}
+            routes = c.get(f"/v2.0/routers/{r['id']}").json()["router"]["routes"]
+            assert len(routes) == 10, routes
     finally:
         srv.db.dispose()

@@ -218,3 +218,29 @@ def test_version_documents(api: Api) -> None:
 def test_request_id_header(api: Api) -> None:
     assert api.get("/v2.0/networks").headers["x-openstack-request-id"].startswith("req-")
     assert api.get("/v2.0/networks/nope").headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_admin_only_attributes_are_not_filterable_by_members(api: Api) -> None:
+    """Filtering or sorting on provider:* would reveal what the response hides from members."""
+    ext = api.create("network", **{"router:external": True, "provider:network_type": "vxlan",
+                                  "provider:segmentation_id": 42})
+    member = api.as_("pm")
+    for query in ("provider:segmentation_id=42", "sort_key=provider:segmentation_id"):
+        r = member.get(f"/v2.0/networks?{query}")
+        assert r.status_code == 400, (query, r.text)
+    assert [n["id"] for n in api.get("/v2.0/networks?provider:segmentation_id=42").json()["networks"]] == [ext["id"]]
+
+
+def test_unsharing_a_network_other_projects_use_is_409(api: Api) -> None:
+    net = api.create("network", shared=True)
+    api.create("subnet", network_id=net["id"], ip_version=4, cidr="10.0.0.0/24")
+    api.as_("pb").create("port", network_id=net["id"])
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"shared": False}})
+    assert r.status_code == 409 and err(r)["type"] == "InvalidSharedSetting"
+
+
+def test_timestamp_filters_match_exact_values(api: Api) -> None:
+    net = api.create("network")
+    found = api.get(f"/v2.0/networks?created_at={net['created_at']}").json()["networks"]
+    assert [n["id"] for n in found] == [net["id"]]
+    assert api.get("/v2.0/networks?created_at=garbage").json()["networks"] == []

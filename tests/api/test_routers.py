@@ -405,3 +405,20 @@ def test_external_network_with_gateways_stays_external(api: Api) -> None:
     api.create("router", external_gateway_info={"network_id": ext["id"]})
     r = api.put(f"/v2.0/networks/{ext['id']}", json={"network": {"router:external": False}})
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "ExternalNetworkInUse"
+
+
+def test_a_port_claiming_to_be_another_projects_router_interface_is_not_one(api: Api) -> None:
+    """device_owner/device_id are client-writable: they must not make a port part of a router."""
+    ext, _ = ext_net(api)
+    alice, mallory = api.as_("projA"), api.as_("projB")
+    a_net, a_sub = tenant_net(alice)
+    router = alice.create("router", external_gateway_info={"network_id": ext["id"]})
+    m_net, m_sub = tenant_net(mallory, cidr="10.9.0.0/24")
+    spoof = mallory.create("port", network_id=m_net["id"], device_owner="network:router_interface",
+                           device_id=router["id"], fixed_ips=[{"ip_address": "10.9.0.1"}])
+    victim = mallory.create("port", network_id=m_net["id"])
+    r = mallory.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext["id"],
+                                                              "port_id": victim["id"]}})
+    assert r.status_code == 404 and err(r)["type"] == "ExternalGatewayForFloatingIPNotFound"
+    assert alice.delete(f"/v2.0/routers/{router['id']}").status_code == 204
+    assert mallory.delete(f"/v2.0/ports/{spoof['id']}").status_code == 204

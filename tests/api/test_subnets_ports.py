@@ -135,3 +135,34 @@ def test_parallel_port_creates_never_duplicate(cfg: Any, live: LiveServer) -> No
     ips = [p["fixed_ips"][0]["ip_address"] for p in ports]
     macs = [p["mac_address"] for p in ports]
     assert len(set(ips)) == 50 and len(set(macs)) == 50
+
+
+def test_shared_network_ports_stay_closed_to_other_projects(api: Api) -> None:
+    """On another project's shared network a member gets a port, but not to choose its address,
+    MAC, port security, address pairs or a network:* owner — on create nor on update."""
+    net, sub = make_net(api)
+    api.put(f"/v2.0/networks/{net['id']}", json={"network": {"shared": True}})
+    bob = api.as_("projB")
+    port = bob.create("port", network_id=net["id"], fixed_ips=[{"subnet_id": sub["id"]}])
+    forbidden = [
+        {"fixed_ips": [{"ip_address": "10.0.0.77"}]},
+        {"port_security_enabled": False},
+        {"allowed_address_pairs": [{"ip_address": "0.0.0.0/0"}]},
+        {"device_owner": "network:router_interface"},
+        {"mac_address": "fa:16:3e:00:00:99"},
+    ]
+    for body in forbidden:
+        r = bob.post("/v2.0/ports", json={"port": {"network_id": net["id"], **body}})
+        assert r.status_code == 403, (body, r.text)
+        r = bob.put(f"/v2.0/ports/{port['id']}", json={"port": body})
+        assert r.status_code == 403, (body, r.text)
+    assert bob.put(f"/v2.0/ports/{port['id']}", json={"port": {"name": "ok"}}).status_code == 200
+    assert len(bob.get("/v2.0/ports").json()["ports"]) == 1
+
+
+def test_subnet_segment_must_belong_to_the_network(api: Api) -> None:
+    net = api.create("network")
+    r = api.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.0.0.0/24",
+                                                   "segment_id": "00000000-0000-0000-0000-000000000000"}})
+    assert r.status_code == 400, r.text
+    assert api.get("/v2.0/ports?ip_address_substr=10").status_code == 400  # only as fixed_ips=...

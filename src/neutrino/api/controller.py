@@ -123,7 +123,7 @@ class Controller:
     async def index(self, request: Request) -> Response:
         ctx = context_of(request)
         params = list(request.query_params.multi_items())
-        q = query.parse(self.res, params, self.max_limit)
+        q = query.parse(self.res, params, self.max_limit, ctx.is_admin)
         items = await run_in_threadpool(self.db.read, lambda s: self.svc.get_all(s, ctx, q.filters))
         special = getattr(self.svc, "special_filters", {})
         items = [i for i in items if query.matches(i, q.filters, special)]

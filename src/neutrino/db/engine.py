@@ -1,8 +1,10 @@
 """The database seam: one URL picks SQLite, PostgreSQL or MySQL; transactions retry on races.
 
-Writers on SQLite take the write lock up front (``BEGIN IMMEDIATE``) so two transactions never
-both read "10.0.0.5 is free" and then deadlock on upgrade; on PostgreSQL/MySQL the unique
-constraints catch the race and :meth:`Database.transaction` runs the whole unit again.
+Every write transaction behaves as if it ran alone, so the services' check-then-write logic
+(quota counts, overlap checks, If-Match, read-modify-write of routes and tags) holds without
+per-query locking: SQLite writers take the write lock up front (``BEGIN IMMEDIATE``, queued on a
+lock in this process); PostgreSQL/MySQL writers run SERIALIZABLE, and a serialization failure,
+deadlock or lost unique-key race makes :meth:`Database.transaction` run the whole unit again.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ class Database:
         # SQLite has one writer at a time anyway; queueing writers on a lock in this process
         # replaces SQLite's busy-wait (sleeps of up to 100 ms) with an immediate hand-over.
         self._write_lock: Any = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
-        self._write = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="SERIALIZABLE")
+        self._write = sessionmaker(writer, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def transaction(self, fn: Callable[[Session], T], *, retries: int = RETRIES) -> T:

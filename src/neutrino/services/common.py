@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Select, or_, select
+from sqlalchemy import JSON, DateTime, Select, or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
@@ -34,7 +34,7 @@ def prefilter(stmt: Any, table: Any, filters: dict[str, list[Any]]) -> Any:
     decides the result, this only keeps a `?name=x` from loading every row first."""
     for key, wanted in filters.items():
         col = table.c.get(key)
-        if col is not None and not col.nullable and not isinstance(col.type, JSON):
+        if col is not None and not col.nullable and not isinstance(col.type, (JSON, DateTime)):
             if any(isinstance(w, int) and not -2**63 <= w < 2**63 for w in wanted):
                 continue  # beyond any SQL integer: leave the (empty) answer to the Python pass
             stmt = stmt.where(col.in_(wanted))

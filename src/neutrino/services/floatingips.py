@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
-from neutrino.db.models.l3 import FloatingIP, Router
+from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Port, Subnet
 from neutrino.errors import BadRequest, InUse, NotFound
 from neutrino.services import common, routers
@@ -237,10 +237,11 @@ class FloatingIPService:
         assert subnet is not None
         gw = select(Router.id).join(Port, Port.id == Router.gw_port_id).where(Port.network_id == external_network_id)
         rows = s.execute(
-            select(Port.device_id, IPAllocation.ip_address)
+            select(RouterPort.router_id, IPAllocation.ip_address)
+            .join(Port, Port.id == RouterPort.port_id)
             .join(IPAllocation, IPAllocation.port_id == Port.id)
-            .where(Port.network_id == port.network_id, Port.device_owner.in_(routers.INTERFACE_OWNERS),
-                   IPAllocation.subnet_id == subnet.id, Port.device_id.in_(gw))
+            .where(Port.network_id == port.network_id, RouterPort.port_type.in_(routers.INTERFACE_OWNERS),
+                   IPAllocation.subnet_id == subnet.id, RouterPort.router_id.in_(gw))
             .order_by(Port.created_at, Port.id))
         first = None
         for router_id, interface_ip in rows:

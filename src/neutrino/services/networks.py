@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
-from neutrino.errors import HTTPBadRequest, InUse, NetworkInUse
+from neutrino.errors import Conflict, HTTPBadRequest, InUse, NetworkInUse
 from neutrino.ml2.types import SegmentSpec
 from neutrino.services import common, security_groups
 from neutrino.services.deps import Deps
@@ -25,6 +25,11 @@ class ExternalNetworkInUse(InUse):
     message = ("External network {net_id} cannot be updated to be made non-external, since it has "
                "existing gateway ports.")
     type_name = "ExternalNetworkInUse"
+
+
+class InvalidSharedSetting(Conflict):
+    message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
+    type_name = "InvalidSharedSetting"
 
 
 def visible_clause(ctx: Context) -> tuple[ColumnElement[bool], ...]:
@@ -140,6 +145,9 @@ class NetworkService:
         common.check_owner(ctx, net, "update_network")
         if "mtu" in body:
             body["mtu"] = self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))
+        if body.get("shared") is False and net.shared and s.scalar(select(Port.id).where(
+                Port.network_id == id, Port.project_id.not_in((net.project_id, "")))):
+            raise InvalidSharedSetting(network=id)
         if body.get("router:external") is False and net.external and s.scalar(
                 select(Port.id).where(Port.network_id == id, Port.device_owner.in_(EXTERNAL_OWNERS))):
             raise ExternalNetworkInUse(net_id=id)

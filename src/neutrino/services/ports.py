@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
-from neutrino.db.models.l3 import FloatingIP
+from neutrino.db.models.l3 import FloatingIP, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, PortSecurityGroup, Subnet
 from neutrino.db.models.security import SecurityGroup
 from neutrino.errors import (
@@ -27,13 +27,10 @@ from neutrino.errors import (
     IpAddressGenerationFailure,
     MacAddressInUse,
     PolicyNotAuthorized,
-    ResourceNotFound,
 )
 from neutrino.services import common, ipam, networks, security_groups
 from neutrino.services.deps import Deps
 
-ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip",
-                 "network:router_interface_distributed", "network:ha_router_replicated_interface")
 DEFAULT_DNS_DOMAIN = "openstacklocal."
 
 
@@ -266,11 +263,31 @@ def _set_ips(port: Port, pairs: list[tuple[str, str]]) -> None:
         alloc.position = i
 
 
+def check_network_owner_attrs(ctx: Context, network: Network, body: dict[str, Any], action: str) -> None:
+    """Neutron's policy: on somebody else's (shared) network a project may not pick addresses or
+    MACs, open the port (port security, address pairs) or pose as a network device."""
+    if ctx.is_admin or network.project_id == ctx.project_id:
+        return
+    refused = []
+    if any("ip_address" in ip for ip in body.get("fixed_ips") or []):
+        refused.append("fixed_ips:ip_address")
+    if body.get("mac_address") is not None:
+        refused.append("mac_address")
+    if "port_security_enabled" in body:
+        refused.append("port_security_enabled")
+    if body.get("allowed_address_pairs"):
+        refused.append("allowed_address_pairs")
+    if str(body.get("device_owner", "")).startswith("network:"):
+        refused.append("device_owner")
+    if refused:
+        raise PolicyNotAuthorized(action=f"rule:{action}:{refused[0]}")
+
+
 def _check_security_groups(s: Session, ctx: Context, project_id: str, ids: list[str]) -> None:
     for sg_id in ids:
         sg = s.get(SecurityGroup, sg_id)
         if sg is None or (sg.project_id != project_id and not ctx.is_admin and not sg.shared):
-            raise ResourceNotFound("security_group", sg_id)
+            raise security_groups.SecurityGroupNotFound(id=sg_id)
 
 
 def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -329,12 +346,7 @@ class PortService:
         network = networks.get_visible(s, ctx, body["network_id"])
         if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
             raise PolicyNotAuthorized(action="rule:create_port")
-        if "fixed_ips" in body and not ctx.is_admin and network.project_id != ctx.project_id:
-            for ip in body["fixed_ips"] or []:
-                if "ip_address" in ip:
-                    raise PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
-        if body.get("mac_address") and not ctx.is_admin and network.project_id != ctx.project_id:
-            raise PolicyNotAuthorized(action="rule:create_port:mac_address")
+        check_network_owner_attrs(ctx, network, body, "create_port")
         self.deps.quotas.check(s, body["project_id"], "port", Port)
         return to_dict(self.create_internal(s, ctx, network, body))
 
@@ -398,6 +410,9 @@ class PortService:
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
         common.check_owner(ctx, port, "update_port")
+        network = s.get(Network, port.network_id)
+        assert network is not None
+        check_network_owner_attrs(ctx, network, body, "update_port")
         changed = False
         if "mac_address" in body:
             changed |= self._update_mac(s, ctx, port, body.pop("mac_address"))
@@ -461,9 +476,16 @@ class PortService:
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         port = get_visible(s, ctx, id)
         common.check_owner(ctx, port, "delete_port")
-        if port.device_owner in ROUTER_OWNERS:
+        if _is_l3_port(s, port):
             raise L3PortInUse(port_id=id, device_owner=port.device_owner)
         delete_port(s, port)
+
+
+def _is_l3_port(s: Session, port: Port) -> bool:
+    """A router's port or a floating IP's: the routers and floating IPs own their removal."""
+    if s.scalar(select(RouterPort.port_id).where(RouterPort.port_id == port.id)) is not None:
+        return True
+    return s.scalar(select(FloatingIP.id).where(FloatingIP.floating_port_id == port.id)) is not None
 
 
 def delete_port(s: Session, port: Port) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
-from neutrino.db.models.l3 import FloatingIP, Router
+from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, InUse, InvalidInput, NotFound, PolicyNotAuthorized, PortInUse
 from neutrino.services import common, ipam
@@ -128,9 +128,15 @@ def get_visible(s: Session, ctx: Context, id: str) -> Router:
 
 
 def router_ports(s: Session, router_id: str, owners: tuple[str, ...] = ROUTER_PORT_OWNERS) -> list[Port]:
-    stmt = (select(Port).where(Port.device_id == router_id, Port.device_owner.in_(owners))
+    stmt = (select(Port).join(RouterPort, RouterPort.port_id == Port.id)
+            .where(RouterPort.router_id == router_id, RouterPort.port_type.in_(owners))
             .order_by(Port.created_at, Port.id))
     return list(s.scalars(stmt))
+
+
+def attach(s: Session, router: Router, port: Port, port_type: str) -> None:
+    """Record the port as the router's (see RouterPort for why this is not the port's fields)."""
+    s.add(RouterPort(router_id=router.id, port_id=port.id, port_type=port_type))
 
 
 def network_subnets(s: Session, network_id: str) -> list[Subnet]:
@@ -374,6 +380,7 @@ class RouterService:
             "project_id": "", "network_id": network_id, "fixed_ips": ext_ips or None,
             "device_id": router.id, "device_owner": ROUTER_GW, "admin_state_up": True, "name": "",
         })
+        attach(s, router, port, ROUTER_GW)
         router.gw_port_id = port.id
         s.flush()
 
@@ -484,6 +491,7 @@ class RouterService:
             "project_id": router.project_id, "network_id": sub.network_id, "fixed_ips": [fixed_ip],
             "admin_state_up": True, "device_id": router.id, "device_owner": ROUTER_INTF, "name": "",
         })
+        attach(s, router, port, ROUTER_INTF)
         return port, [sub]
 
     def _add_interface_by_port(self, s: Session, ctx: Context, router: Router,
@@ -508,6 +516,7 @@ class RouterService:
             raise bad_router("Cannot have multiple IPv4 subnets on router port")
         self._check_port_in_range_or_admin(ctx, subs, port)
         port.device_id, port.device_owner = router.id, ROUTER_INTF
+        attach(s, router, port, ROUTER_INTF)
         common.touch(port)
         return port, subs
 
@@ -541,8 +550,7 @@ class RouterService:
 
     def _remove_interface_by_port(self, s: Session, router: Router, port_id: str,
                                   subnet_id: str | None) -> tuple[tuple[str, str, str], list[Subnet]]:
-        port = s.scalars(select(Port).where(Port.id == port_id, Port.device_id == router.id,
-                                            Port.device_owner == ROUTER_INTF)).first()
+        port = next((p for p in router_ports(s, router.id, (ROUTER_INTF,)) if p.id == port_id), None)
         if port is None:
             raise RouterInterfaceNotFound(router_id=router.id, port_id=port_id)
         subnet_ids = [a.subnet_id for a in port.fixed_ips]

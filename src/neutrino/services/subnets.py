@@ -73,6 +73,11 @@ def _check_lists(net: netaddr.IPNetwork, body: dict[str, Any]) -> None:
             raise InvalidInput(error_message=f"Host route {route} mixes IP versions")
 
 
+def _check_segment(network: Network, segment_id: str | None) -> None:
+    if segment_id is not None and segment_id not in {seg.id for seg in network.segments}:
+        raise InvalidInput(error_message=f"Segment {segment_id} is not a segment of network {network.id}")
+
+
 class SubnetService:
     special_filters: dict[str, Any] = {}
 
@@ -103,6 +108,7 @@ class SubnetService:
             raise InvalidInput(error_message=f"Invalid CIDR {body['cidr']} for IPv{net.version} subnet")
         _check_ipv6_modes(body, net.version)
         _check_lists(net, body)
+        _check_segment(network, body.get("segment_id"))
         self.deps.quotas.check(s, body["project_id"], "subnet", Subnet)
         for other in s.scalars(select(Subnet.cidr).where(Subnet.network_id == network.id)):
             if ipam.overlaps(other, str(net.cidr)):
@@ -133,6 +139,10 @@ class SubnetService:
         common.check_owner(ctx, sub, "update_subnet")
         net = netaddr.IPNetwork(sub.cidr)
         _check_lists(net, body)
+        if "segment_id" in body:
+            network = s.get(Network, sub.network_id)
+            assert network is not None
+            _check_segment(network, body["segment_id"])
         gateway = body.get("gateway_ip", sub.gateway_ip)
         if "gateway_ip" in body and body["gateway_ip"] != sub.gateway_ip:
             self._check_gateway_change(s, sub, body["gateway_ip"], net)

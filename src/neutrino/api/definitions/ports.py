@@ -78,5 +78,4 @@ PORTS = Resource(
                                     filter=False, sort=False),
         },
     ),
-    extra_filters=("ip_address_substr",),
 )

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neutrino.db.models.base import StandardAttrs
+from neutrino.db.models.base import Base, StandardAttrs
 
 
 class Router(StandardAttrs):
@@ -21,6 +21,18 @@ class Router(StandardAttrs):
     distributed: Mapped[bool] = mapped_column(Boolean, default=False)
     ha: Mapped[bool] = mapped_column(Boolean, default=False)
     availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class RouterPort(Base):
+    """Which ports belong to which router. Written only by the router code: a port's own
+    device_owner/device_id are client-writable, so they cannot be what makes it a router's."""
+
+    __tablename__ = "router_ports"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True,
+                                         unique=True)
+    port_type: Mapped[str] = mapped_column(String(255))
 
 
 class FloatingIP(StandardAttrs):
