@@ -30,9 +30,6 @@ class DefaultSection:
     # Threads running database work; more only adds memory and lock contention on SQLite.
     thread_pool_size: int = 4
     public_endpoint: str = ""  # advertised URL; derived from bind when empty
-    # Headers, like Neutron's pagination/sorting options, always on.
-    allow_pagination: bool = True
-    allow_sorting: bool = True
 
 
 @dataclass

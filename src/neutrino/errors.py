@@ -164,6 +164,14 @@ class RevisionNumberConstraintFailed(NeutrinoError):
     type_name = "RevisionNumberConstraintFailed"
 
 
+class MethodNotAllowed(NeutrinoError):
+    """A collection that cannot be written (agents, availability zones, IP availability)."""
+
+    status = 405
+    message = "The method is not allowed for this resource."
+    type_name = "HTTPMethodNotAllowed"
+
+
 class RequestTooLarge(NeutrinoError):
     status = 413
     message = "Request is too large."

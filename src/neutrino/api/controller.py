@@ -8,7 +8,7 @@ implement :class:`Service`; they never see HTTP and never render responses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -115,7 +115,6 @@ class Controller:
     db: Database
     max_body: int = 1024 * 1024
     max_limit: int = 0
-    special_filters: dict[str, Callable[[Item, list[Any]], bool]] = field(default_factory=dict)
 
     def _render(self, item: Item, ctx: Context, fields: list[str] | None) -> Item:
         return attributes.render(self.res, item, ctx, fields)
@@ -125,7 +124,7 @@ class Controller:
         params = list(request.query_params.multi_items())
         q = query.parse(self.res, params, self.max_limit, ctx.is_admin)
         items = await run_in_threadpool(self.db.read, lambda s: self.svc.get_all(s, ctx, q.filters))
-        special = getattr(self.svc, "special_filters", {})
+        special = self.svc.special_filters
         items = [i for i in items if query.matches(i, q.filters, special)]
         if q.sorts or q.limit or q.marker:
             items = query.paginate(query.sort_items(items, q.sorts), q)

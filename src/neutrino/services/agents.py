@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from neutrino.context import Context
 from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
-from neutrino.errors import NeutrinoError, NotFound
+from neutrino.errors import MethodNotAllowed, NotFound
 from neutrino.services.common import prefilter
 from neutrino.services.deps import Deps
 
@@ -27,14 +27,6 @@ AGENT_DOWN_TIME = 75  # seconds, Neutron's [DEFAULT] agent_down_time
 class AgentNotFound(NotFound):
     message = "Agent {id} could not be found."
     type_name = "AgentNotFound"
-
-
-class MethodNotAllowed(NeutrinoError):
-    """A collection that cannot be created in (agents, availability zones, IP availability)."""
-
-    status = 405
-    message = "The method is not allowed for this resource."
-    type_name = "HTTPMethodNotAllowed"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.agent import Agent
-from neutrino.errors import NotFound
+from neutrino.errors import MethodNotAllowed, NotFound
 from neutrino.services import agents
 from neutrino.services.deps import Deps
 
@@ -59,7 +59,7 @@ class AvailabilityZoneService:
         raise AvailabilityZoneNotFound(availability_zone=id)
 
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
-        raise agents.MethodNotAllowed()
+        raise MethodNotAllowed()
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise AvailabilityZoneNotFound(availability_zone=id)

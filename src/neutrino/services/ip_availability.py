@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import netaddr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Subnet
-from neutrino.errors import ResourceNotFound
-from neutrino.services.agents import MethodNotAllowed
+from neutrino.errors import MethodNotAllowed, ResourceNotFound
+from neutrino.services import ipam
 from neutrino.services.deps import Deps
 
 # Neutron reports IPv6 totals exactly (2**80 for a /48); JSON here is orjson, which stops at 64 bits.
@@ -25,16 +24,6 @@ MAX_REPORTED = 2**64 - 1
 
 def _clamp(n: int) -> int:
     return min(n, MAX_REPORTED)
-
-
-def pool_size(pools: list[dict[str, Any]]) -> int:
-    total = 0
-    for pool in pools or []:
-        try:
-            total += netaddr.IPRange(pool["start"], pool["end"]).size
-        except (netaddr.AddrFormatError, KeyError, TypeError, ValueError):
-            continue
-    return total
 
 
 def _ip_versions(filters: dict[str, list[Any]]) -> set[int] | None:
@@ -79,7 +68,7 @@ class NetworkIpAvailabilityService:
                 continue
             per_subnet: list[dict[str, Any]] = [
                 {"subnet_id": sub.id, "subnet_name": sub.name, "cidr": sub.cidr, "ip_version": sub.ip_version,
-                 "total_ips": _clamp(pool_size(sub.allocation_pools)), "used_ips": used.get(sub.id, 0)}
+                 "total_ips": _clamp(ipam.pool_size(sub.allocation_pools)), "used_ips": used.get(sub.id, 0)}
                 for sub in subnets[net.id]
             ]
             out.append({

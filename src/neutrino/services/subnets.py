@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
-from neutrino.errors import Conflict, InvalidInput, ResourceNotFound, SubnetInUse
+from neutrino.errors import Conflict, InvalidInput, SubnetInUse
 from neutrino.services import common, ipam
 from neutrino.services.deps import Deps
 from neutrino.services.networks import AUTO_DELETE_OWNERS
@@ -174,9 +174,3 @@ class SubnetService:
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
         s.delete(sub)
 
-
-def subnet_or_404(s: Session, id: str) -> Subnet:
-    sub = s.get(Subnet, id)
-    if sub is None:
-        raise ResourceNotFound("subnet", id)
-    return sub
