@@ -28,3 +28,10 @@ def test_bad_config_says_what_is_wrong(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown option 'type_driver'" in r.stderr
     r = run("--config", str(tmp_path / "missing.toml"), "db", "upgrade")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_server_refuses_an_unreachable_database_clearly(tmp_path: Path) -> None:
+    r = subprocess.run([NEUTRINO, "server", "--state-dir", str(tmp_path), "--bind", "127.0.0.1:1",
+                        "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode != 0 and "database migration or bootstrap failed" in r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -45,9 +46,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     state = Path(cfg.DEFAULT.state_dir)
     state.mkdir(parents=True, exist_ok=True)
+    created = _prepare_in_child(cfg)
     srv = server.build(cfg)
     clouds = state / "clouds.yaml"
-    passwords = {**_known_passwords(clouds), **srv.new_passwords}
+    passwords = {**_known_passwords(clouds), **created, **srv.new_passwords}
     if {cfg.identity.admin_user, cfg.identity.demo_user} <= passwords.keys():
         server.write_clouds_yaml(clouds, cfg, passwords)
     else:
@@ -59,6 +61,45 @@ def cmd_server(args: argparse.Namespace) -> int:
     uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
                 access_log=args.access_log, lifespan="on")
     return 0
+
+
+def _prepare_in_child(cfg: Config) -> dict[str, str]:
+    """Migrate and bootstrap identity in a forked child; returns the passwords it generated.
+
+    Alembic, the migration scripts and scrypt's 16 MB work area then never occupy the
+    long-running server's memory (~25 MB on a first start); the server checks both again and
+    finds nothing to do.
+    """
+    from neutrino.db import migrate
+    from neutrino.db.engine import Database
+    from neutrino.identity import Identity
+
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+
+    def run() -> None:
+        try:
+            db = Database(cfg.db_url)
+            migrate.upgrade(db)
+            sender.send(Identity(db, cfg).bootstrap())
+            db.dispose()
+        except Exception as exc:  # one clear line, not a traceback, for an unreachable database
+            print(f"neutrino: {cfg.db_url.split('://')[0]}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
+            sys.exit(1)
+
+    child = ctx.Process(target=run, name="neutrino-prepare")
+    child.start()
+    sender.close()
+    try:
+        created: dict[str, str] = receiver.recv()
+    except EOFError:  # the child died before sending: its traceback is above
+        created = {}
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"neutrino: database migration or bootstrap failed (exit {child.exitcode}); "
+                         "see the error above, or run `neutrino db upgrade` to retry")
+    return created
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:
@@ -105,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except ConfigError as exc:
