@@ -69,12 +69,12 @@ def test_concurrent_ports_and_segments(cfg: Config, db_url: str) -> None:
                     return cc.post("/v2.0/networks", json={"network": {}})
 
             with concurrent.futures.ThreadPoolExecutor(25) as pool:
-                results = list(pool.map(create, ["port"] * 30 + ["network"] * 20))
+                results = list(pool.map(create, ["port"] * 50 + ["network"] * 20))
             assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
-            ports = [r.json()["port"] for r in results[:30]]
-            nets = [r.json()["network"] for r in results[30:]] + [net]
-            assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 30
-            assert len({p["mac_address"] for p in ports}) == 30
+            ports = [r.json()["port"] for r in results[:50]]
+            nets = [r.json()["network"] for r in results[50:]] + [net]
+            assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 50
+            assert len({p["mac_address"] for p in ports}) == 50
             assert len({n["provider:segmentation_id"] for n in nets}) == 21
             body = {"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
                                 "provider:segmentation_id": 120}}

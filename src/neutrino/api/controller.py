@@ -29,7 +29,7 @@ from neutrino.errors import (
     RequestTooLarge,
     RevisionNumberConstraintFailed,
 )
-from neutrino.services.common import touch
+from neutrino.services import common
 
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
@@ -187,11 +187,7 @@ class Controller:
             row = self.svc.row(s, ctx, request.path_params["id"])
             if row.project_id != ctx.project_id and not ctx.is_admin:
                 raise PolicyNotAuthorized(action=f"rule:update_{self.res.rule}:tags")
-            new = op(list(row.tags or []))
-            if new != list(row.tags or []):
-                row.tags = new
-                touch(row)
-            return new
+            return common.set_tags(row, op(list(row.tags or [])))
 
         return await run_in_threadpool(self.db.transaction, run)
 

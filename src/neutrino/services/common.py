@@ -52,6 +52,14 @@ def touch(row: Any) -> None:
     row.updated_at = utcnow()
 
 
+def set_tags(row: Any, tags: list[str]) -> list[str]:
+    """Replace a resource's tags; a change is a revision like any other."""
+    if tags != list(row.tags or []):
+        row.tags = tags
+        touch(row)
+    return tags
+
+
 def apply(row: Any, body: dict[str, Any], columns: dict[str, str] | None = None) -> bool:
     """Set changed attributes (API name -> column via ``columns``); True when anything changed."""
     changed = False
