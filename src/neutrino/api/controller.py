@@ -59,7 +59,8 @@ def context_of(request: Request) -> Context:
     return request.state.context  # type: ignore[no-any-return]
 
 
-async def read_json(request: Request, max_size: int) -> Any:
+async def read_limited(request: Request, max_size: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``max_size``."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_size:
         raise RequestTooLarge()
@@ -68,6 +69,11 @@ async def read_json(request: Request, max_size: int) -> Any:
         body += chunk
         if len(body) > max_size:
             raise RequestTooLarge()
+    return body
+
+
+async def read_json(request: Request, max_size: int) -> Any:
+    body = await read_limited(request, max_size)
     try:
         return orjson.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
