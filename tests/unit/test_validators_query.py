@@ -93,3 +93,16 @@ def test_tag_filters() -> None:
     assert query.matches(item, {"tags-any": ["c,b"]}, {})
     assert query.matches(item, {"not-tags": ["a,c"]}, {})
     assert not query.matches(item, {"not-tags-any": ["c,b"]}, {})
+
+
+def test_links_follow_neutron_rules() -> None:
+    items = [{"id": "a"}, {"id": "b"}]
+    full = query.parse(NETWORKS, [("limit", "2")])
+    rels = {link["rel"]: link["href"] for link in query.links("http://x/v2.0/networks", [("limit", "2")], items, full)}
+    assert rels == {"next": "http://x/v2.0/networks?limit=2&marker=b",
+                    "previous": "http://x/v2.0/networks?limit=2&marker=a&page_reverse=True"}
+    short = query.links("http://x/v2.0/networks", [("limit", "3")], items, query.parse(NETWORKS, [("limit", "3")]))
+    assert [link["rel"] for link in short] == ["previous"]
+    rev_params = [("limit", "3"), ("marker", "c"), ("page_reverse", "True")]
+    rev = query.links("http://x/v2.0/networks", rev_params, items, query.parse(NETWORKS, rev_params))
+    assert [link["rel"] for link in rev] == ["next"] and rev[0]["href"].endswith("limit=3&marker=b")

@@ -199,14 +199,17 @@ def paginate(items: list[dict[str, Any]], q: ListQuery) -> list[dict[str, Any]]:
 def links(
     base_url: str, params: list[tuple[str, str]], page: list[dict[str, Any]], q: ListQuery
 ) -> list[dict[str, str]]:
-    """Neutron's ``<collection>_links``: next when the page is full, previous when paged."""
+    """Neutron's ``<collection>_links``, exactly as its api_common builds them: "next" unless a
+    forward page came back short, "previous" unless a reverse page did (so a first full page
+    has both); markers are the page's last and first ids."""
     if not q.limit:
         return []
-    kept = [(k, v_) for k, v_ in params if k not in ("marker", "page_reverse")]
+    kept = [(k, v_) for k, v_ in params if k != "marker"]
     out = []
-    if page and not (len(page) < q.limit and not q.page_reverse):
-        out.append({"rel": "next", "href": f"{base_url}?{urlencode(kept + [('marker', page[-1]['id'])])}"})
-    if page and (q.marker or q.page_reverse) and not (len(page) < q.limit and q.page_reverse):
-        prev = kept + [("marker", page[0]["id"]), ("page_reverse", "True")]
-        out.append({"rel": "previous", "href": f"{base_url}?{urlencode(prev)}"})
+    if not (len(page) < q.limit and not q.page_reverse):
+        nxt = [(k, v_) for k, v_ in kept if k != "page_reverse"] + ([("marker", page[-1]["id"])] if page else [])
+        out.append({"rel": "next", "href": f"{base_url}?{urlencode(nxt)}"})
+    if not (len(page) < q.limit and q.page_reverse):
+        prev = [(k, v_) for k, v_ in kept if k != "page_reverse"] + ([("marker", page[0]["id"])] if page else [])
+        out.append({"rel": "previous", "href": f"{base_url}?{urlencode(prev + [('page_reverse', 'True')])}"})
     return out
