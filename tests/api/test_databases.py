@@ -46,65 +46,74 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
         admin.dispose()
 
 
-def test_concurrent_ports_and_segments(cfg: Config, db_url: str) -> None:
+def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> None:
+    """Two servers (as two API workers would be) share the database; requests alternate between
+    them, so allocations race across processes' worth of engines and locks, not within one."""
     from neutrino import server
 
     cfg.database.connection = db_url
-    port = free_port()
-    cfg.DEFAULT.bind = f"127.0.0.1:{port}"
-    srv = server.build(cfg)
+    servers, lives = [], []
     headers = {"X-Project-Id": "admin", "X-Roles": "admin,member"}
     try:
-        with LiveServer(srv.app, port) as live, httpx.Client(base_url=live.url, headers=headers, timeout=60) as c:
-            net = c.post("/v2.0/networks", json={"network": {"name": "n"}}).json()["network"]
-            r = c.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
-                                                         "cidr": "10.0.0.0/26"}})
-            assert r.status_code == 201, r.text
-            subnet = r.json()["subnet"]
+        for _ in range(2):
+            port = free_port()
+            cfg.DEFAULT.bind = f"127.0.0.1:{port}"
+            servers.append(server.build(cfg))
+            lives.append(LiveServer(servers[-1].app, port).__enter__())
+        urls = [live.url for live in lives]
 
-            def create(kind: str) -> Any:
-                with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
-                    if kind == "port":
-                        return cc.post("/v2.0/ports", json={"port": {"network_id": net["id"]}})
-                    return cc.post("/v2.0/networks", json={"network": {}})
+        def call(i: int, method: str, path: str, body: Any = None) -> Any:
+            with httpx.Client(base_url=urls[i % 2], headers=headers, timeout=60) as cc:
+                return cc.request(method, path, json=body)
 
-            with concurrent.futures.ThreadPoolExecutor(25) as pool:
-                results = list(pool.map(create, ["port"] * 50 + ["network"] * 20))
-            assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
-            ports = [r.json()["port"] for r in results[:50]]
-            nets = [r.json()["network"] for r in results[50:]] + [net]
-            assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 50
-            assert len({p["mac_address"] for p in ports}) == 50
-            assert len({n["provider:segmentation_id"] for n in nets}) == 21
-            body = {"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
-                                "provider:segmentation_id": 120}}
-            assert c.post("/v2.0/networks", json=body).status_code == 201
-            assert c.post("/v2.0/networks", json=body).status_code == 409
-            assert c.delete(f"/v2.0/networks/{net['id']}").status_code == 409
-            sg = c.post("/v2.0/security-groups", json={"security_group": {"name": "race"}}).json()["security_group"]
-            rule = {"security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
-                                            "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}}
+        net = call(0, "POST", "/v2.0/networks", {"network": {"name": "n"}}).json()["network"]
+        r = call(1, "POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                          "cidr": "10.0.0.0/26"}})
+        assert r.status_code == 201, r.text
+        subnet = r.json()["subnet"]
 
-            def add_rule(_: int) -> int:
-                with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
-                    return cc.post("/v2.0/security-group-rules", json=rule).status_code
+        def create(i: int) -> Any:
+            if i < 50:
+                return call(i, "POST", "/v2.0/ports", {"port": {"network_id": net["id"]}})
+            return call(i, "POST", "/v2.0/networks", {"network": {}})
 
-            with concurrent.futures.ThreadPoolExecutor(10) as pool:
-                codes = sorted(pool.map(add_rule, range(10)))
-            assert codes == [201] + [409] * 9, codes
-            # read-modify-write under concurrency: no route may be lost (extraroute-atomic)
-            r = c.post("/v2.0/routers", json={"router": {"name": "r"}}).json()["router"]
-            c.put(f"/v2.0/routers/{r['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(create, range(70)))
+        assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
+        ports = [r.json()["port"] for r in results[:50]]
+        nets = [r.json()["network"] for r in results[50:]] + [net]
+        assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 50
+        assert len({p["mac_address"] for p in ports}) == 50
+        assert len({n["provider:segmentation_id"] for n in nets}) == 21
+        body = {"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+                            "provider:segmentation_id": 120}}
+        assert call(0, "POST", "/v2.0/networks", body).status_code == 201
+        assert call(1, "POST", "/v2.0/networks", body).status_code == 409
+        assert call(0, "DELETE", f"/v2.0/networks/{net['id']}").status_code == 409
 
-            def add_route(i: int) -> int:
-                route = {"destination": f"192.168.{i}.0/24", "nexthop": "10.0.0.9"}
-                with httpx.Client(base_url=live.url, headers=headers, timeout=60) as cc:
-                    return cc.put(f"/v2.0/routers/{r['id']}/add_extraroutes",
-                                  json={"router": {"routes": [route]}}).status_code
+        sg = call(0, "POST", "/v2.0/security-groups", {"security_group": {"name": "race"}}).json()["security_group"]
+        rule = {"security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
+                                        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}}
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            codes = sorted(pool.map(lambda i: call(i, "POST", "/v2.0/security-group-rules", rule).status_code,
+                                    range(10)))
+        assert codes == [201] + [409] * 9, codes
 
-            with concurrent.futures.ThreadPoolExecutor(10) as pool:
-                assert set(pool.map(add_route, range(10))) == {200}
-            routes = c.get(f"/v2.0/routers/{r['id']}").json()["router"]["routes"]
-            assert len(routes) == 10, routes
+        # read-modify-write across servers: no route may be lost (extraroute-atomic)
+        router = call(0, "POST", "/v2.0/routers", {"router": {"name": "r"}}).json()["router"]
+        call(1, "PUT", f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+
+        def add_route(i: int) -> int:
+            route = {"destination": f"192.168.{i}.0/24", "nexthop": "10.0.0.9"}
+            return call(i, "PUT", f"/v2.0/routers/{router['id']}/add_extraroutes",
+                        {"router": {"routes": [route]}}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            assert set(pool.map(add_route, range(10))) == {200}
+        routes = call(0, "GET", f"/v2.0/routers/{router['id']}").json()["router"]["routes"]
+        assert len(routes) == 10, routes
     finally:
-        srv.db.dispose()
+        for live in lives:
+            live.__exit__(None, None, None)
+        for srv in servers:
+            srv.db.dispose()

@@ -2,14 +2,14 @@
 
 Every write transaction behaves as if it ran alone, so the services' check-then-write logic
 (quota counts, overlap checks, If-Match, read-modify-write of routes and tags) holds without
-per-query locking: SQLite writers take the write lock up front (``BEGIN IMMEDIATE``, queued on a
-lock in this process); PostgreSQL/MySQL writers run SERIALIZABLE, and a serialization failure,
-deadlock or lost unique-key race makes :meth:`Database.transaction` run the whole unit again.
+per-query locking. Within a process, writers queue on one lock. Across processes (API workers,
+replicas on one database): SQLite writers take the write lock up front (``BEGIN IMMEDIATE``);
+PostgreSQL/MySQL writers run SERIALIZABLE, and a serialization failure, deadlock or lost
+unique-key race makes :meth:`Database.transaction` run the whole unit again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from neutrino.errors import TransientDatabaseError
 
 T = TypeVar("T")
-RETRIES = 20
+RETRIES = 30
 # JSON columns (pools, routes, DHCP options...) are decoded on every list: orjson is ~5x faster.
 JSON_CODEC: dict[str, Any] = {"json_serializer": lambda v: orjson.dumps(v).decode(),
                               "json_deserializer": orjson.loads}
@@ -77,9 +77,12 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
             self.read_engine = self.engine
-        # SQLite has one writer at a time anyway; queueing writers on a lock in this process
-        # replaces SQLite's busy-wait (sleeps of up to 100 ms) with an immediate hand-over.
-        self._write_lock: Any = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        # One writer at a time per process. On SQLite that is the database's rule anyway, and the
+        # lock replaces its busy-wait (sleeps of up to 100 ms) with an immediate hand-over. On
+        # PostgreSQL/MySQL, SERIALIZABLE transactions that all count ports and read allocations
+        # would mostly abort each other; queued here they do not, and only writers of other
+        # processes (API workers, replicas) ever conflict, which the retry loop absorbs.
+        self._write_lock = threading.Lock()
         writer = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="SERIALIZABLE")
         self._write = sessionmaker(writer, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -99,7 +102,7 @@ class Database:
             except DBAPIError as exc:
                 if not _is_transient(exc) or attempt == retries - 1:
                     raise
-            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
+            time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))  # exponential, with jitter
         raise TransientDatabaseError("gave up after repeated conflicts")
 
     def read(self, fn: Callable[[Session], T]) -> T:
