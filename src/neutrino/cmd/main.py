@@ -123,6 +123,23 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from neutrino.kernel import janitor, links, netns
+
+    if args.dry_run:
+        names = janitor.select_namespaces(netns.list_namespaces())
+        devs = janitor.select_links(link.name for link in links.list_links(None)) if args.links else []
+        print("would remove:", *(names + devs) or ["nothing"], sep="\n  ")
+        return 0
+    removed = janitor.cleanup(root_links=args.links)
+    for kind, names in (("namespace", removed.namespaces), ("link", removed.links)):
+        for name in names:
+            print(f"removed {kind} {name}")
+    if not removed.namespaces and not removed.links:
+        print("nothing of neutrino's left on this host")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neutrino", description="Neutron-compatible networking service")
     p.add_argument("--config", help="TOML config file (default /etc/neutrino/neutrino.toml if present)")
@@ -135,6 +152,11 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--log-level", default="warning")
     srv.add_argument("--access-log", action="store_true")
     srv.set_defaults(func=cmd_server)
+    clean = sub.add_parser("cleanup", help="remove every namespace (and with --links, root-namespace "
+                                          "link) carrying neutrino's name prefixes")
+    clean.add_argument("--links", action="store_true", help="also remove our links in the root namespace")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    clean.set_defaults(func=cmd_cleanup)
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     up = dbsub.add_parser("upgrade", help="run the schema migrations")

@@ -1,0 +1,89 @@
+"""Host names of everything neutrino creates (the Neutron conventions), and how to recognise them."""
+
+from __future__ import annotations
+
+import re
+
+IFNAMSIZ = 16
+MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
+
+ID_LEN = 11  # Neutron's DEVICE_NAME_MAX_LEN - len("tap") for tap/qr-/qg-/ns-/brq names
+NAMESPACE_PREFIXES: tuple[str, ...] = ("qdhcp-", "qrouter-", "snat-", "fip-", "qlbaas-", "vm-")
+TEST_NAMESPACE_PREFIX = "nt-"  # functional tests; the project's before-stop hook also treats it as ours
+ALL_NAMESPACE_PREFIXES: tuple[str, ...] = (*NAMESPACE_PREFIXES, TEST_NAMESPACE_PREFIX)
+LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "vxlan-")
+
+# Strict patterns so that e.g. a hypervisor's "tap0" in the root namespace is never taken for ours.
+_ID_LINK = re.compile(r"^(tap|qr-|qg-|ns-|brq)[0-9a-f-]{" + str(ID_LEN) + "}$")
+_VXLAN_LINK = re.compile(r"^vxlan-(0|[1-9][0-9]{0,7})$")
+
+
+def _ifname(prefix: str, ident: str) -> str:
+    name = prefix + ident[:ID_LEN]
+    assert len(name) <= MAX_IFNAME_LEN, name
+    return name
+
+
+def qdhcp_ns(network_id: str) -> str:
+    return f"qdhcp-{network_id}"
+
+
+def qrouter_ns(router_id: str) -> str:
+    return f"qrouter-{router_id}"
+
+
+def snat_ns(router_id: str) -> str:
+    return f"snat-{router_id}"
+
+
+def fip_ns(ext_net_id: str) -> str:
+    return f"fip-{ext_net_id}"
+
+
+def qlbaas_ns(lb_id: str) -> str:
+    return f"qlbaas-{lb_id}"
+
+
+def instance_ns(port_id: str) -> str:
+    """An instance (a namespace standing in for a VM) is named after its first port."""
+    return "vm-" + port_id[:ID_LEN]
+
+
+def tap_name(port_id: str) -> str:
+    return _ifname("tap", port_id)
+
+
+def qr_name(port_id: str) -> str:
+    return _ifname("qr-", port_id)
+
+
+def qg_name(port_id: str) -> str:
+    return _ifname("qg-", port_id)
+
+
+def ns_name(port_id: str) -> str:
+    """The DHCP port's device inside qdhcp-<network>."""
+    return _ifname("ns-", port_id)
+
+
+def bridge_name(network_id: str) -> str:
+    return _ifname("brq", network_id)
+
+
+def vxlan_name(vni: int) -> str:
+    if not 0 <= vni < 2**24:
+        raise ValueError(f"VNI {vni} is outside 0..16777215")
+    return f"vxlan-{vni}"
+
+
+def is_our_namespace(name: str, prefixes: tuple[str, ...] = ALL_NAMESPACE_PREFIXES) -> bool:
+    return any(name.startswith(p) and len(name) > len(p) for p in prefixes)
+
+
+def is_our_link(name: str) -> bool:
+    return bool(_ID_LINK.match(name) or _VXLAN_LINK.match(name))
+
+
+def is_ours(name: str) -> bool:
+    """True for any namespace or device name that follows one of neutrino's conventions."""
+    return is_our_namespace(name) or is_our_link(name)

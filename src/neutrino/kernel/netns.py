@@ -1,0 +1,149 @@
+"""Network namespaces: create, remove, list, open netlink inside one, and per-namespace sysctls."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyroute2 import IPRoute
+from pyroute2 import netns as pr_netns
+
+from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs
+from neutrino.kernel.names import is_our_namespace
+
+NETNS_RUN_DIR = "/run/netns"
+
+
+def _path(name: str) -> str:
+    if not name or "/" in name or name in (".", ".."):
+        raise NamespaceNotFound("open namespace", repr(name), detail="not a namespace name")
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+def _require_ours(op: str, name: str) -> None:
+    if not is_our_namespace(name):
+        raise NotOurs(op, name, detail="not a neutrino namespace name")
+
+
+def namespace_exists(name: str) -> bool:
+    return os.path.exists(_path(name))
+
+
+def list_namespaces() -> list[str]:
+    return sorted(pr_netns.listnetns())
+
+
+@contextmanager
+def iproute(ns: str | None) -> Iterator[IPRoute]:
+    """An IPRoute bound to namespace ``ns`` (None: this process's own); never creates one."""
+    if ns is not None and not namespace_exists(ns):
+        raise NamespaceNotFound("open namespace", ns, detail="no such namespace")
+    ipr = IPRoute() if ns is None else IPRoute(netns=ns, flags=0)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def ensure_namespace(name: str) -> bool:
+    """Create ``name`` (with lo up) unless it exists; True if anything changed."""
+    _require_ours("create namespace", name)
+    changed = False
+    if not namespace_exists(name):
+        try:
+            pr_netns.create(name)
+        except OSError as exc:
+            raise KernelError("create namespace", name, exc.errno or 0, str(exc)) from exc
+        changed = True
+    with iproute(name) as ipr:
+        lo = ipr.link_lookup(ifname="lo")[0]
+        if not ipr.get_links(lo)[0]["flags"] & 1:  # IFF_UP
+            ipr.link("set", index=lo, state="up")
+            changed = True
+    return changed
+
+
+def remove_namespace(name: str) -> bool:
+    """Remove ``name`` (its links go with it); False if it was already absent."""
+    _require_ours("remove namespace", name)
+    if not namespace_exists(name):
+        return False
+    try:
+        pr_netns.remove(name)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise KernelError("remove namespace", name, exc.errno or 0, str(exc)) from exc
+    return True
+
+
+def _is_root_namespace(name: str) -> bool:
+    """True if ``name`` is this process's own namespace or init's (when we may look at init's)."""
+    target = os.stat(_path(name))
+    for ref in ("/proc/self/ns/net", "/proc/1/ns/net"):
+        try:
+            st = os.stat(ref)
+        except PermissionError:
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
+
+
+def _sysctl_path(key: str) -> str:
+    rel = key.replace(".", "/") if "/" not in key else key.strip("/")
+    if ".." in rel.split("/"):
+        raise ValueError(f"bad sysctl key {key!r}")
+    return "/proc/sys/" + rel
+
+
+def _in_namespace(ns: str, op: str, action: str, key: str, value: str | None = None) -> str:
+    """Read or write a /proc/sys file from a short-lived thread that alone enters ``ns``.
+
+    setns(CLONE_NEWNET) only moves the calling thread, and /proc/sys/net shows the calling
+    thread's namespace, so the rest of the process never leaves its own namespace.
+    """
+    _require_ours(op, ns)
+    if not namespace_exists(ns):
+        raise NamespaceNotFound(op, ns, detail="no such namespace")
+    if _is_root_namespace(ns):
+        raise NotOurs(op, ns, detail="refusing to change the root namespace")
+    path = _sysctl_path(key)
+    result: dict[str, str | BaseException] = {}
+
+    def worker() -> None:
+        try:
+            pr_netns.setns(ns, flags=0)
+            if action == "write":
+                with open(path, "w") as f:
+                    f.write(f"{value}\n")
+            with open(path) as f:
+                result["value"] = f.read().strip()
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=worker, name=f"netns-{ns}", daemon=True)
+    thread.start()
+    thread.join()
+    error = result.get("error")
+    if isinstance(error, OSError):
+        raise KernelError(op, f"{ns}:{key}", error.errno or 0, str(error)) from error
+    if isinstance(error, BaseException):
+        raise error
+    return str(result["value"])
+
+
+def set_sysctl(ns: str, key: str, value: str | int) -> bool:
+    """Set ``key`` (``net.ipv4.ip_forward`` style) inside ``ns`` only; True if it changed."""
+    before = _in_namespace(ns, "read sysctl", "read", key)
+    if before == str(value):
+        return False
+    _in_namespace(ns, "set sysctl", "write", key, str(value))
+    return True
+
+
+def get_sysctl(ns: str, key: str) -> str:
+    return _in_namespace(ns, "read sysctl", "read", key)
+
