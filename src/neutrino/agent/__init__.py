@@ -1,0 +1,1 @@
+"""Agents: reconcilers that make the API model real on this host."""

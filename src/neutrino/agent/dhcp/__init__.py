@@ -1,0 +1,1 @@
+"""The DHCP agent: per-network qdhcp namespaces with dnsmasq serving static leases."""

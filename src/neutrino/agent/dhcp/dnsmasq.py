@@ -1,0 +1,123 @@
+"""One network's DHCP server made real: qdhcp namespace, DHCP port veth, rendered files, dnsmasq.
+
+``apply`` is idempotent: it ensures the namespace and the port's veth (``ns-`` inside, ``tap``
+on the network's bridge in the host namespace), writes the files atomically, starts dnsmasq
+if it is not running (restarts it if its command line must change, e.g. a new subnet),
+sends SIGHUP when only the files changed (dnsmasq re-reads them and keeps its leases) and
+does nothing when nothing changed. ``teardown`` removes all of it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neutrino.agent.dhcp import render
+from neutrino.kernel import links, netns, procs
+from neutrino.kernel.names import ns_name, qdhcp_ns, tap_name
+
+Dict = render.Dict
+
+
+def write_atomic(path: Path, text: str) -> bool:
+    """Replace ``path`` with ``text`` (temp file + rename); False if it already held exactly that."""
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+@dataclass
+class DhcpNetwork:
+    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``."""
+
+    state_dir: Path
+    network_id: str
+    host_ns: str | None
+    bridge: str
+    namespace: str = ""  # default qdhcp-<network_id>; tests pass a prefixed name
+    # dnsmasq drops privileges and re-reads its files on SIGHUP; the agent's state dir is root's only.
+    user: str | None = "root"
+
+    def __post_init__(self) -> None:
+        self.namespace = self.namespace or qdhcp_ns(self.network_id)
+        self.directory = Path(self.state_dir) / self.network_id
+        self.paths = render.Paths(pidfile=str(self.directory / "pid"), hosts=str(self.directory / "host"),
+                                  addn_hosts=str(self.directory / "addn_hosts"), opts=str(self.directory / "opts"))
+
+    def pid(self) -> int | None:
+        """dnsmasq's PID if it runs for this network (checked by its command line)."""
+        return procs.owned_pid(self.paths.pidfile, self.paths.pidfile)
+
+    def apply(self, network: Dict, subnets: Sequence[Dict], ports: Sequence[Dict], dhcp_port: Dict) -> str:
+        """Make it so; returns what happened to dnsmasq: started, restarted, reloaded or unchanged."""
+        device = ns_name(dhcp_port["id"])
+        self._plug(network, subnets, dhcp_port, device)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        files = render.render_files(network, subnets, ports, dhcp_port)
+        changed = False
+        for path, text in ((self.paths.hosts, files.hosts), (self.paths.addn_hosts, files.addn_hosts),
+                           (self.paths.opts, files.opts)):
+            changed = write_atomic(Path(path), text) | changed
+        argv = render.render_args(self.paths, device, subnets, user=self.user)
+        return self._ensure_daemon(argv, changed)
+
+    def _plug(self, network: Dict, subnets: Sequence[Dict], dhcp_port: Dict, device: str) -> None:
+        tap = tap_name(dhcp_port["id"])
+        netns.ensure_namespace(self.namespace)
+        links.ensure_veth(self.host_ns, tap, self.namespace, device, mac_b=dhcp_port["mac_address"],
+                          mtu=network.get("mtu"))
+        links.set_master(self.host_ns, tap, self.bridge)
+        links.set_up(self.host_ns, tap)
+        for cidr in _port_cidrs(dhcp_port, subnets):
+            links.add_address(self.namespace, device, cidr)
+        links.set_up(self.namespace, device)
+
+    def _ensure_daemon(self, argv: list[str], files_changed: bool) -> str:
+        pid = self.pid()
+        if pid is not None and procs.cmdline(pid) != argv:
+            procs.stop(self.paths.pidfile, self.paths.pidfile)
+            procs.start(self.namespace, argv, self.paths.pidfile, self.paths.pidfile)
+            return "restarted"
+        if pid is None:
+            procs.start(self.namespace, argv, self.paths.pidfile, self.paths.pidfile)
+            return "started"
+        if files_changed:
+            procs.signal(self.paths.pidfile, self.paths.pidfile)
+            return "reloaded"
+        return "unchanged"
+
+    def teardown(self) -> None:
+        """Stop dnsmasq, remove the ns- veth (the tap goes along), the namespace and the files."""
+        procs.stop(self.paths.pidfile, self.paths.pidfile)
+        if netns.namespace_exists(self.namespace):
+            # deleted with the namespace too, but only when the kernel gets round to it: do it now
+            for link in links.list_links(self.namespace):
+                if link.kind == "veth" and link.name.startswith("ns-"):
+                    links.remove_link(self.namespace, link.name)
+        netns.remove_namespace(self.namespace)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _port_cidrs(port: Dict, subnets: Sequence[Dict]) -> list[str]:
+    """The port's addresses on served subnets with their subnet's prefix length."""
+    by_id: dict[str, Any] = {s["id"]: s for s in render.dhcp_subnets(subnets)}
+    return [f"{ip['ip_address']}/{ipaddress.ip_network(by_id[ip['subnet_id']]['cidr']).prefixlen}"
+            for ip in port.get("fixed_ips") or () if ip["subnet_id"] in by_id]
