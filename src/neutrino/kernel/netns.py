@@ -79,7 +79,7 @@ def remove_namespace(name: str) -> bool:
     return True
 
 
-def _is_root_namespace(name: str) -> bool:
+def is_root_namespace(name: str) -> bool:
     """True if ``name`` is this process's own namespace or init's (when we may look at init's)."""
     target = os.stat(_path(name))
     for ref in ("/proc/self/ns/net", "/proc/1/ns/net"):
@@ -108,7 +108,7 @@ def _in_namespace(ns: str, op: str, action: str, key: str, value: str | None = N
     _require_ours(op, ns)
     if not namespace_exists(ns):
         raise NamespaceNotFound(op, ns, detail="no such namespace")
-    if _is_root_namespace(ns):
+    if is_root_namespace(ns):
         raise NotOurs(op, ns, detail="refusing to change the root namespace")
     path = _sysctl_path(key)
     result: dict[str, str | BaseException] = {}

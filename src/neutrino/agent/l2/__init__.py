@@ -1,0 +1,1 @@
+"""L2 agent: wiring ports into bridges, and the per-port security-group firewall it renders."""

@@ -1,0 +1,183 @@
+"""The security-group nft render: structure of the script, rule translation, determinism, and the nft guard."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from neutrino.agent.l2 import firewall
+from neutrino.kernel import NotOurs, nft
+
+P1 = "11111111-aaaa-4bbb-8ccc-000000000001"
+P2 = "22222222-aaaa-4bbb-8ccc-000000000002"
+P3 = "33333333-aaaa-4bbb-8ccc-000000000003"
+SG_A, SG_B = "aaaaaaaa-0000-4000-8000-00000000000a", "bbbbbbbb-0000-4000-8000-00000000000b"
+
+
+def port(pid: str, mac: str, ips: list[str], groups: list[str], **extra: Any) -> dict[str, Any]:
+    return {"id": pid, "mac_address": mac, "fixed_ips": [{"ip_address": ip} for ip in ips],
+            "allowed_address_pairs": [], "port_security_enabled": True, "security_groups": groups, **extra}
+
+
+def ingress(**fields: Any) -> dict[str, Any]:
+    return {"direction": "ingress", "ethertype": "IPv4", **fields}
+
+
+EGRESS_ALL = [{"direction": "egress", "ethertype": "IPv4"}, {"direction": "egress", "ethertype": "IPv6"}]
+
+
+def chain(script: str, name: str) -> list[str]:
+    """The rule lines of chain ``name`` in the rendered script."""
+    match = re.search(r"^  chain " + re.escape(name) + r" \{\n(.*?)^  \}", script, re.M | re.S)
+    assert match, f"no chain {name}"
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def small() -> str:
+    ports = [port(P1, "FA:16:3E:00:00:01", ["10.0.0.11"], [SG_A]), port(P2, "fa:16:3e:00:00:02", ["10.0.0.12"], [SG_A])]
+    rules = [*EGRESS_ALL, ingress(remote_group_id=SG_A),
+             ingress(protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="203.0.113.0/24")]
+    return firewall.render(ports, [{"id": SG_A, "security_group_rules": rules}], {SG_A: ["10.0.0.12", "10.0.0.11"]})
+
+
+def test_small_case_replaces_both_tables_in_one_script() -> None:
+    script = small()
+    assert script.startswith("table bridge neutrino-antispoof {}\ndelete table bridge neutrino-antispoof\n")
+    assert "table inet neutrino-sg {}\ndelete table inet neutrino-sg\ntable inet neutrino-sg {\n" in script
+    assert chain(script, "forward")[:4] == [
+        "type filter hook forward priority filter; policy accept;",
+        "ct state established,related accept",
+        f"ether saddr vmap {{ fa:16:3e:00:00:01 : jump egress-{P1}, fa:16:3e:00:00:02 : jump egress-{P2} }}",
+        f"ether daddr vmap {{ fa:16:3e:00:00:01 : jump ingress-{P1}, fa:16:3e:00:00:02 : jump ingress-{P2} }}",
+    ]
+    assert chain(script, f"ingress-{P1}") == [
+        "ct state invalid counter drop",
+        "meta nfproto ipv4 udp sport 67 udp dport 68 accept",
+        "meta nfproto ipv6 icmpv6 type { 130, 131, 132, 134, 135, 136, 143 } accept",
+        "meta nfproto ipv6 udp sport 547 udp dport 546 accept",
+        "meta nfproto ipv4 ip saddr 203.0.113.0/24 tcp dport 22 accept",
+        f"meta nfproto ipv4 ip saddr @sg-{SG_A}-v4 accept",
+        "counter drop",
+    ]
+    egress = chain(script, f"egress-{P1}")
+    assert egress[-3:] == ["meta nfproto ipv4 return", "meta nfproto ipv6 return", "counter drop"]
+    nft.check_script(script)  # only our own tables
+
+
+def test_antispoof_allows_only_the_ports_addresses() -> None:
+    p = port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A],
+             allowed_address_pairs=[{"ip_address": "10.0.0.200/32"}, {"ip_address": "10.0.0.64/28",
+                                                                       "mac_address": "fa:16:3e:00:00:aa"}])
+    script = firewall.render([p], [], {})
+    lines = chain(script, f"spoof-{P1}")
+    dhcp = "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67"
+    assert lines[0] == f"ether saddr fa:16:3e:00:00:01 {dhcp} accept"
+    assert "ether type ip udp sport 67 udp dport 68 counter drop" in lines  # no rogue DHCP server
+    for mac, ip in (("fa:16:3e:00:00:01", "10.0.0.11"), ("fa:16:3e:00:00:01", "10.0.0.200"),
+                    ("fa:16:3e:00:00:aa", "10.0.0.64/28")):
+        assert f"ether saddr {mac} ip saddr {ip} accept" in lines
+        assert f"ether saddr {mac} arp saddr ether {mac} arp saddr ip {ip} accept" in lines
+    assert "ether saddr fa:16:3e:00:00:01 ip6 saddr fe80::f816:3eff:fe00:1 accept" in lines
+    assert lines[-1] == "counter drop"
+    assert f'iifname vmap {{ "tap11111111-aa" : jump spoof-{P1} }}' in script
+    # the pair's MAC reaches the same port's stateful chains
+    assert f"fa:16:3e:00:00:aa : jump ingress-{P1}" in script
+
+
+def test_port_security_disabled_is_not_filtered() -> None:
+    off = port(P3, "fa:16:3e:00:00:03", ["10.0.0.13"], [], port_security_enabled=False)
+    script = firewall.render([off], [{"id": SG_A, "security_group_rules": EGRESS_ALL}], {})
+    assert P3 not in script and "fa:16:3e:00:00:03" not in script and "vmap" not in script
+    assert chain(script, "forward") == ["type filter hook forward priority filter; policy accept;",
+                                        "ct state established,related accept"]
+
+
+def test_remote_group_sets_hold_members_per_family() -> None:
+    ports = [port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A])]
+    groups = [{"id": SG_A, "security_group_rules": [ingress(remote_group_id=SG_B),
+                                                    ingress(ethertype="IPv6", remote_group_id=SG_B)]}]
+    script = firewall.render(ports, groups, {SG_B: ["10.0.0.9", "fd00::9", "10.0.0.3", "10.0.0.9"]})
+    assert f"set sg-{SG_B}-v4 {{ type ipv4_addr; flags interval; auto-merge; elements = {{ 10.0.0.3, 10.0.0.9 }} }}" \
+        in script
+    assert f"set sg-{SG_B}-v6 {{ type ipv6_addr; flags interval; auto-merge; elements = {{ fd00::9 }} }}" in script
+    assert f"meta nfproto ipv6 ip6 saddr @sg-{SG_B}-v6 accept" in chain(script, f"ingress-{P1}")
+    assert f"sg-{SG_A}-" not in script  # no set for a group no rule refers to
+    empty = firewall.render(ports, groups, {})
+    assert f"set sg-{SG_B}-v4 {{ type ipv4_addr; flags interval; auto-merge; }}" in empty
+
+
+@pytest.mark.parametrize(("rule", "line"), [
+    (ingress(protocol="icmp"), "meta nfproto ipv4 meta l4proto icmp accept"),
+    (ingress(protocol="icmp", port_range_min=8), "meta nfproto ipv4 icmp type 8 accept"),
+    (ingress(protocol="icmp", port_range_min=3, port_range_max=4), "meta nfproto ipv4 icmp type 3 icmp code 4 accept"),
+    (ingress(ethertype="IPv6", protocol="icmp", port_range_min=128),
+     "meta nfproto ipv6 icmpv6 type 128 accept"),
+    (ingress(ethertype="IPv6", protocol="ipv6-icmp"), "meta nfproto ipv6 meta l4proto ipv6-icmp accept"),
+    (ingress(protocol="tcp", port_range_min=1000, port_range_max=2000), "meta nfproto ipv4 tcp dport 1000-2000 accept"),
+    (ingress(protocol="udp", port_range_min=53, port_range_max=53, remote_ip_prefix="0.0.0.0/0"),
+     "meta nfproto ipv4 udp dport 53 accept"),
+    (ingress(protocol="tcp"), "meta nfproto ipv4 meta l4proto tcp accept"),
+    (ingress(protocol="6", port_range_min=80, port_range_max=80), "meta nfproto ipv4 tcp dport 80 accept"),
+    (ingress(protocol="132"), "meta nfproto ipv4 meta l4proto sctp accept"),
+    (ingress(protocol="47"), "meta nfproto ipv4 meta l4proto 47 accept"),
+    (ingress(remote_ip_prefix="10.1.2.3/32"), "meta nfproto ipv4 ip saddr 10.1.2.3 accept"),
+    (ingress(), "meta nfproto ipv4 accept"),
+    ({"direction": "egress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 443, "port_range_max": 443,
+      "remote_ip_prefix": "198.51.100.0/24"}, "meta nfproto ipv4 ip daddr 198.51.100.0/24 tcp dport 443 return"),
+])
+def test_rule_translation(rule: dict[str, Any], line: str) -> None:
+    script = firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A])],
+                             [{"id": SG_A, "security_group_rules": [rule]}], {})
+    assert line in chain(script, f"{rule['direction']}-{P1}")
+
+
+def test_rule_of_the_other_family_never_matches() -> None:
+    rule = ingress(remote_ip_prefix="fd00::/64")
+    script = firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A])],
+                             [{"id": SG_A, "security_group_rules": [rule]}], {})
+    assert "fd00::/64" not in script
+
+
+def test_rendering_is_deterministic() -> None:
+    ports = [port(P2, "fa:16:3e:00:00:02", ["10.0.0.12"], [SG_B, SG_A]),
+             port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A])]
+    rules_a = [*EGRESS_ALL, ingress(remote_group_id=SG_A),
+               ingress(protocol="tcp", port_range_min=22, port_range_max=22)]
+    groups = [{"id": SG_A, "security_group_rules": rules_a},
+              {"id": SG_B, "security_group_rules": [ingress(protocol="icmp")]}]
+    members = {SG_A: ["10.0.0.12", "10.0.0.11"]}
+    first = firewall.render(ports, groups, members)
+    shuffled = firewall.render(list(reversed(ports)), [{"id": SG_B, "security_group_rules": [ingress(protocol="icmp")]},
+                                                       {"id": SG_A, "security_group_rules": list(reversed(rules_a))}],
+                               {SG_A: ["10.0.0.11", "10.0.0.12"]})
+    assert first == firewall.render(ports, groups, members) == shuffled
+
+
+def test_one_rule_change_touches_only_its_line() -> None:
+    ports = [port(P1, "fa:16:3e:00:00:01", ["10.0.0.11"], [SG_A])]
+    base = [*EGRESS_ALL, ingress(remote_group_id=SG_A)]
+    before = firewall.render(ports, [{"id": SG_A, "security_group_rules": base}], {})
+    after = firewall.render(ports, [{"id": SG_A, "security_group_rules": [*base, ingress(protocol="tcp")]}], {})
+    added = set(after.splitlines()) - set(before.splitlines())
+    assert added == {"    meta nfproto ipv4 meta l4proto tcp accept"}
+    assert set(before.splitlines()) <= set(after.splitlines())
+
+
+@pytest.mark.parametrize("script", [
+    "flush ruleset",
+    "table inet filter { }",
+    "delete table ip nat",
+    "add chain inet filter input",
+    "table inet neutrino-sg {}\nflush table bridge filter",
+    "add rule ip raw PREROUTING accept",
+    "delete table filter",
+    "table nat {\n}",
+    "add rule filter INPUT accept",
+    "flush set inet filter blocked",
+    "table inet neutrino- {}",
+])
+def test_nft_guard_refuses_foreign_tables(script: str) -> None:
+    with pytest.raises(NotOurs):
+        nft.check_script(script)
