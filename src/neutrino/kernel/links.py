@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from neutrino.kernel import LinkConflict, LinkNotFound, NamespaceNotFound, NotOurs, translate
+from neutrino.kernel import KernelError, LinkConflict, LinkNotFound, NamespaceNotFound, NotOurs, translate
 from neutrino.kernel.names import MAX_IFNAME_LEN, is_our_link, is_our_namespace
 from neutrino.kernel.netns import iproute, namespace_exists
 
@@ -261,3 +263,93 @@ def remove_link(ns: str | None, name: str) -> bool:
                 raise
             return False
         return True
+
+
+# Routes, address removal and gratuitous ARP: only ever inside one of our namespaces, never the
+# root one (a router's routes are the namespace's own business; the host's routes are not ours).
+
+RT_TABLE_MAIN = 254
+RTPROT_KERNEL = 2  # connected routes the kernel adds for an address; not ours to manage
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # CIDR; "0.0.0.0/0" for the default route
+    gateway: str | None
+    dev: str | None
+    proto: int
+
+
+def _guard_ns(op: str, ns: str | None) -> str:
+    if ns is None or not is_our_namespace(ns):
+        raise NotOurs(op, ns or "-", detail="only inside a neutrino namespace")
+    return ns
+
+
+def remove_address(ns: str | None, link: str, cidr: str) -> bool:
+    """Remove ``cidr`` from ``link``; False if it was not there."""
+    _guard("remove address", ns, link)
+    iface = ipaddress.ip_interface(cidr)
+    if str(iface) not in {str(ipaddress.ip_interface(c)) for c in list_addresses(ns, link)}:
+        return False
+    with _netlink("remove address", ns, link) as ipr:
+        index = _get(ipr, ns, link)["index"]
+        ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        return True
+
+
+def list_routes(ns: str | None) -> list[Route]:
+    """The IPv4 routes of the main table in ``ns``, connected ones included (proto 2), sorted by dst."""
+    name = _guard_ns("list routes", ns)
+    with _netlink("list routes", name, "routes") as ipr:
+        names = {m["index"]: m.get("ifname") for m in ipr.get_links()}
+        found = [Route(dst=f"{r.get('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", gateway=r.get("RTA_GATEWAY"),
+                       dev=names.get(r.get("RTA_OIF")), proto=r["proto"])
+                 for r in ipr.get_routes(family=socket.AF_INET, table=RT_TABLE_MAIN)]
+    return sorted(found, key=lambda r: (r.dst, r.gateway or "", r.dev or ""))
+
+
+def _route_key(dst: str) -> str:
+    return str(ipaddress.ip_network(dst, strict=False))
+
+
+def ensure_route(ns: str | None, dst: str, gateway: str | None = None, dev: str | None = None) -> bool:
+    """The route to ``dst`` goes via ``gateway`` (and/or out of ``dev``); replaced if it differs."""
+    name = _guard_ns("ensure route", ns)
+    key = _route_key(dst)
+    current = [r for r in list_routes(name) if r.dst == key and r.proto != RTPROT_KERNEL]
+    if len(current) == 1 and current[0].gateway == gateway and dev in (None, current[0].dev):
+        return False
+    with _netlink("ensure route", name, key) as ipr:
+        spec: dict[str, Any] = {"dst": key, "table": RT_TABLE_MAIN, "proto": "static"}
+        if gateway:
+            spec["gateway"] = gateway
+        if dev:
+            spec["oif"] = _get(ipr, name, dev)["index"]
+        ipr.route("replace", **spec)
+    return True
+
+
+def remove_route(ns: str | None, dst: str) -> bool:
+    """Remove our (non-connected) route to ``dst``; False if there is none."""
+    name = _guard_ns("remove route", ns)
+    key = _route_key(dst)
+    if not any(r.dst == key and r.proto != RTPROT_KERNEL for r in list_routes(name)):
+        return False
+    net = ipaddress.ip_network(key)
+    with _netlink("remove route", name, key) as ipr:
+        ipr.route("del", dst=str(net.network_address), dst_len=net.prefixlen, table=RT_TABLE_MAIN)
+    return True
+
+
+def gratuitous_arp(ns: str | None, link: str, ip: str, timeout: float = 5.0) -> None:
+    """Announce ``ip`` on ``link`` (unsolicited ARP, so neighbours update their caches at once)."""
+    name = _guard_ns("gratuitous arp", ns)
+    _guard("gratuitous arp", name, link)
+    argv = ["ip", "netns", "exec", name, "busybox", "arping", "-U", "-c", "1", "-w", "1", "-I", link, "-s", ip, ip]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KernelError("gratuitous arp", f"{name}/{link}", detail=str(exc)) from exc
+    if done.returncode not in (0, 1):  # 1: nobody answered, which is normal for an announcement
+        raise KernelError("gratuitous arp", f"{name}/{link}", detail=done.stderr.strip() or str(done.returncode))

@@ -1,0 +1,1 @@
+"""L3 agent: qrouter- namespaces with qr-/qg- interfaces, routes, and SNAT/floating-IP NAT rendered for nftables."""

@@ -1,0 +1,91 @@
+"""A router's NAT as one nftables table (``ip neutrino-nat``): a pure render from API dicts.
+
+Inside ``qrouter-<id>``, one table replaced atomically by each apply (conntrack entries live
+outside the ruleset, so replacing it never cuts an established flow):
+
+* ``prerouting`` / ``output``: per floating IP, ``ip daddr FIP dnat to FIXED`` (``output``
+  so the router itself reaches the instance through its floating IP too).
+* ``postrouting``: per floating IP, ``oifname qg-… ip saddr FIXED snat to FIP`` first, then
+  with ``enable_snat`` the generic ``oifname qg-… ip saddr INTERNAL ip daddr != INTERNAL
+  snat to GATEWAY_IP`` for every other instance behind the router.
+
+IPv4 only (Neutron does not NAT IPv6). Same input, same text: sorted, no timestamps.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from neutrino.kernel.names import qg_name  # pure naming helper, no I/O
+
+NAT_TABLE = "neutrino-nat"
+FAMILY = "ip"
+
+Port = Mapping[str, Any]
+
+
+def gateway_ip(router: Mapping[str, Any]) -> str | None:
+    """The router's first IPv4 address on the external network (the SNAT source), if any."""
+    info = router.get("external_gateway_info") or {}
+    v4 = [ip for f in info.get("external_fixed_ips") or () if (ip := _v4(f.get("ip_address")))]
+    return v4[0] if v4 else None
+
+
+def internal_cidrs(interfaces: Iterable[Port]) -> list[str]:
+    """The IPv4 subnets attached to the router, merged where they overlap (nft sets refuse overlaps)."""
+    nets = {ipaddress.IPv4Interface(f"{f['ip_address']}/{_prefixlen(f)}").network
+            for port in interfaces for f in port.get("fixed_ips") or () if _v4(f.get("ip_address"))}
+    return [str(n) for n in ipaddress.collapse_addresses(sorted(nets))]
+
+
+def floating_pairs(floating_ips: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(floating IP, fixed IP) of every associated IPv4 floating IP, sorted."""
+    return sorted((str(f["floating_ip_address"]), str(f["fixed_ip_address"])) for f in floating_ips
+                  if f.get("fixed_ip_address") and _v4(f.get("floating_ip_address")))
+
+
+def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Sequence[Port],
+           floating_ips: Iterable[Mapping[str, Any]]) -> str:
+    """The nft script that makes the router's NAT exactly what the API says (no gateway: no rules)."""
+    pre: list[str] = []
+    post: list[str] = []
+    gw_ip = gateway_ip(router)
+    if gateway_port is not None and gw_ip is not None:
+        qg = qg_name(str(gateway_port["id"]))
+        for fip, fixed in floating_pairs(floating_ips):
+            pre.append(f"ip daddr {fip} dnat to {fixed}")
+            post.append(f'oifname "{qg}" ip saddr {fixed} snat to {fip}')
+        cidrs = internal_cidrs(interfaces)
+        if cidrs and (router.get("external_gateway_info") or {}).get("enable_snat", True):
+            inside = "{ " + ", ".join(cidrs) + " }"
+            post.append(f'oifname "{qg}" ip saddr {inside} ip daddr != {inside} snat to {gw_ip}')
+    return "\n".join([
+        f"table {FAMILY} {NAT_TABLE} {{}}",  # declared first so the delete is valid on a fresh namespace
+        f"delete table {FAMILY} {NAT_TABLE}",
+        f"table {FAMILY} {NAT_TABLE} {{",
+        *_chain("prerouting", "prerouting", "dstnat", pre),
+        *_chain("output", "output", "-100", pre),
+        *_chain("postrouting", "postrouting", "srcnat", post),
+        "}",
+        "",
+    ])
+
+
+def _chain(name: str, hook: str, priority: str, rules: list[str]) -> list[str]:
+    return [f"  chain {name} {{", f"    type nat hook {hook} priority {priority}; policy accept;",
+            *(f"    {rule}" for rule in rules), "  }"]
+
+
+def _prefixlen(fixed_ip: Mapping[str, Any]) -> int:
+    if fixed_ip.get("prefixlen") is not None:
+        return int(fixed_ip["prefixlen"])
+    return ipaddress.ip_network(str(fixed_ip["cidr"]), strict=False).prefixlen
+
+
+def _v4(address: Any) -> str | None:
+    if not address:
+        return None
+    ip = ipaddress.ip_address(str(address))
+    return str(ip) if ip.version == 4 else None
