@@ -2,22 +2,32 @@
 
 Type drivers come from ``[ml2] type_drivers``; tenant networks try ``tenant_network_types``
 in order and get 503 NoNetworkAvailable when every range is exhausted. Mechanism drivers
-(linuxbridge, openvswitch) register with :meth:`Ml2Manager.register_mechanism`; the dataplane
-issue brings them, this module only defines the seam and the binding loop.
+come from ``[ml2] mechanism_drivers`` (tests may add more with :meth:`Ml2Manager.register_mechanism`)
+and are asked in that order; the first that binds wins. When none binds, the port shows
+``binding:vif_type`` ``binding_failed`` and, since Neutron has no field for the cause,
+``binding:vif_details`` ``{"reason": ...}`` (only then), also logged at WARNING.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from neutrino.config import Config
+from neutrino.config import Config, ConfigError
 from neutrino.db.models.base import new_id
 from neutrino.db.models.network import Network, NetworkSegment
 from neutrino.errors import NoNetworkAvailable
 from neutrino.ml2.types import OVERHEAD, TUNNEL_TYPES, SegmentSpec, TypeDriver, parse_ranges, unsupported
+
+LOG = logging.getLogger(__name__)
+
+VIF_TYPE_BINDING_FAILED = "binding_failed"
+# Known to Neutron operators but not built yet: configuring them is an error, not a silent no-op.
+NOT_YET_AVAILABLE = ("openvswitch",)
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,39 @@ class Binding:
     segment_id: str
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A driver's reason for not binding, shown to the operator when no driver binds."""
+
+    reason: str
+
+
 class MechanismDriver(Protocol):
-    """Binds a port on a host to one of its network's segments, or declines (returns None)."""
+    """Binds a port on a host to one of its network's segments, or says why it cannot."""
 
     name: str
 
-    def bind_port(self, host: str, vnic_type: str, segments: list[NetworkSegment]) -> Binding | None: ...
+    def bind_port(self, host: str, vnic_type: str, segments: list[NetworkSegment]) -> Binding | Refusal: ...
+
+
+def _builtin_mechanisms() -> dict[str, Callable[[], MechanismDriver]]:
+    # Imported here: the drivers import Binding/Refusal from this module.
+    from neutrino.ml2.mech_linuxbridge import LinuxBridgeMechanism
+
+    return {"linuxbridge": LinuxBridgeMechanism}
+
+
+def load_mechanisms(names: list[str]) -> list[MechanismDriver]:
+    """The drivers ``[ml2] mechanism_drivers`` names, in order; ConfigError for unknown ones."""
+    builtin = _builtin_mechanisms()
+    for name in names:
+        if name in NOT_YET_AVAILABLE:
+            raise ConfigError(f"[ml2] mechanism_drivers: {name!r} is not available yet "
+                              f"(available: {', '.join(sorted(builtin))})")
+        if name not in builtin:
+            raise ConfigError(f"[ml2] mechanism_drivers: unknown driver {name!r} "
+                              f"(available: {', '.join(sorted(builtin))})")
+    return [builtin[name]() for name in names]
 
 
 class Ml2Manager:
@@ -51,7 +88,7 @@ class Ml2Manager:
             name: TypeDriver(name, ranges.get(name, {}), list(ml2.flat_networks)) for name in ml2.type_drivers
         }
         self.tenant_types = [t for t in ml2.tenant_network_types if t in self.drivers]
-        self.mechanisms: list[MechanismDriver] = []
+        self.mechanisms: list[MechanismDriver] = load_mechanisms(list(ml2.mechanism_drivers))
 
     def register_mechanism(self, driver: MechanismDriver) -> None:
         self.mechanisms.append(driver)
@@ -113,9 +150,14 @@ class Ml2Manager:
             return phys - OVERHEAD[spec.network_type]
         return phys
 
-    def bind(self, host: str, vnic_type: str, segments: list[NetworkSegment]) -> Binding | None:
+    def bind(self, host: str, vnic_type: str, segments: list[NetworkSegment], port_id: str = "") -> Binding:
+        """The first driver's binding; otherwise ``binding_failed`` with every driver's reason."""
+        reasons: list[str] = []
         for mech in self.mechanisms:
-            binding = mech.bind_port(host, vnic_type, segments)
-            if binding is not None:
-                return binding
-        return None
+            result = mech.bind_port(host, vnic_type, segments)
+            if isinstance(result, Binding):
+                return result
+            reasons.append(f"{mech.name}: {result.reason}")
+        reason = "; ".join(reasons) or "no mechanism drivers configured ([ml2] mechanism_drivers is empty)"
+        LOG.warning("port %s: binding on host %s failed: %s", port_id, host, reason)
+        return Binding(VIF_TYPE_BINDING_FAILED, {"reason": reason}, segment_id="")

@@ -401,11 +401,8 @@ class PortService:
             port.binding_vif_type, port.binding_vif_details = "unbound", {}
             return
         segments = list(s.get(Network, port.network_id).segments)  # type: ignore[union-attr]
-        binding = self.deps.ml2.bind(host, port.binding_vnic_type, segments)
-        if binding is None:
-            port.binding_vif_type, port.binding_vif_details = "binding_failed", {}
-        else:
-            port.binding_vif_type, port.binding_vif_details = binding.vif_type, dict(binding.vif_details)
+        binding = self.deps.ml2.bind(host, port.binding_vnic_type, segments, port_id=port.id)
+        port.binding_vif_type, port.binding_vif_details = binding.vif_type, dict(binding.vif_details)
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
