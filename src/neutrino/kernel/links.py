@@ -353,3 +353,38 @@ def gratuitous_arp(ns: str | None, link: str, ip: str, timeout: float = 5.0) -> 
         raise KernelError("gratuitous arp", f"{name}/{link}", detail=str(exc)) from exc
     if done.returncode not in (0, 1):  # 1: nobody answered, which is normal for an announcement
         raise KernelError("gratuitous arp", f"{name}/{link}", detail=done.stderr.strip() or str(done.returncode))
+
+
+# Read and detach helpers for the Linux-bridge agent's I/O shell (agent/l2/linuxbridge.py).
+
+
+def set_down(ns: str | None, link: str) -> bool:
+    """Take ``link`` administratively down; False if it already was."""
+    _guard("set down", ns, link)
+    with _netlink("set down", ns, link) as ipr:
+        msg = _get(ipr, ns, link)
+        if not msg["flags"] & IFF_UP:
+            return False
+        ipr.link("set", index=msg["index"], state="down")
+        return True
+
+
+def detach(ns: str | None, link: str) -> bool:
+    """Take ``link`` out of its bridge; False if it had no master."""
+    _guard("detach", ns, link)
+    with _netlink("detach", ns, link) as ipr:
+        msg = _get(ipr, ns, link)
+        if not msg.get("master"):
+            return False
+        ipr.link("set", index=msg["index"], master=0)
+        return True
+
+
+def vxlan_params(ns: str | None, name: str) -> tuple[int | None, str | None]:
+    """The VXLAN device's (VNI, local IP) as the kernel has them; (None, None) for another kind."""
+    with _netlink("read vxlan", ns, name) as ipr:
+        msg = _get(ipr, ns, name)
+        if (msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") or "") != "vxlan":
+            return None, None
+        data = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+        return data.get("IFLA_VXLAN_ID"), data.get("IFLA_VXLAN_LOCAL")

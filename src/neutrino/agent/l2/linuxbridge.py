@@ -1,0 +1,75 @@
+"""The Linux-bridge L2 agent's kernel shell for one host namespace: read our links, apply actions, reconcile.
+
+``read_actual`` reports the links ``kernel.names.is_ours`` accepts in the shape
+:mod:`neutrino.agent.l2.state` defines; ``apply`` carries out its typed actions with the
+idempotent ``kernel.links`` verbs; ``reconcile`` is desired -> read -> diff -> apply. Links
+that are not ours (the underlay, ``lo``, the host's own bridges) are never reported, so the
+diff never touches them; ``kernel.links`` refuses them as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from neutrino.agent.l2 import state as l2
+from neutrino.agent.l2.state import BRIDGE, TAP, VXLAN, Action, L2State, Link
+from neutrino.kernel import links
+from neutrino.kernel.names import is_ours
+
+_KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VIF end: a tap
+
+
+def read_actual(ns: str | None) -> L2State:
+    """Our bridges, vxlan devices (VNI, local IP, flood list) and taps in ``ns``, with master and up state."""
+    found = links.list_links(ns)
+    names = {link.index: link.name for link in found}
+    out: dict[str, Link] = {}
+    for link in found:
+        if not is_ours(link.name):
+            continue
+        kind = _KINDS.get(link.kind, TAP)
+        master = names.get(link.master) if link.master else None
+        out[link.name] = Link(link.name, kind, up=link.up, master=master, **_vxlan_fields(ns, link.name, kind))
+    return L2State(out)
+
+
+def _vxlan_fields(ns: str | None, name: str, kind: str) -> dict[str, Any]:
+    if kind != VXLAN:
+        return {}
+    vni, local_ip = links.vxlan_params(ns, name)
+    return {"vni": vni, "local_ip": local_ip, "flood": frozenset(links.fdb_flood_list(ns, name))}
+
+
+def apply(ns: str | None, actions: Iterable[Action], underlay_dev: str) -> None:
+    """Carry out ``actions`` in order; each verb is idempotent, so a repeated batch changes nothing."""
+    for action in actions:
+        _apply_one(ns, action, underlay_dev)
+
+
+def _apply_one(ns: str | None, action: Action, underlay_dev: str) -> None:
+    match action:
+        case l2.EnsureBridge(name):
+            links.ensure_bridge(ns, name)
+        case l2.EnsureVxlan(name, vni, local_ip):
+            links.ensure_vxlan(ns, name, vni, local_ip, underlay_dev)
+        case l2.AttachLink(name, bridge):
+            links.set_master(ns, name, bridge)
+        case l2.DetachLink(name):
+            links.detach(ns, name)
+        case l2.SetLinkState(name, up):
+            (links.set_up if up else links.set_down)(ns, name)
+        case l2.FdbAppend(vxlan, dst_ip):
+            links.fdb_append(ns, vxlan, dst_ip)
+        case l2.FdbRemove(vxlan, dst_ip):
+            links.fdb_remove(ns, vxlan, dst_ip)
+        case l2.RemoveLink(name):
+            links.remove_link(ns, name)
+
+
+def reconcile(ns: str | None, host_ports: Iterable[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
+              local_ip: str, remote_vteps: Mapping[str, Iterable[str]], underlay_dev: str) -> list[Action]:
+    """Bring ``ns`` to the desired state for these ports; returns the actions applied ([] when converged)."""
+    actions = l2.diff(l2.desired(host_ports, networks, local_ip, remote_vteps), read_actual(ns))
+    apply(ns, actions, underlay_dev)
+    return actions
