@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 
 import pytest
 
 from neutrino.kernel import NotOurs, janitor, links, netns
 from neutrino.kernel.names import bridge_name, tap_name, vxlan_name
+from tests.functional.traffic import ping
 
 NET = "5a1e0c3d-2b4f-4a6e-8c9d-0e1f2a3b4c5d"
 PORTS = ("1b2c3d4e-aaaa-4bbb-8ccc-000000000001", "2c3d4e5f-aaaa-4bbb-8ccc-000000000002")
@@ -77,14 +77,6 @@ def snapshot(t: Topo) -> dict[str, object]:
     for host in t.hosts:
         state[f"{host}/fdb"] = links.fdb_flood_list(host, vxlan_name(VNI))
     return state
-
-
-def ping(ns: str, dst: str, tries: int = 3) -> bool:
-    for _ in range(tries):
-        done = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c1", "-W1", dst], capture_output=True, timeout=10)
-        if done.returncode == 0:
-            return True
-    return False
 
 
 def test_vxlan_between_two_hosts_carries_instance_traffic(ns_prefix: str) -> None:

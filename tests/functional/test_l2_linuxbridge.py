@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ from neutrino.agent.l2 import linuxbridge as lb
 from neutrino.agent.l2 import state as l2
 from neutrino.kernel import links, netns
 from neutrino.kernel.names import bridge_name, tap_name, vxlan_name
+from tests.functional.traffic import ping
 
 NET_ID = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
 VNI = 5151
@@ -55,14 +55,6 @@ def build(prefix: str) -> Lab:
         links.add_address(lab.vms[i], "eth0", f"{INSTANCE[i]}/24")
         links.set_up(lab.vms[i], "eth0")
     return lab
-
-
-def ping(ns: str, dst: str, tries: int = 3) -> bool:
-    for _ in range(tries):
-        done = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c1", "-W1", dst], capture_output=True, timeout=10)
-        if done.returncode == 0:
-            return True
-    return False
 
 
 def run(lab: Lab, i: int, ports: list[dict[str, Any]], vteps: list[str] | None = None) -> list[l2.Action]:
