@@ -30,6 +30,8 @@ class DefaultSection:
     # Threads running database work; more only adds memory and lock contention on SQLite.
     thread_pool_size: int = 4
     public_endpoint: str = ""  # advertised URL; derived from bind when empty
+    transport_url: str = "inproc://"  # the bus between server and agents
+    agent_down_time: int = 75  # seconds without a heartbeat before an agent counts as dead
 
 
 @dataclass
@@ -77,12 +79,52 @@ class IdentitySection:
 
 
 @dataclass
+class AgentSection:
+    """This host's agents (L2, DHCP, L3, metadata) as ``neutrino up`` runs them."""
+
+    host: str = ""  # default: the machine's hostname
+    # The namespace that plays this host's network stack: bridges, taps and vxlan devices
+    # live there, so the machine's own namespace only gets the external gateway link.
+    node_namespace: str = ""  # default: neutrino-<host>
+    namespace_prefix: str = ""  # prepended to qdhcp-/qrouter-/vm- names (tests keep theirs apart)
+    report_interval: float = 10.0
+    resync_interval: float = 30.0
+
+
+@dataclass
+class LinuxBridgeSection:
+    physical_interface_mappings: list[str] = field(default_factory=list)  # "physnet:interface"
+
+
+@dataclass
+class VxlanSection:
+    local_ip: str = "127.0.0.1"  # this host's tunnel endpoint
+    underlay_dev: str = "lo"
+
+
+@dataclass
+class PublicSection:
+    """The host-only external network ``neutrino up`` creates (DevStack's br-ex, without an uplink)."""
+
+    network_name: str = "public"
+    physical_network: str = "public"
+    cidr: str = "203.0.113.0/24"
+    gateway_ip: str = "203.0.113.1"  # held by this machine on the neutrino-<physnet> link
+    allocation_start: str = "203.0.113.10"
+    allocation_end: str = "203.0.113.250"
+
+
+@dataclass
 class Config:
     DEFAULT: DefaultSection = field(default_factory=DefaultSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     ml2: Ml2Section = field(default_factory=Ml2Section)
     quotas: QuotaSection = field(default_factory=QuotaSection)
     identity: IdentitySection = field(default_factory=IdentitySection)
+    agent: AgentSection = field(default_factory=AgentSection)
+    linux_bridge: LinuxBridgeSection = field(default_factory=LinuxBridgeSection)
+    vxlan: VxlanSection = field(default_factory=VxlanSection)
+    public: PublicSection = field(default_factory=PublicSection)
 
     @property
     def db_url(self) -> str:
@@ -116,6 +158,11 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if isinstance(current, list):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]

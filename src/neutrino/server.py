@@ -17,10 +17,12 @@ from neutrino.api import app as api_app
 from neutrino.api.controller import Controller
 from neutrino.api.resources import build_extra_routes, build_resources
 from neutrino.api.routes import extensions
+from neutrino.bus import CHANGES, Bus, Event, make_bus
 from neutrino.config import Config
 from neutrino.db import migrate
 from neutrino.db.engine import Database
 from neutrino.identity import Identity
+from neutrino.services.agent_rpc import AgentRpc
 from neutrino.services.deps import Deps
 
 
@@ -30,15 +32,21 @@ class Server:
     db: Database
     identity: Identity
     deps: Deps
+    bus: Bus
+    rpc: AgentRpc
     new_passwords: dict[str, str] = field(default_factory=dict)
 
 
-def build(cfg: Config) -> Server:
+def build(cfg: Config, bus: Bus | None = None) -> Server:
     db = Database(cfg.db_url)
     migrate.upgrade(db)
     identity = Identity(db, cfg)
     passwords = identity.bootstrap()
     deps = Deps(cfg=cfg, db=db)
+    bus = bus if bus is not None else make_bus(cfg.DEFAULT.transport_url)
+
+    def on_change(resource: str, id: str, action: str) -> None:
+        bus.publish(CHANGES, Event(resource, id, action))
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
@@ -50,8 +58,9 @@ def build(cfg: Config) -> Server:
     noauth = cfg.DEFAULT.auth_strategy == "noauth"
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
                             None if noauth else identity.authenticate, None if noauth else identity.cached,
-                            cfg.DEFAULT.thread_pool_size)
-    return Server(app=app, db=db, identity=identity, deps=deps, new_passwords=passwords)
+                            cfg.DEFAULT.thread_pool_size, on_change=on_change)
+    return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps),
+                  new_passwords=passwords)
 
 
 def write_clouds_yaml(path: Path, cfg: Config, passwords: dict[str, str]) -> None:

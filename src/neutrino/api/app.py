@@ -116,6 +116,43 @@ class AuthMiddleware:
         return ctx if ctx is not None else await run_in_threadpool(self.authenticate, token)
 
 
+OnChange = Callable[[str, str, str], None]  # (resource, id, action) after a successful write
+_WRITES = {"POST": "create", "PUT": "update", "DELETE": "delete"}
+
+
+class ChangeMiddleware:
+    """After every successful /v2.0 write, tell ``on_change`` (the bus) what changed.
+
+    One place for every write, the router interface and extra-route actions included, so no
+    service can forget to wake the agents. The resource is the collection of the path and the
+    id the segment after it; the agents only need to know that something of that kind moved.
+    """
+
+    def __init__(self, app: ASGIApp, on_change: OnChange | None) -> None:
+        self.app = app
+        self.on_change = on_change
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope.get("method", "")
+        path: str = scope.get("path", "")
+        if self.on_change is None or scope["type"] != "http" or method not in _WRITES or not path.startswith("/v2.0/"):
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watching_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watching_send)
+        if 200 <= status < 300:
+            parts = [p for p in path.split("/") if p][1:]
+            action = parts[2].replace("-", "_") if len(parts) > 2 else _WRITES[method]
+            self.on_change(parts[0] if parts else "", parts[1] if len(parts) > 1 else "", action)
+
+
 def version_document(base_url: str) -> dict[str, Any]:
     return {"versions": [{"id": "v2.0", "status": "CURRENT",
                           "links": [{"href": f"{base_url}/v2.0/", "rel": "self"}]}]}
@@ -152,6 +189,7 @@ def build_app(
     authenticate: Authenticate | None,
     cached: Cached | None = None,
     thread_pool_size: int = 4,
+    on_change: OnChange | None = None,
 ) -> Starlette:
     """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
 
@@ -188,6 +226,7 @@ def build_app(
     return Starlette(
         routes=all_routes,
         lifespan=lifespan,
-        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate, cached=cached)],
+        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate, cached=cached),
+                    Middleware(ChangeMiddleware, on_change=on_change)],
         exception_handlers={HTTPException: http_error},
     )

@@ -1,0 +1,308 @@
+"""What agents ask the server (Neutron's agent RPC): desired state, status reports, heartbeats.
+
+Agents are reconcilers: ``sync(host)`` gives one host everything it should realise in one
+plain, JSON-able snapshot (the ports bound there, their networks and subnets, the networks
+whose DHCP and the routers this host serves, security groups and their members, and the
+tunnel endpoints of the other hosts). Scheduling is stateless and deterministic: a network's
+DHCP and a router go to one of the live agents of that kind, chosen by a hash of the id, so
+every host computes the same answer and a router is never realised twice. Claiming a
+network or router also binds its ports to the chosen host (creating the DHCP port the first
+time), which is what makes that host's L2 agent wire them.
+
+Status reports do not go through the HTTP layer, so they publish no change events: an agent's
+own report never wakes the agents again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from neutrino.context import Context
+from neutrino.db.models.agent import Agent
+from neutrino.db.models.base import utcnow
+from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
+from neutrino.db.models.network import Network, Port, Subnet
+from neutrino.db.models.security import SecurityGroup
+from neutrino.services import agents as agents_svc
+from neutrino.services import common
+from neutrino.services.deps import Deps
+from neutrino.services.floatingips import FloatingIPService
+from neutrino.services.networks import NetworkService
+from neutrino.services.ports import PortService
+from neutrino.services.routers import ROUTER_GW, RouterService
+from neutrino.services.security_groups import SecurityGroupService, _rules_of, default_group_ids
+from neutrino.services.subnets import to_dict as subnet_dict
+
+ADMIN = Context.admin()
+DHCP_OWNER = "network:dhcp"
+
+L2_AGENT = "Linux bridge agent"
+DHCP_AGENT = "DHCP agent"
+L3_AGENT = "L3 agent"
+METADATA_AGENT = "Metadata agent"
+BINARIES = {L2_AGENT: "neutrino-linuxbridge-agent", DHCP_AGENT: "neutrino-dhcp-agent",
+            L3_AGENT: "neutrino-l3-agent", METADATA_AGENT: "neutrino-metadata-agent"}
+TOPICS = {L2_AGENT: "N/A", DHCP_AGENT: "dhcp_agent", L3_AGENT: "l3_agent", METADATA_AGENT: "N/A"}
+PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
+
+Dict = dict[str, Any]
+
+
+def pick_host(resource_id: str, hosts: list[str]) -> str | None:
+    """The host that serves ``resource_id``: stable for the same set of live agents."""
+    if not hosts:
+        return None
+    digest = int(hashlib.sha256(resource_id.encode()).hexdigest()[:8], 16)
+    return sorted(hosts)[digest % len(hosts)]
+
+
+def port_addresses(port: Mapping[str, Any]) -> list[str]:
+    """Every address the port may use: fixed IPs and allowed address pairs (for remote groups)."""
+    found = [str(f["ip_address"]) for f in port.get("fixed_ips") or ()]
+    return found + [str(p["ip_address"]) for p in port.get("allowed_address_pairs") or ()]
+
+
+class AgentRpc:
+    """The server side of the agents' calls; in-process callers use it directly."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.db = deps.db
+        self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
+        self.ports = PortService(deps)
+        self.networks = NetworkService(deps)
+        self.routers = RouterService(deps)
+        self.fips = FloatingIPService(deps)
+        self.groups = SecurityGroupService(deps)
+
+    # ------------------------------------------------------------ heartbeats
+
+    def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
+                     start_flag: bool = False) -> None:
+        """Insert or refresh this agent's row; ``start_flag`` marks a (re)start."""
+        def write(s: Session) -> None:
+            now = utcnow()
+            agent = s.scalars(select(Agent).where(Agent.agent_type == agent_type, Agent.host == host)).first()
+            if agent is None:
+                agent = Agent(agent_type=agent_type, host=host, binary=BINARIES.get(agent_type, "neutrino-agent"),
+                              topic=TOPICS.get(agent_type, "N/A"), created_at=now, started_at=now)
+                s.add(agent)
+            elif start_flag:
+                agent.started_at = now
+            agent.heartbeat_timestamp = now
+            agent.configurations = dict(configurations)
+            agent.resources_synced = True
+        self.db.transaction(write)
+
+    def _live_hosts(self, s: Session) -> dict[str, list[str]]:
+        now = utcnow()
+        out: dict[str, list[str]] = defaultdict(list)
+        for agent in s.scalars(select(Agent)):
+            if agent.admin_state_up and agents_svc.is_alive(agent, now, self.down_time):
+                out[agent.agent_type].append(agent.host)
+        return out
+
+    def _tunnel_ips(self, s: Session) -> dict[str, str]:
+        now = utcnow()
+        return {a.host: str(a.configurations["tunneling_ip"]) for a in s.scalars(select(Agent).where(
+            Agent.agent_type == L2_AGENT)) if agents_svc.is_alive(a, now, self.down_time)
+            and (a.configurations or {}).get("tunneling_ip")}
+
+    # ------------------------------------------------------------ port status
+
+    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]:
+        """Set each port's status (ACTIVE/DOWN/...); returns the ids that changed."""
+        wanted = {pid: st for pid, st in statuses.items() if st in PORT_STATUSES}
+        if not wanted:
+            return []
+
+        def write(s: Session) -> list[str]:
+            changed = []
+            for port in s.scalars(select(Port).where(Port.id.in_(list(wanted)))):
+                if port.status != wanted[port.id]:
+                    port.status = wanted[port.id]
+                    common.touch(port)
+                    changed.append(port.id)
+            return changed
+        return self.db.transaction(write)
+
+    # ------------------------------------------------------------ desired state
+
+    def sync(self, host: str) -> Dict:
+        """Claim what this host serves, then describe everything it should realise."""
+        if self.db.read(lambda s: self._claims_needed(s, host)):
+            self.db.transaction(lambda s: self._claim(s, host))
+        return self.db.read(lambda s: self._snapshot(s, host))
+
+    def _served(self, s: Session, host: str) -> tuple[list[Network], list[Router]]:
+        live = self._live_hosts(s)
+        nets = [n for n in s.scalars(select(Network).order_by(Network.id))
+                if self._dhcp_subnets(s, n.id) and pick_host(n.id, live.get(DHCP_AGENT, [])) == host]
+        routers = [r for r in s.scalars(select(Router).order_by(Router.id))
+                   if pick_host(r.id, live.get(L3_AGENT, [])) == host]
+        return nets, routers
+
+    @staticmethod
+    def _dhcp_subnets(s: Session, network_id: str) -> list[Subnet]:
+        return list(s.scalars(select(Subnet).where(Subnet.network_id == network_id, Subnet.enable_dhcp.is_(True),
+                                                   Subnet.ip_version == 4).order_by(Subnet.created_at, Subnet.id)))
+
+    def _dhcp_port(self, s: Session, network_id: str) -> Port | None:
+        return s.scalars(select(Port).where(Port.network_id == network_id, Port.device_owner == DHCP_OWNER)
+                         .order_by(Port.created_at, Port.id)).first()
+
+    def _router_ports(self, s: Session, router_id: str) -> list[Port]:
+        return list(s.scalars(select(Port).join(RouterPort, RouterPort.port_id == Port.id)
+                              .where(RouterPort.router_id == router_id)))
+
+    def _claims_needed(self, s: Session, host: str) -> bool:
+        nets, routers = self._served(s, host)
+        for net in nets:
+            port = self._dhcp_port(s, net.id)
+            if port is None or port.binding_host_id != host or self._missing_dhcp_subnets(s, port):
+                return True
+        return any(p.binding_host_id != host for r in routers for p in self._router_ports(s, r.id))
+
+    def _missing_dhcp_subnets(self, s: Session, port: Port) -> list[str]:
+        have = {a.subnet_id for a in port.fixed_ips}
+        return [sub.id for sub in self._dhcp_subnets(s, port.network_id) if sub.id not in have]
+
+    def _claim(self, s: Session, host: str) -> None:
+        nets, routers = self._served(s, host)
+        for net in nets:
+            port = self._dhcp_port(s, net.id)
+            if port is None:
+                self.ports.create_internal(s, ADMIN, net, {
+                    "project_id": net.project_id, "device_owner": DHCP_OWNER, "device_id": f"dhcp-{net.id}",
+                    "admin_state_up": True, "binding:host_id": host,
+                    "fixed_ips": [{"subnet_id": sub.id} for sub in self._dhcp_subnets(s, net.id)]})
+                continue
+            missing = self._missing_dhcp_subnets(s, port)
+            if missing:
+                current = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
+                self.ports.update(s, ADMIN, port.id, {"fixed_ips": current + [{"subnet_id": m} for m in missing]})
+            if port.binding_host_id != host:
+                self.ports._bind(s, port, host)
+                common.touch(port)
+        for router in routers:
+            for port in self._router_ports(s, router.id):
+                if port.binding_host_id != host:
+                    self.ports._bind(s, port, host)
+                    common.touch(port)
+        s.flush()
+
+    def _snapshot(self, s: Session, host: str) -> Dict:
+        nets_served, routers_served = self._served(s, host)
+        ports = self.ports.get_all(s, ADMIN, {})
+        networks = {n["id"]: n for n in self.networks.get_all(s, ADMIN, {})}
+        subnets: dict[str, list[Dict]] = defaultdict(list)
+        for sub in s.scalars(select(Subnet).order_by(Subnet.created_at, Subnet.id)):
+            subnets[sub.network_id].append(subnet_dict(sub))
+        by_network: dict[str, list[Dict]] = defaultdict(list)
+        for port in ports:
+            by_network[port["network_id"]].append(port)
+        host_ports = [p for p in ports if p["binding:host_id"] == host]
+        dhcp = [self._dhcp_view(networks[n.id], subnets[n.id], by_network[n.id]) for n in nets_served]
+        routers = [self._router_view(s, r, ports, subnets) for r in routers_served]
+        wanted_nets = {p["network_id"] for p in host_ports}
+        return {
+            "host": host,
+            "ports": host_ports,
+            "networks": {nid: networks[nid] for nid in sorted(wanted_nets) if nid in networks},
+            "subnets": {nid: subnets[nid] for nid in sorted(wanted_nets)},
+            "dhcp": [d for d in dhcp if d["dhcp_port"] is not None],
+            "routers": routers,
+            "security_groups": self._groups(s, host_ports),
+            "members": self._members(s, host_ports, ports),
+            "remote_vteps": self._remote_vteps(s, host, wanted_nets, ports),
+        }
+
+    @staticmethod
+    def _dhcp_view(network: Dict, subnets: list[Dict], ports: list[Dict]) -> Dict:
+        dhcp_ports = sorted((p for p in ports if p["device_owner"] == DHCP_OWNER), key=lambda p: p["id"])
+        return {"network": network, "subnets": subnets, "ports": ports,
+                "dhcp_port": dhcp_ports[0] if dhcp_ports else None}
+
+    def _router_view(self, s: Session, router: Router, ports: list[Dict],
+                     subnets: Mapping[str, list[Dict]]) -> Dict:
+        mine = {rp.port_id for rp in s.scalars(select(RouterPort).where(RouterPort.router_id == router.id))}
+        by_subnet = {sub["id"]: sub for subs in subnets.values() for sub in subs}
+        gateway = None
+        interfaces = []
+        for port in ports:
+            if port["id"] not in mine:
+                continue
+            enriched = dict(port, fixed_ips=[dict(f, cidr=by_subnet[f["subnet_id"]]["cidr"],
+                                                  gateway_ip=by_subnet[f["subnet_id"]]["gateway_ip"])
+                                             for f in port["fixed_ips"] if f["subnet_id"] in by_subnet])
+            if port["device_owner"] == ROUTER_GW:
+                gateway = enriched
+            else:
+                interfaces.append(enriched)
+        view = self.routers._view(s, router)
+        fips = [self.fips._view(s, f) for f in s.scalars(select(FloatingIP).where(FloatingIP.router_id == router.id)
+                                                              .order_by(FloatingIP.id))]
+        return {"router": view, "interfaces": sorted(interfaces, key=lambda p: p["id"]), "gateway_port": gateway,
+                "floating_ips": fips}
+
+    def _groups(self, s: Session, host_ports: list[Dict]) -> list[Dict]:
+        ids = sorted({g for p in host_ports for g in p["security_groups"]})
+        if not ids:
+            return []
+        groups = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(ids))))
+        rules = _rules_of(s, ids)
+        defaults = default_group_ids(s, ids)
+        return [self.groups.to_dict(g, rules[g.id], defaults) for g in groups]
+
+    def _members(self, s: Session, host_ports: list[Dict], ports: list[Dict]) -> dict[str, list[str]]:
+        remote = {str(r["remote_group_id"]) for g in self._groups(s, host_ports) for r in g["security_group_rules"]
+                  if r.get("remote_group_id")}
+        members: dict[str, list[str]] = {g: [] for g in sorted(remote)}
+        for port in ports:
+            for group in port["security_groups"]:
+                if group in members:
+                    members[group] += port_addresses(port)
+        return {g: sorted(set(a)) for g, a in members.items()}
+
+    def _remote_vteps(self, s: Session, host: str, network_ids: Iterable[str],
+                      ports: list[Dict]) -> dict[str, list[str]]:
+        tunnel = self._tunnel_ips(s)
+        wanted = set(network_ids)
+        out: dict[str, set[str]] = {n: set() for n in wanted}
+        for port in ports:
+            where = port["binding:host_id"]
+            if port["network_id"] in wanted and where and where != host and where in tunnel:
+                out[port["network_id"]].add(tunnel[where])
+        return {n: sorted(v) for n, v in sorted(out.items())}
+
+    # ------------------------------------------------------------ metadata
+
+    def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> Dict | None:
+        """The instance behind ``ip`` on the router's (or this) network: what the metadata service tells it."""
+        try:
+            address = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return None
+
+        def read(s: Session) -> Dict | None:
+            if network_id:
+                nets = [network_id]
+            elif router_id:
+                nets = [p.network_id for p in self._router_ports(s, router_id) if p.device_owner != ROUTER_GW]
+            else:
+                return None
+            for port in self.ports.get_all(s, ADMIN, {"network_id": nets}):
+                if port["device_owner"].startswith("compute:") and address in port_addresses(port)[:len(
+                        port["fixed_ips"])]:
+                    hostname = port["dns_name"] or port["name"] or "host-" + address.replace(".", "-")
+                    return {"instance_id": port["device_id"], "name": port["name"] or hostname,
+                            "hostname": hostname, "local_ipv4": address, "project_id": port["project_id"]}
+            return None
+        return self.db.read(read)
