@@ -43,9 +43,9 @@ class Host:
     vms: dict[str, str]
     listeners: list[subprocess.Popen[bytes]]
 
-    def apply(self, extra_a: list[dict[str, Any]] | None = None) -> str:
+    def apply(self, extra_a: list[dict[str, Any]] | None = None, zones: dict[str, int] | None = None) -> str:
         script = firewall.render(_ports(), _groups(extra_a or []), {GROUP_A: [IPS["vm1"], IPS["vm2"]],
-                                                                     GROUP_B: [IPS["vm3"]]})
+                                                                     GROUP_B: [IPS["vm3"]]}, zones=zones)
         nft.apply(self.host, script)
         return script
 
@@ -62,7 +62,7 @@ class Host:
 
 
 def _ports() -> list[dict[str, Any]]:
-    return [{"id": PORT_IDS[vm], "mac_address": MACS[vm], "fixed_ips": [{"ip_address": IPS[vm]}],
+    return [{"id": PORT_IDS[vm], "network_id": NET, "mac_address": MACS[vm], "fixed_ips": [{"ip_address": IPS[vm]}],
              "allowed_address_pairs": [], "port_security_enabled": True, "security_groups": GROUPS[vm]}
             for vm in VMS]
 
@@ -187,6 +187,36 @@ def test_apply_twice_gives_the_same_ruleset(host: Host) -> None:
     assert nft.delete_table(host.host, "inet", firewall.SG_TABLE)
     assert not nft.delete_table(host.host, "inet", firewall.SG_TABLE)
     assert host.tcp("vm3", "vm2", 80), "without the stateful table the group rules are gone"
+
+
+def test_conntrack_zone_keeps_the_firewall_stateful(host: Host) -> None:
+    """With the network in its own zone, replies still pass only as established, and flows survive a resync."""
+    zones = firewall.assign_zones(firewall.guarded_network_ids(_ports()), {})
+    script = host.apply([_rule_tcp(22, IPS["vm3"] + "/32")], zones=zones)
+    assert f'iifname "{bridge_name(NET)}" ct zone set 1 comment "net:{NET}"' in script
+    assert firewall.read_zones(nft.read_table(host.host, "inet", firewall.SG_TABLE)) == {NET: 1}
+    # vm2's SYN-ACK to vm3 (group B admits only B) passes only because conntrack knows it in zone 1
+    assert host.tcp("vm3", "vm2", 22)
+    assert not host.tcp("vm3", "vm2", 80)
+
+    held = subprocess.Popen(["ip", "netns", "exec", host.vms["vm3"], sys.executable, "-S", "-c", HOLDER,
+                             IPS["vm2"], "22"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert held.stdout is not None and held.stdin is not None
+        assert held.stdout.readline().strip() == "up"
+        # an agent resync: zones read back from the kernel and assigned again; the rule is gone
+        current = firewall.read_zones(nft.read_table(host.host, "inet", firewall.SG_TABLE))
+        first = nft.read_ruleset(host.host)
+        host.apply(zones=firewall.assign_zones(firewall.guarded_network_ids(_ports()), current))
+        assert not host.tcp("vm3", "vm2", 22)
+        held.stdin.write("still-there\n")
+        held.stdin.flush()
+        assert held.stdout.readline().strip() == "still-there"
+        assert _stable(nft.read_ruleset(host.host)) != _stable(first)  # the rule really changed
+    finally:
+        if held.stdin:
+            held.stdin.close()
+        held.wait(timeout=5)
 
 
 def test_refuses_foreign_namespaces_and_tables(host: Host) -> None:

@@ -181,3 +181,147 @@ def test_one_rule_change_touches_only_its_line() -> None:
 def test_nft_guard_refuses_foreign_tables(script: str) -> None:
     with pytest.raises(NotOurs):
         nft.check_script(script)
+
+
+# --- conntrack zones -----------------------------------------------------------------------------
+
+NET1 = "a1a1a1a1-0000-4000-8000-000000000001"
+NET2 = "b2b2b2b2-0000-4000-8000-000000000002"
+NET3 = "c3c3c3c3-0000-4000-8000-000000000003"
+
+
+def zoned_ports() -> list[dict[str, Any]]:
+    return [port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [SG_A], network_id=NET1),
+            port(P2, "fa:16:3e:00:00:02", ["10.0.0.5"], [SG_A], network_id=NET2),
+            port(P3, "fa:16:3e:00:00:03", ["10.0.0.6"], [], network_id=NET3, port_security_enabled=False)]
+
+
+def test_zones_add_a_raw_prerouting_chain_before_conntrack() -> None:
+    groups = [{"id": SG_A, "security_group_rules": EGRESS_ALL}]
+    script = firewall.render(zoned_ports(), groups, {}, zones={NET1: 1, NET2: 7, NET3: 9})
+    assert chain(script, "zones") == [
+        "type filter hook prerouting priority raw; policy accept;",
+        f'iifname "brqa1a1a1a1-00" ct zone set 1 comment "net:{NET1}"',
+        f'iifname "brqb2b2b2b2-00" ct zone set 7 comment "net:{NET2}"',
+    ]  # NET3 has no guarded port: its zone is not rendered
+    assert script.index("chain zones {") < script.index("chain forward {")
+    assert script.count("chain zones {") == 1 and "table inet neutrino-sg {\n" in script
+    nft.check_script(script)
+    # everything else is what it was without zones
+    plain = firewall.render(zoned_ports(), groups, {})
+    zone_block = script[script.index("  chain zones {"):script.index("  chain forward {")]
+    assert script.replace(zone_block, "") == plain
+
+
+def test_without_zones_the_script_is_unchanged() -> None:
+    ports, groups = zoned_ports(), [{"id": SG_A, "security_group_rules": EGRESS_ALL}]
+    plain = firewall.render(ports, groups, {})
+    assert firewall.render(ports, groups, {}, None) == firewall.render(ports, groups, {}, zones={}) == plain
+    assert "zone" not in plain and "prerouting priority raw" not in plain
+    assert small() == firewall.render(*_small_args(), zones=None)
+
+
+def _small_args() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[str]]]:
+    ports = [port(P1, "FA:16:3E:00:00:01", ["10.0.0.11"], [SG_A]), port(P2, "fa:16:3e:00:00:02", ["10.0.0.12"], [SG_A])]
+    rules = [*EGRESS_ALL, ingress(remote_group_id=SG_A),
+             ingress(protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="203.0.113.0/24")]
+    return ports, [{"id": SG_A, "security_group_rules": rules}], {SG_A: ["10.0.0.12", "10.0.0.11"]}
+
+
+@pytest.mark.parametrize(("zones", "message"), [
+    ({NET1: 1}, "no conntrack zone for network"),                  # NET2 has a guarded port but no zone
+    ({NET1: 3, NET2: 3}, "would share conntrack zone 3"),
+    ({NET1: 1, NET2: 0}, "outside 1..65535"),
+    ({NET1: 1, NET2: 65536}, "outside 1..65535"),
+    ({NET1: 1, NET2: True}, "outside 1..65535"),
+])
+def test_zones_must_cover_every_guarded_network_once(zones: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        firewall.render(zoned_ports(), [], {}, zones=zones)
+
+
+def test_zones_need_a_network_id_that_is_safe_to_quote() -> None:
+    with pytest.raises(ValueError, match="has no network_id"):
+        firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [])], [], {}, zones={NET1: 1})
+    evil = 'x" accept; delete table inet neutrino-sg; "'
+    with pytest.raises(ValueError, match="cannot be written"):
+        firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [], network_id=evil)], [], {}, zones={evil: 1})
+
+
+def test_guarded_network_ids_skip_ports_without_port_security() -> None:
+    assert firewall.guarded_network_ids(zoned_ports()) == {NET1, NET2}
+
+
+@pytest.mark.parametrize(("networks", "current", "expected"), [
+    ([NET1, NET2], {}, {NET1: 1, NET2: 2}),                                    # fresh host: 1, 2, ... by id
+    ([NET2, NET1], {NET1: 4, NET2: 9}, {NET1: 4, NET2: 9}),                    # keep: flows survive a restart
+    ([NET1, NET2, NET3], {NET2: 1, NET3: 3}, {NET1: 2, NET2: 1, NET3: 3}),     # add: the lowest free zone
+    ([NET1], {NET1: 2, NET2: 1}, {NET1: 2}),                                   # drop: NET2 left this host
+    ([NET3], {NET1: 1, NET2: 2}, {NET3: 1}),                                   # zones of networks that left are free
+    ([NET1, NET2], {NET1: 5, NET2: 5}, {NET1: 5, NET2: 1}),                    # a duplicate: the lower id keeps it
+    ([NET1, NET2], {NET1: 0, NET2: 70000}, {NET1: 1, NET2: 2}),                # invalid zones are not kept
+    ([], {NET1: 1}, {}),
+])
+def test_assign_zones(networks: list[str], current: dict[str, int], expected: dict[str, int]) -> None:
+    assert firewall.assign_zones(networks, current) == expected
+    assert firewall.assign_zones(reversed(networks), dict(reversed(list(current.items())))) == expected
+    assert list(firewall.assign_zones(networks, current)) == sorted(expected)
+
+
+def test_assign_zones_is_stable_as_networks_come_and_go() -> None:
+    zones = firewall.assign_zones([NET1, NET2], {})
+    zones = firewall.assign_zones([NET2, NET3], zones)    # NET1 leaves, NET3 takes its zone, NET2 keeps 2
+    assert zones == {NET2: 2, NET3: 1}
+    zones = firewall.assign_zones([NET1, NET2, NET3], zones)
+    assert zones == {NET1: 3, NET2: 2, NET3: 1}
+
+
+def test_assign_zones_runs_out_after_65535_networks() -> None:
+    current = {f"net-{z}": z for z in range(1, 65536)}
+    assert firewall.assign_zones(current, current) == current
+    with pytest.raises(ValueError, match="no free conntrack zone"):
+        firewall.assign_zones([*current, "one-more"], current)
+
+
+def _zone_rule(chain_name: str, comment: str | None, iifname: str, zone: int) -> dict[str, Any]:
+    """A rule as ``nft -j list table inet neutrino-sg`` (nftables 1.0.6) shows it."""
+    rule: dict[str, Any] = {
+        "family": "inet", "table": "neutrino-sg", "chain": chain_name, "handle": 4,
+        "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": iifname}},
+                 {"mangle": {"key": {"ct": {"key": "zone"}}, "value": zone}}]}
+    if comment is not None:
+        rule["comment"] = comment
+    return {"rule": rule}
+
+
+def test_read_zones_from_nft_json() -> None:
+    objects: list[dict[str, Any]] = [
+        {"table": {"family": "inet", "name": "neutrino-sg", "handle": 1}},
+        {"chain": {"family": "inet", "table": "neutrino-sg", "name": "zones", "handle": 1, "type": "filter",
+                   "hook": "prerouting", "prio": -300, "policy": "accept"}},
+        _zone_rule("zones", f"net:{NET1}", "brqa1a1a1a1-00", 7),
+        _zone_rule("zones", f"net:{NET2}", "brqb2b2b2b2-00", 65535),
+        _zone_rule("zones", f"net:{NET1}", "brqa1a1a1a1-00", 8),       # a second rule for NET1: the first wins
+        _zone_rule("zones", None, "brqc3c3c3c3-00", 3),                 # no comment: not ours to interpret
+        _zone_rule("zones", f"net:{NET3}", "brqdeadbeef-00", 3),        # comment and bridge disagree
+        _zone_rule("zones", f"net:{NET3}", "brqc3c3c3c3-00", 0),        # zone 0 is no zone
+        _zone_rule("forward", f"net:{NET3}", "brqc3c3c3c3-00", 4),      # another chain
+        {"rule": {"family": "inet", "table": "neutrino-sg", "chain": "forward", "handle": 9,
+                  "expr": [{"accept": None}]}},
+    ]
+    assert firewall.read_zones(objects) == {NET1: 7, NET2: 65535}
+    assert firewall.read_zones([]) == {}
+    # read back, then assigned again: nothing moves
+    assert firewall.assign_zones([NET1, NET2], firewall.read_zones(objects)) == {NET1: 7, NET2: 65535}
+
+
+def test_read_zones_round_trips_what_render_wrote() -> None:
+    """The rendered zone lines, turned into nft's JSON shape, read back to the same map."""
+    zones = {NET1: 12, NET2: 3}
+    script = firewall.render(zoned_ports(), [], {}, zones=zones)
+    objects = []
+    for line in chain(script, "zones")[1:]:
+        found = re.fullmatch(r'iifname "(\S+)" ct zone set (\d+) comment "(\S+)"', line)
+        assert found, line
+        objects.append(_zone_rule("zones", found.group(3), found.group(1), int(found.group(2))))
+    assert firewall.read_zones(objects) == zones

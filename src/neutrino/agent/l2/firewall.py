@@ -14,20 +14,40 @@ Layout (two tables, both replaced atomically by one ``nft -f`` transaction):
   replacing the rules (the whole table, atomically) never cuts a flow already admitted:
   conntrack entries live outside the ruleset and survive the replacement.
 
+Conntrack zones (optional, ``zones`` in :func:`render`): two networks on one host may use the
+same addresses (both 10.0.0.0/24), and conntrack keys on addresses, not on bridges, so a flow
+admitted on one network would otherwise make the mirrored packet on the other network look
+``established`` and pass. With zones the inet table gets a ``zones`` chain at priority raw
+(-300, before conntrack at -200) with one rule per network that has guarded ports::
+
+    iifname "brq<net[:11]>" ct zone set <zone> comment "net:<network id>"
+
+Bridged packets in *both* directions of a flow enter br_netfilter's prerouting with the bridge
+as iif, so that one rule puts the original and the reply direction into the network's zone
+(verified by real traffic in tests/functional/test_conntrack_zones.py). No output-hook rule is
+needed: the host namespace sends nothing of its own through the bridges. :func:`assign_zones`
+keeps zones stable across re-renders and agent restarts, :func:`read_zones` reads them back
+from the kernel. Without ``zones`` the script is exactly what it was before zones existed.
+
 Ports with ``port_security_enabled`` false appear in neither table.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from neutrino.kernel.names import tap_name  # pure naming helpers, no I/O
+from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, no I/O
 
 SG_TABLE = "neutrino-sg"
 ANTISPOOF_TABLE = "neutrino-antispoof"
 OWNED_TABLES: tuple[tuple[str, str], ...] = (("bridge", ANTISPOOF_TABLE), ("inet", SG_TABLE))
+ZONE_CHAIN = "zones"  # in the inet table; its rules are the network -> conntrack zone map
+ZONE_MIN, ZONE_MAX = 1, 65535  # zone 0 is the kernel's default zone, shared by everything unzoned
+_ZONE_COMMENT = "net:"
+_SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # quoted in the script: no quote, space or backslash
 
 Port = Mapping[str, Any]
 Group = Mapping[str, Any]
@@ -41,15 +61,112 @@ _ICMPV6_IN = "130, 131, 132, 134, 135, 136, 143"
 _ICMPV6_OUT = "130, 131, 132, 133, 135, 136, 143"
 
 
-def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]]) -> str:
+def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
+           zones: Mapping[str, int] | None = None) -> str:
     """The nft script that makes this host's firewall exactly what ``ports`` and ``groups`` say.
 
     ``groups`` are security groups as the API shows them (``id``, ``security_group_rules``);
     ``members`` maps a group id to the addresses of its member ports, for ``remote_group_id``.
+    ``zones`` maps a network id to its conntrack zone (see :func:`assign_zones`); when given
+    (non-empty), every network with a guarded port must be in it and each port needs its
+    ``network_id``. None or empty: no zone chain, the script is byte-identical to a render
+    without the argument.
     """
     guarded = sorted((p for p in ports if p.get("port_security_enabled", True)), key=lambda p: str(p["id"]))
     rules = {str(g["id"]): list(g.get("security_group_rules") or ()) for g in groups}
-    return render_antispoof(guarded) + render_sg(guarded, rules, members)
+    return render_antispoof(guarded) + render_sg(guarded, rules, members, zones)
+
+
+def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
+    """The networks that need a conntrack zone: those of the ports whose security is enabled."""
+    found: set[str] = set()
+    for port in ports:
+        if not port.get("port_security_enabled", True):
+            continue
+        if not port.get("network_id"):
+            raise ValueError(f"port {port.get('id')} has no network_id, so it cannot get a conntrack zone")
+        found.add(str(port["network_id"]))
+    return found
+
+
+def _valid_zone(zone: Any) -> bool:
+    return isinstance(zone, int) and not isinstance(zone, bool) and ZONE_MIN <= zone <= ZONE_MAX
+
+
+def assign_zones(network_ids: Iterable[str], current: Mapping[str, int]) -> dict[str, int]:
+    """A conntrack zone for each of ``network_ids``, changing as little of ``current`` as possible.
+
+    Every network of ``network_ids`` that already has a valid zone in ``current`` keeps it (so
+    established flows survive re-renders, agent restarts and networks coming and going); each
+    new network gets the lowest free zone >= 1, in network-id order; networks not in
+    ``network_ids`` are dropped and their zones become free. Deterministic: the same inputs
+    give the same map, in any order. Should ``current`` hold one zone twice (it never does
+    when it comes from :func:`read_zones` of our own render), the lower network id keeps it and
+    the other is treated as new. Raises ValueError when more than 65535 networks need a zone.
+    """
+    wanted = sorted({str(n) for n in network_ids})
+    present = set(wanted)
+    zones: dict[str, int] = {}
+    used: set[int] = set()
+    valid = [(zone, str(net)) for net, zone in current.items() if _valid_zone(zone)]
+    for zone, net in sorted(valid):
+        if net in present and net not in zones and zone not in used:
+            zones[net] = zone
+            used.add(zone)
+    candidate = ZONE_MIN
+    for net in wanted:
+        if net in zones:
+            continue
+        while candidate in used:
+            candidate += 1
+        if candidate > ZONE_MAX:
+            raise ValueError(f"no free conntrack zone for network {net}: all {ZONE_MAX} are in use")
+        zones[net] = candidate
+        used.add(candidate)
+    return dict(sorted(zones.items()))
+
+
+def read_zones(objects: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The network -> zone map that the kernel holds, from ``nft -j`` objects of our inet table.
+
+    ``objects`` is what ``kernel.nft.read_table(ns, "inet", SG_TABLE)`` (or ``read_ruleset``)
+    returns. The network is taken from the rule's ``comment "net:<network id>"``, not from
+    the bridge name: a bridge name carries only ``network_id[:11]``, so it cannot be mapped back
+    without a list of candidate networks, while the comment holds the full id and travels with
+    the rule through every listing. A rule is believed only if it still has the shape render
+    gives it (iifname of that network's bridge, ``ct zone set`` with a zone in 1..65535);
+    anything else in the chain is ignored, and a network named twice keeps its first rule.
+    """
+    found: dict[str, int] = {}
+    for obj in objects:
+        rule = obj.get("rule")
+        if not isinstance(rule, Mapping) or rule.get("chain") != ZONE_CHAIN:
+            continue
+        if rule.get("family", "inet") != "inet" or rule.get("table", SG_TABLE) != SG_TABLE:
+            continue
+        comment = rule.get("comment")
+        if not isinstance(comment, str) or not comment.startswith(_ZONE_COMMENT):
+            continue
+        net = comment[len(_ZONE_COMMENT):]
+        iifname, zone = _zone_rule(rule.get("expr") or ())
+        if net and iifname == bridge_name(net) and _valid_zone(zone):
+            found.setdefault(net, zone)
+    return found
+
+
+def _zone_rule(exprs: Iterable[Any]) -> tuple[Any, Any]:
+    """(iifname, zone) of a rendered zone rule's JSON expressions; None where one is missing."""
+    iifname = zone = None
+    for expr in exprs:
+        if not isinstance(expr, Mapping):
+            continue
+        match, mangle = expr.get("match"), expr.get("mangle")
+        if isinstance(match, Mapping) and match.get("left") == {"meta": {"key": "iifname"}} \
+                and match.get("op", "==") == "==":
+            iifname = match.get("right")
+        if isinstance(mangle, Mapping) and mangle.get("key") == {"ct": {"key": "zone"}}:
+            zone = mangle.get("value")
+    return iifname, zone
 
 
 def _replace(family: str, table: str) -> list[str]:
@@ -119,8 +236,8 @@ def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 
 def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, Any]]],
-              members: Mapping[str, Iterable[str]]) -> str:
-    """The stateful inet table: remote-group sets, the forward dispatch and per-port chains."""
+              members: Mapping[str, Iterable[str]], zones: Mapping[str, int] | None = None) -> str:
+    """The stateful inet table: remote-group sets, the zone chain, the forward dispatch and per-port chains."""
     chains: list[str] = []
     wanted_sets: set[tuple[str, int]] = set()
     for port in ports:
@@ -133,10 +250,34 @@ def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, A
     lines = _replace("inet", SG_TABLE)
     for group_id, version in sorted(wanted_sets):
         lines += _member_set(group_id, version, members.get(group_id, ()))
+    lines += _zone_chain(ports, zones)
     lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;",
               "    ct state established,related accept"]
     lines += _dispatch(ports)
     return "\n".join([*lines, "  }", *chains, "}", ""])
+
+
+def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None) -> list[str]:
+    """The raw-priority prerouting chain that puts each network's bridged traffic in its own zone."""
+    if not zones:
+        return []
+    networks = sorted(guarded_network_ids(ports))
+    missing = [net for net in networks if net not in zones]
+    if missing:
+        raise ValueError(f"no conntrack zone for network(s) {', '.join(missing)}")
+    owner: dict[int, str] = {}
+    lines = [f"  chain {ZONE_CHAIN} {{", "    type filter hook prerouting priority raw; policy accept;"]
+    for net in networks:
+        if not _SAFE_ID.fullmatch(net):
+            raise ValueError(f"network id {net!r} cannot be written into an nft comment")
+        zone = zones[net]
+        if not _valid_zone(zone):
+            raise ValueError(f"conntrack zone {zone!r} of network {net} is outside {ZONE_MIN}..{ZONE_MAX}")
+        if zone in owner:
+            raise ValueError(f"networks {owner[zone]} and {net} would share conntrack zone {zone}")
+        owner[zone] = net
+        lines.append(f'    iifname "{bridge_name(net)}" ct zone set {zone} comment "{_ZONE_COMMENT}{net}"')
+    return [*lines, "  }"]
 
 
 def _dispatch(ports: Sequence[Port]) -> list[str]:
