@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from neutrino.agent.l3 import nat
 from neutrino.kernel import nft
 
@@ -69,3 +71,40 @@ def test_same_input_same_script_whatever_the_order() -> None:
     two = nat.render(_router(), GW_PORT, [IF_B, IF_A], list(reversed(fips)))
     assert one == two
     assert one.startswith("table ip neutrino-nat {}\ndelete table ip neutrino-nat\n")
+
+
+def test_metadata_redirects_from_internal_ports_only_and_guards_the_proxy_port() -> None:
+    script = nat.render(_router(), GW_PORT, [IF_A], [FIP], metadata_port=9697)
+    assert _rules(script, "prerouting") == [
+        'iifname "qr-*" ip daddr 169.254.169.254 tcp dport 80 redirect to :9697',
+        "ip daddr 198.51.100.20 dnat to 10.10.1.10"]
+    assert _rules(script, "output") == ["ip daddr 198.51.100.20 dnat to 10.10.1.10"]  # the router itself: no redirect
+    assert "    type filter hook input priority filter; policy accept;" in script.splitlines()
+    assert _rules(script, "input") == ["tcp dport 9697 ct status ! dnat drop"]
+    nft.check_script(script)
+
+
+def test_metadata_needs_no_gateway() -> None:
+    script = nat.render({"id": "r1", "external_gateway_info": None}, None, [IF_A], [], metadata_port=8775)
+    assert _rules(script, "prerouting") == ['iifname "qr-*" ip daddr 169.254.169.254 tcp dport 80 redirect to :8775']
+    assert _rules(script, "postrouting") == []
+
+
+def test_without_metadata_the_script_is_unchanged() -> None:
+    args = (_router(), GW_PORT, [IF_A, IF_B], [FIP])
+    plain = nat.render(*args)
+    assert nat.render(*args, metadata_port=None) == plain
+    assert "169.254.169.254" not in plain and "chain input" not in plain
+    # With the port: exactly the redirect line and the input chain (appended last) more, nothing else moved.
+    input_chain = "  chain input {\n    type filter hook input priority filter; policy accept;\n" \
+                  "    tcp dport 9697 ct status ! dnat drop\n  }\n"
+    with_md = nat.render(*args, metadata_port=9697)
+    assert with_md.count(input_chain) == 1 and with_md.endswith(input_chain + "}\n")
+    redirect = '    iifname "qr-*" ip daddr 169.254.169.254 tcp dport 80 redirect to :9697\n'
+    assert with_md.replace(input_chain, "").replace(redirect, "") == plain
+
+
+def test_metadata_port_must_be_a_port() -> None:
+    for bad in (0, 65536, -1):
+        with pytest.raises(ValueError):
+            nat.render(_router(), GW_PORT, [IF_A], [], metadata_port=bad)

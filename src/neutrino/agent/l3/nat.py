@@ -8,6 +8,11 @@ outside the ruleset, so replacing it never cuts an established flow):
 * ``postrouting``: per floating IP, ``oifname qg-… ip saddr FIXED snat to FIP`` first, then
   with ``enable_snat`` the generic ``oifname qg-… ip saddr INTERNAL ip daddr != INTERNAL
   snat to GATEWAY_IP`` for every other instance behind the router.
+* with ``metadata_port`` (the metadata proxy runs in the namespace): ``prerouting`` first
+  redirects ``169.254.169.254:80`` arriving on a ``qr-`` port to that local port, as
+  Neutron's qrouter does, and an ``input`` filter chain drops connections to the port that
+  were not redirected (Neutron's mark-and-drop): only instances, through the redirect, reach
+  the proxy, never the external network through the gateway address.
 
 IPv4 only (Neutron does not NAT IPv6). Same input, same text: sorted, no timestamps.
 """
@@ -18,6 +23,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neutrino.agent.metadata import METADATA_IP  # a constant, no I/O
 from neutrino.kernel.names import qg_name  # pure naming helper, no I/O
 
 NAT_TABLE = "neutrino-nat"
@@ -47,8 +53,13 @@ def floating_pairs(floating_ips: Iterable[Mapping[str, Any]]) -> list[tuple[str,
 
 
 def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Sequence[Port],
-           floating_ips: Iterable[Mapping[str, Any]]) -> str:
-    """The nft script that makes the router's NAT exactly what the API says (no gateway: no rules)."""
+           floating_ips: Iterable[Mapping[str, Any]], *, metadata_port: int | None = None) -> str:
+    """The nft script that makes the router's NAT exactly what the API says (no gateway: no NAT rules).
+
+    ``metadata_port`` adds the metadata redirect (gateway or not); None leaves it out.
+    """
+    if metadata_port is not None and not 0 < metadata_port < 65536:
+        raise ValueError(f"metadata port {metadata_port} is outside 1..65535")
     pre: list[str] = []
     post: list[str] = []
     gw_ip = gateway_ip(router)
@@ -61,20 +72,24 @@ def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Seq
         if cidrs and (router.get("external_gateway_info") or {}).get("enable_snat", True):
             inside = "{ " + ", ".join(cidrs) + " }"
             post.append(f'oifname "{qg}" ip saddr {inside} ip daddr != {inside} snat to {gw_ip}')
+    metadata = [] if metadata_port is None else [
+        f'iifname "qr-*" ip daddr {METADATA_IP} tcp dport 80 redirect to :{metadata_port}']
+    guard = [] if metadata_port is None else [f"tcp dport {metadata_port} ct status ! dnat drop"]
     return "\n".join([
         f"table {FAMILY} {NAT_TABLE} {{}}",  # declared first so the delete is valid on a fresh namespace
         f"delete table {FAMILY} {NAT_TABLE}",
         f"table {FAMILY} {NAT_TABLE} {{",
-        *_chain("prerouting", "prerouting", "dstnat", pre),
+        *_chain("prerouting", "prerouting", "dstnat", metadata + pre),
         *_chain("output", "output", "-100", pre),
         *_chain("postrouting", "postrouting", "srcnat", post),
+        *(_chain("input", "input", "filter", guard, kind="filter") if guard else []),
         "}",
         "",
     ])
 
 
-def _chain(name: str, hook: str, priority: str, rules: list[str]) -> list[str]:
-    return [f"  chain {name} {{", f"    type nat hook {hook} priority {priority}; policy accept;",
+def _chain(name: str, hook: str, priority: str, rules: list[str], kind: str = "nat") -> list[str]:
+    return [f"  chain {name} {{", f"    type {kind} hook {hook} priority {priority}; policy accept;",
             *(f"    {rule}" for rule in rules), "  }"]
 
 

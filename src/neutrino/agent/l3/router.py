@@ -47,6 +47,7 @@ class RouterState:
     gateway_port: Port | None = None
     floating_ips: Sequence[Mapping[str, Any]] = ()
     plugs: Mapping[str, Plug] = field(default_factory=dict)  # network_id -> Plug
+    metadata_port: int | None = None  # redirect 169.254.169.254:80 from qr- to the proxy on this port
 
 
 def port_addresses(port: Port) -> list[str]:
@@ -106,7 +107,8 @@ class RouterNamespace:
                 links.gratuitous_arp(ns, dev, cidr.split("/")[0])  # neighbours learn the FIP's new home now
             changed |= addr_changed
         changed |= self._routes(desired_routes(state))
-        changed |= self._nat(nat.render(state.router, state.gateway_port, state.interfaces, state.floating_ips))
+        changed |= self._nat(nat.render(state.router, state.gateway_port, state.interfaces, state.floating_ips,
+                                        metadata_port=state.metadata_port))
         return changed
 
     def teardown(self) -> bool:

@@ -1,0 +1,240 @@
+"""The metadata server: answers instances' metadata requests that haproxy relays over a unix socket.
+
+It trusts two things only, both set by our haproxy (``proxy``): the X-Neutron-Router-ID or
+X-Neutron-Network-ID header and the last X-Forwarded-For address (haproxy deleted any the
+instance sent, then appended the real one; the last one is taken anyway, so a forged
+earlier entry can never win). ``lookup`` turns (router, network, address) into the
+instance, as Neutron's metadata agent does with its port query; the answer is laid out
+like Nova's metadata API (EC2 ``/latest/meta-data/...`` and ``/openstack/latest/meta_data.json``).
+
+Standard library only: a threading ``UnixStreamServer`` in a daemon thread. A unix socket
+needs no address in the agent's namespace (root's 127.0.0.1:9697 is taken on these hosts).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+import socketserver
+import stat
+import threading
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from neutrino.agent.metadata.proxy import FORWARDED_FOR, NETWORK_HEADER, ROUTER_HEADER
+
+LOG = logging.getLogger(__name__)
+
+# (router_id, network_id, instance_ip) -> {instance_id, hostname, name, local_ipv4, project_id} or None
+Lookup = Callable[[str | None, str | None, str], Mapping[str, Any] | None]
+
+EC2_VERSIONS = ("2009-04-04", "latest")
+OPENSTACK_VERSIONS = ("2012-08-10", "latest")
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+# A directory is a dict of name -> node; a file is (content type, body).
+Node = dict[str, Any] | tuple[str, bytes]
+
+
+def _tree(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The instance's whole metadata tree, as Nova lays it out (the subset we know)."""
+    hostname = str(info.get("hostname") or "")
+
+    def text(value: Any) -> tuple[str, bytes]:
+        return TEXT, str(value if value is not None else "").encode()
+
+    meta_data = {"hostname": text(hostname), "instance-id": text(info.get("instance_id")),
+                 "local-hostname": text(hostname), "local-ipv4": text(info.get("local_ipv4"))}
+    meta_json = {"uuid": info.get("instance_id"), "name": info.get("name"), "hostname": hostname,
+                 "project_id": info.get("project_id")}
+    ec2 = {"meta-data": meta_data}
+    openstack = {"meta_data.json": (JSON, json.dumps(meta_json, sort_keys=True).encode())}
+    return {**dict.fromkeys(EC2_VERSIONS, ec2),
+            "openstack": dict.fromkeys(OPENSTACK_VERSIONS, openstack)}
+
+
+def _listing(path: list[str], directory: dict[str, Any]) -> tuple[str, bytes]:
+    # Nova lists versions bare ("latest") and sub-directories below them with a slash ("meta-data/");
+    # its root lists the EC2 versions only, "openstack" is found by name.
+    versions = len(path) == 0 or path == ["openstack"]
+    names = [name + ("/" if isinstance(node, dict) and not versions else "") for name, node in directory.items()
+             if path or name != "openstack"]
+    return TEXT, "\n".join(names).encode()
+
+
+def resolve(path: str, info: Mapping[str, Any]) -> tuple[str, bytes] | None:
+    """(content type, body) of ``path`` for the instance ``info``; None if there is no such path."""
+    parts = [unquote(p) for p in urlsplit(path).path.split("/") if p]
+    node: Node = _tree(info)
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return _listing(parts, node) if isinstance(node, dict) else node
+
+
+def caller_address(forwarded_for: list[str]) -> str | None:
+    """The last X-Forwarded-For address (the one our haproxy appended), normalised; None if absent or bad."""
+    addresses = [a.strip() for value in forwarded_for for a in value.split(",") if a.strip()]
+    if not addresses:
+        return None
+    try:
+        ip = ipaddress.ip_address(addresses[-1])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True  # a stuck client must not keep the agent from exiting
+
+    def __init__(self, path: str, lookup: Lookup, mode: int) -> None:
+        self.lookup = lookup
+        self.path = path
+        self.mode = mode
+        super().__init__(path, _Handler)
+
+    def server_bind(self) -> None:
+        super().server_bind()
+        os.chmod(self.path, self.mode)  # before listen(): nobody connects under the umask's mode
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "neutrino-metadata"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def _not_allowed(self) -> None:
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, TEXT, _error_body(HTTPStatus.METHOD_NOT_ALLOWED), body=True,
+                   extra={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
+    def _serve(self, body: bool) -> None:
+        router_id = (self.headers.get(ROUTER_HEADER) or "").strip() or None
+        network_id = (self.headers.get(NETWORK_HEADER) or "").strip() or None
+        address = caller_address(self.headers.get_all(FORWARDED_FOR) or [])
+        if (router_id is None and network_id is None) or address is None:
+            # Not relayed by our haproxy: a configuration error, not an unknown instance.
+            self._error(HTTPStatus.BAD_REQUEST, body)
+            return
+        try:
+            info = self.server.lookup(router_id, network_id, address)
+        except Exception:
+            LOG.exception("metadata lookup failed for %s via router %s network %s", address, router_id, network_id)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, body)
+            return
+        found = resolve(self.path, info) if info is not None else None
+        if found is None:
+            self._error(HTTPStatus.NOT_FOUND, body)
+            return
+        self._send(HTTPStatus.OK, *found, body=body)
+
+    def _error(self, status: HTTPStatus, body: bool) -> None:
+        self._send(status, TEXT, _error_body(status), body=body)
+
+    def _send(self, status: HTTPStatus, content_type: str, payload: bytes, body: bool,
+              extra: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def address_string(self) -> str:
+        return "unix"  # the peer of a unix socket has no address; http.server would index into ''
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("metadata %s", format % args)
+
+
+_EXPLANATIONS = {
+    HTTPStatus.BAD_REQUEST: "The request did not come through the metadata proxy: it lacks "
+                            f"{ROUTER_HEADER} or {NETWORK_HEADER}, or {FORWARDED_FOR}.",
+    HTTPStatus.NOT_FOUND: "The resource could not be found.",
+}
+
+
+def _error_body(status: HTTPStatus) -> bytes:
+    """Plain text like Neutron's webob errors: the status line first, then why."""
+    return f"{status.value} {status.phrase}\n\n{_EXPLANATIONS.get(status, status.description)}\n".encode()
+
+
+class MetadataServer:
+    """The HTTP server on ``socket_path``; ``mode`` lets a haproxy that dropped root (same group) connect."""
+
+    def __init__(self, socket_path: str, lookup: Lookup, mode: int = 0o660) -> None:
+        self.socket_path = socket_path
+        self.lookup = lookup
+        self.mode = mode
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._inode: int | None = None
+
+    def start(self) -> None:
+        """Listen and serve in a daemon thread; a no-op if already serving."""
+        if self._server is not None:
+            return
+        self._clear_stale_socket()
+        os.makedirs(os.path.dirname(self.socket_path) or ".", exist_ok=True)
+        self._server = _Server(self.socket_path, self.lookup, self.mode)
+        self._inode = os.stat(self.socket_path).st_ino
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"metadata-server {self.socket_path}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket file (if it is still ours); a no-op if not serving."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            if os.stat(self.socket_path).st_ino == self._inode:
+                os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        self._server = self._thread = self._inode = None
+
+    def _clear_stale_socket(self) -> None:
+        """Remove a socket left by a dead server; refuse a live one or a file that is not a socket."""
+        try:
+            mode = os.stat(self.socket_path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise FileExistsError(f"{self.socket_path} exists and is not a socket")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(self.socket_path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(self.socket_path)
+                return
+        raise FileExistsError(f"another server is listening on {self.socket_path}")
+
+    def __enter__(self) -> MetadataServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
