@@ -10,38 +10,18 @@ does nothing when nothing changed. ``teardown`` removes all of it.
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neutrino.agent.dhcp import render
+from neutrino.files import write_atomic
 from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import ns_name, qdhcp_ns, tap_name
 
 Dict = render.Dict
-
-
-def write_atomic(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` (temp file + rename); False if it already held exactly that."""
-    try:
-        if path.read_text() == text:
-            return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return True
 
 
 @dataclass
