@@ -150,3 +150,17 @@ def test_sysctl_refuses_the_root_namespace(ns_prefix: str) -> None:
         netns.set_sysctl(alias, "net.ipv4.ip_forward", current)  # same value: harmless even if it got through
     with pytest.raises(NotOurs):
         netns.get_sysctl(alias, "net.ipv4.ip_forward")
+
+
+def test_janitor_never_signals_processes_of_the_root_namespace(ns_prefix: str) -> None:
+    """A name aliasing the machine's namespace holds every process: the janitor must leave them be."""
+    from pyroute2 import netns as pr_netns
+
+    from neutrino.kernel import janitor
+
+    alias = ns_prefix + "root-alias2"
+    pr_netns.attach(alias, os.getpid())
+    try:
+        assert janitor.stop_namespace_processes(alias) == []
+    finally:
+        pr_netns.remove(alias)

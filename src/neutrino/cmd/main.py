@@ -1,4 +1,4 @@
-"""The ``neutrino`` command: ``server`` and ``db upgrade`` (more verbs come with the agents)."""
+"""The ``neutrino`` command: ``server``, ``up``/``down``/``status``, ``instance``, ``db upgrade``, ``cleanup``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import logging
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from neutrino import config as config_mod
+from neutrino.cmd import instance
 from neutrino.config import Config, ConfigError
 
 
@@ -140,6 +142,27 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloud_verb(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from neutrino.cmd import cloud
+
+        cfg = _load_config(args)
+        if name == "up":
+            return cloud.cmd_up(cfg, args.config)
+        if name == "down":
+            return cloud.cmd_down(cfg)
+        if name == "status":
+            return cloud.cmd_status(cfg)
+        return cloud.cmd_allinone(cfg, args)
+    return run
+
+
+def _instance(args: argparse.Namespace) -> int:
+    from neutrino.cmd.instance import cmd_instance
+
+    return cmd_instance(_load_config(args), args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neutrino", description="Neutron-compatible networking service")
     p.add_argument("--config", help="TOML config file (default /etc/neutrino/neutrino.toml if present)")
@@ -152,6 +175,22 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--log-level", default="warning")
     srv.add_argument("--access-log", action="store_true")
     srv.set_defaults(func=cmd_server)
+    up = sub.add_parser("up", help="start the all-in-one cloud (server + this host's agents) in the background")
+    up.add_argument("--state-dir", help="database, clouds.yaml, logs (default /var/lib/neutrino)")
+    up.add_argument("--bind", help="HOST:PORT of the API (default 127.0.0.1:9696)")
+    up.set_defaults(func=_cloud_verb("up"))
+    down = sub.add_parser("down", help="stop the all-in-one cloud and remove everything it made on this host")
+    down.add_argument("--state-dir")
+    down.set_defaults(func=_cloud_verb("down"))
+    status = sub.add_parser("status", help="the all-in-one cloud's process, API and agents")
+    status.add_argument("--state-dir")
+    status.set_defaults(func=_cloud_verb("status"))
+    aio = sub.add_parser("allinone", help="server and this host's agents in the foreground (what `up` runs)")
+    aio.add_argument("--state-dir")
+    aio.add_argument("--bind")
+    aio.add_argument("--log-level", default="warning")
+    aio.set_defaults(func=_cloud_verb("allinone"))
+    instance.add_parser(sub, _instance)
     clean = sub.add_parser("cleanup", help="remove every namespace (and with --links, root-namespace "
                                           "link) carrying neutrino's name prefixes")
     clean.add_argument("--links", action="store_true", help="also remove our links in the root namespace")
@@ -159,10 +198,10 @@ def parser() -> argparse.ArgumentParser:
     clean.set_defaults(func=cmd_cleanup)
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True)
-    up = dbsub.add_parser("upgrade", help="run the schema migrations")
-    up.add_argument("--state-dir")
-    up.add_argument("--db")
-    up.set_defaults(func=cmd_db_upgrade)
+    upgrade = dbsub.add_parser("upgrade", help="run the schema migrations")
+    upgrade.add_argument("--state-dir")
+    upgrade.add_argument("--db")
+    upgrade.set_defaults(func=cmd_db_upgrade)
     return p
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,10 +32,58 @@ def select_links(names: Iterable[str]) -> list[str]:
     return sorted(n for n in set(names) if is_our_link(n))
 
 
+def namespace_pids(name: str) -> list[int]:
+    """The processes living in namespace ``name`` (``ip netns pids``): only ours are ever asked for."""
+    done = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, timeout=10)
+    return [int(p) for p in done.stdout.split() if p.isdigit()]
+
+
+def stop_namespace_processes(name: str, timeout: float = 3.0) -> list[int]:
+    """SIGTERM what runs inside our namespace ``name`` (dnsmasq, haproxy), SIGKILL what stays.
+
+    Never for a name that is (or aliases) the machine's own namespace or this process's: every
+    process of the machine lives there. This process and its parents are never signalled.
+    """
+    if not is_our_namespace(name) or not netns.namespace_exists(name) or netns.is_root_namespace(name):
+        return []
+    spared = {os.getpid(), os.getppid()}
+    pids = [p for p in namespace_pids(name) if p not in spared]
+    for pid in pids:
+        _kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            _kill(pid, signal.SIGKILL)
+    return pids
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def cleanup(prefixes: tuple[str, ...] = ALL_NAMESPACE_PREFIXES, root_links: bool = True) -> Removed:
     """Remove our namespaces (their links go with them), then our links in this process's namespace."""
     removed = Removed()
     for name in select_namespaces(netns.list_namespaces(), prefixes):
+        stop_namespace_processes(name)
+        shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)  # an instance's own resolv.conf
         if netns.remove_namespace(name):
             removed.namespaces.append(name)
     if root_links:

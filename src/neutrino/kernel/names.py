@@ -8,7 +8,8 @@ IFNAMSIZ = 16
 MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
 
 ID_LEN = 11  # Neutron's DEVICE_NAME_MAX_LEN - len("tap") for tap/qr-/qg-/ns-/brq names
-NAMESPACE_PREFIXES: tuple[str, ...] = ("qdhcp-", "qrouter-", "snat-", "fip-", "qlbaas-", "vm-")
+NODE_PREFIX = "neutrino-"  # the namespace holding one host's bridges (and the root-side external link)
+NAMESPACE_PREFIXES: tuple[str, ...] = ("qdhcp-", "qrouter-", "snat-", "fip-", "qlbaas-", "vm-", NODE_PREFIX)
 TEST_NAMESPACE_PREFIX = "nt-"  # functional tests; the project's before-stop hook also treats it as ours
 ALL_NAMESPACE_PREFIXES: tuple[str, ...] = (*NAMESPACE_PREFIXES, TEST_NAMESPACE_PREFIX)
 LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "vxlan-")
@@ -16,6 +17,7 @@ LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "vxlan-")
 # Strict patterns so that e.g. a hypervisor's "tap0" in the root namespace is never taken for ours.
 _ID_LINK = re.compile(r"^(tap|qr-|qg-|ns-|brq)[0-9a-f-]{" + str(ID_LEN) + "}$")
 _VXLAN_LINK = re.compile(r"^vxlan-(0|[1-9][0-9]{0,7})$")
+_GATEWAY_LINK = re.compile(r"^" + NODE_PREFIX + r"[a-z0-9]{1,6}$")
 
 
 def _ifname(prefix: str, ident: str) -> str:
@@ -76,12 +78,31 @@ def vxlan_name(vni: int) -> str:
     return f"vxlan-{vni}"
 
 
+def _clean(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def node_ns(host: str) -> str:
+    """The namespace that stands in for a host's own network stack (bridges, taps, vxlan)."""
+    return NODE_PREFIX + (_clean(host)[:40] or "host")
+
+
+def gateway_link(physnet: str) -> str:
+    """The machine-side end of a host-only physical network: it holds the external gateway IP."""
+    return NODE_PREFIX + (_clean(physnet)[:6] or "ext")
+
+
+def uplink_name(physnet: str) -> str:
+    """The node-side end of that veth: the flat network's bridge enslaves it."""
+    return "phy-" + (_clean(physnet)[:11] or "ext")
+
+
 def is_our_namespace(name: str, prefixes: tuple[str, ...] = ALL_NAMESPACE_PREFIXES) -> bool:
     return any(name.startswith(p) and len(name) > len(p) for p in prefixes)
 
 
 def is_our_link(name: str) -> bool:
-    return bool(_ID_LINK.match(name) or _VXLAN_LINK.match(name))
+    return bool(_ID_LINK.match(name) or _VXLAN_LINK.match(name) or _GATEWAY_LINK.match(name))
 
 
 def is_ours(name: str) -> bool:

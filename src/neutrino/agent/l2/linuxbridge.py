@@ -13,19 +13,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from neutrino.agent.l2 import state as l2
-from neutrino.agent.l2.state import BRIDGE, TAP, VXLAN, Action, L2State, Link
+from neutrino.agent.l2.state import BRIDGE, PHYS, TAP, VXLAN, Action, L2State, Link
 from neutrino.kernel import links
 from neutrino.kernel.names import is_ours
 
 _KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VIF end: a tap
 
 
-def read_actual(ns: str | None) -> L2State:
-    """Our bridges, vxlan devices (VNI, local IP, flood list) and taps in ``ns``, with master and up state."""
+def read_actual(ns: str | None, physical: Iterable[str] = ()) -> L2State:
+    """Our bridges, vxlan devices (VNI, local IP, flood list) and taps in ``ns``, with master and
+    up state, plus the mapped ``physical`` interfaces (reported so flat bridges can enslave them)."""
     found = links.list_links(ns)
     names = {link.index: link.name for link in found}
+    uplinks = set(physical)
     out: dict[str, Link] = {}
     for link in found:
+        if link.name in uplinks:
+            out[link.name] = Link(link.name, PHYS, up=link.up, master=names.get(link.master) if link.master else None)
+            continue
         if not is_ours(link.name):
             continue
         kind = _KINDS.get(link.kind, TAP)
@@ -68,8 +73,11 @@ def _apply_one(ns: str | None, action: Action, underlay_dev: str) -> None:
 
 
 def reconcile(ns: str | None, host_ports: Iterable[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
-              local_ip: str, remote_vteps: Mapping[str, Iterable[str]], underlay_dev: str) -> list[Action]:
+              local_ip: str, remote_vteps: Mapping[str, Iterable[str]], underlay_dev: str,
+              physical_interfaces: Mapping[str, str] | None = None) -> list[Action]:
     """Bring ``ns`` to the desired state for these ports; returns the actions applied ([] when converged)."""
-    actions = l2.diff(l2.desired(host_ports, networks, local_ip, remote_vteps), read_actual(ns))
+    phys = physical_interfaces or {}
+    want = l2.desired(host_ports, networks, local_ip, remote_vteps, phys)
+    actions = l2.diff(want, read_actual(ns, phys.values()))
     apply(ns, actions, underlay_dev)
     return actions

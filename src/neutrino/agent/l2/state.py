@@ -22,14 +22,14 @@ from typing import Any
 
 from neutrino.kernel.names import bridge_name, is_ours, tap_name, vxlan_name  # pure naming helpers
 
-BRIDGE, VXLAN, TAP = "bridge", "vxlan", "tap"
+BRIDGE, VXLAN, TAP, PHYS = "bridge", "vxlan", "tap", "phys"
 BRIDGED_TYPES = ("local", "flat", "vxlan")  # what the Linux-bridge driver binds (ml2/mech_linuxbridge)
 
 
 @dataclass(frozen=True)
 class Link:
     name: str
-    kind: str  # bridge | vxlan | tap (the shell reports veth/tun host ends as tap)
+    kind: str  # bridge | vxlan | tap (veth/tun host ends) | phys (a mapped physical interface)
     up: bool = True
     master: str | None = None
     vni: int | None = None
@@ -94,22 +94,31 @@ Action = EnsureBridge | EnsureVxlan | AttachLink | DetachLink | SetLinkState | F
 
 
 def desired(host_ports: Iterable[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
-            local_ip: str, remote_vteps: Mapping[str, Iterable[str]]) -> L2State:
+            local_ip: str, remote_vteps: Mapping[str, Iterable[str]],
+            physical_interfaces: Mapping[str, str] | None = None) -> L2State:
     """The links this host should have.
 
     ``host_ports`` are the ports bound here (API dicts: ``id``, ``network_id``,
     ``admin_state_up``); ``networks`` maps network id to the network as the API shows it
     (``provider:network_type``, ``provider:segmentation_id``); ``remote_vteps`` maps network id
-    to the tunnel IPs of the other hosts with ports on it. Ports of unknown networks or of
-    types Linux bridge cannot do (their binding failed) are left out.
+    to the tunnel IPs of the other hosts with ports on it; ``physical_interfaces`` maps a
+    physical network to this host's interface for it (Neutron's
+    ``physical_interface_mappings``): a flat network's bridge gets that interface. Ports of
+    unknown networks or of types Linux bridge cannot do (their binding failed) are left out.
+    A flat network whose physical network has no interface here gets a bridge without an
+    uplink: host-only, like the all-in-one ``public`` network when no machine link is wanted.
     """
+    phys = physical_interfaces or {}
     links: dict[str, Link] = {}
     for port in host_ports:
         net = networks.get(str(port["network_id"]))
         if net is None or net.get("provider:network_type") not in BRIDGED_TYPES:
             continue
+        uplink = phys.get(str(net.get("provider:physical_network")))
         bridge = bridge_name(str(net["id"]))
         links[bridge] = Link(bridge, BRIDGE)
+        if net["provider:network_type"] == "flat" and uplink is not None:
+            links[uplink] = Link(uplink, PHYS, master=bridge)
         if net["provider:network_type"] == VXLAN:
             vni = int(net["provider:segmentation_id"])
             flood = frozenset(remote_vteps.get(str(net["id"]), ())) - {local_ip}
@@ -130,13 +139,13 @@ def diff(want: L2State, have: L2State) -> list[Action]:
 
 
 def _creation_order(link: Link) -> tuple[int, str]:
-    return ((BRIDGE, VXLAN, TAP).index(link.kind), link.name)
+    return ((BRIDGE, VXLAN, PHYS, TAP).index(link.kind), link.name)
 
 
 def _converge(link: Link, cur: Link | None) -> list[Action]:
-    if link.kind == TAP:
+    if link.kind in (TAP, PHYS):
         if cur is None:
-            return []  # not plugged yet: the VIF's owner creates it, the next pass wires it
+            return []  # not plugged yet (the VIF's owner creates it) or no such interface here
         return _wire(link, cur)
     out: list[Action] = []
     if cur is not None and cur.kind != link.kind:

@@ -1,0 +1,345 @@
+"""One host's agents (L2, DHCP, L3, metadata) as one reconcile loop.
+
+Each pass fetches the host's desired state from the server (``AgentRpc.sync``) and hands it
+to the building blocks, each of which compares with what the kernel has and applies only the
+difference: L2 links, then DHCP (its tap needs the network's bridge), then routers, then the
+firewall, then port status back to the server. A pass is idempotent, so anything may wake it:
+a change event from the bus, a link appearing in the node namespace (an instance plugging its
+VIF), or the periodic resync that repairs whatever an event missed. A restarted agent keeps
+no memory of its own: it reads the kernel and converges, so nothing is duplicated or leaked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from neutrino.agent import node
+from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
+from neutrino.agent.l2 import firewall
+from neutrino.agent.l2 import linuxbridge as l2
+from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
+from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
+from neutrino.agent.metadata.server import MetadataServer
+from neutrino.bus import CHANGES, Bus, Event
+from neutrino.kernel import netns, nft
+from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
+from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA_AGENT
+
+LOG = logging.getLogger(__name__)
+CLONE_NEWNET = 0x40000000
+RTMGRP_LINK = 1
+
+Dict = dict[str, Any]
+
+
+class Rpc(Protocol):
+    """The server calls an agent makes (``services.agent_rpc.AgentRpc`` in-process)."""
+
+    def sync(self, host: str) -> Dict: ...
+
+    def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
+                     start_flag: bool = False) -> None: ...
+
+    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]: ...
+
+    def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> Dict | None: ...
+
+
+@dataclass
+class HostConfig:
+    host: str
+    node_ns: str
+    state_dir: Path
+    ns_prefix: str = ""
+    local_ip: str = "127.0.0.1"
+    underlay_dev: str = "lo"
+    physical_interfaces: dict[str, str] = field(default_factory=dict)  # physnet -> interface in node_ns
+    report_interval: float = 10.0
+    resync_interval: float = 30.0
+
+
+@dataclass
+class PassResult:
+    """What one pass did, for logs, tests and the wiring benchmark."""
+
+    l2_actions: int = 0
+    dhcp: dict[str, str] = field(default_factory=dict)
+    routers: dict[str, bool] = field(default_factory=dict)
+    firewall_applied: bool = False
+    statuses: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class LinkMonitor:
+    """Wakes the agent when a link appears or goes in the node namespace (a VIF plugged)."""
+
+    def __init__(self, namespace: str, wake: Callable[[], None]) -> None:
+        self.namespace = namespace
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"linkmon-{namespace}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _open(self) -> socket.socket:
+        # setns moves only this thread; the socket stays bound to the node namespace after.
+        fd = os.open(f"/run/netns/{self.namespace}", os.O_RDONLY)
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {self.namespace}")
+        finally:
+            os.close(fd)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        sock.bind((0, RTMGRP_LINK))
+        return sock
+
+    def _run(self) -> None:
+        try:
+            sock = self._open()
+        except OSError:
+            LOG.exception("link monitor for %s unavailable; relying on events and resyncs", self.namespace)
+            return
+        with sock:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([sock], [], [], 0.2)
+                if ready:
+                    sock.recv(65536)
+                    self.wake()
+
+
+class HostAgent:
+    """The reconcile loop of one host; ``start``/``stop`` leave the dataplane in place."""
+
+    def __init__(self, cfg: HostConfig, rpc: Rpc, bus: Bus | None = None) -> None:
+        self.cfg = cfg
+        self.rpc = rpc
+        self.bus = bus
+        self.metadata_socket = str(Path(cfg.state_dir) / "metadata_proxy.sock")
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._monitor: LinkMonitor | None = None
+        self._metadata: MetadataServer | None = None
+        self._routers: dict[str, RouterNamespace] = {}
+        self._firewall_script: str | None = None
+        self._zones: dict[str, int] | None = None
+        self._reported: dict[str, str] = {}
+        self._last_report = 0.0
+        self.passes = 0  # finished passes
+        self.started = 0  # started passes (one at a time, so pass n is done when passes >= n)
+        self.last_result: PassResult | None = None
+        self.converged = threading.Condition()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        Path(self.cfg.state_dir).mkdir(parents=True, exist_ok=True)
+        node.ensure_node(self.cfg.node_ns)
+        self._report(start_flag=True)
+        self._metadata = MetadataServer(self.metadata_socket, self.rpc.metadata_lookup)
+        self._metadata.start()
+        if self.bus is not None:
+            self._unsubscribe = self.bus.subscribe(CHANGES, self._on_event)
+        self._monitor = LinkMonitor(self.cfg.node_ns, self.wake)
+        self._monitor.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"agent-{self.cfg.host}", daemon=True)
+        self._thread.start()
+        self.wake()
+
+    def stop(self) -> None:
+        """Stop the loop, the monitor and the metadata server; the dataplane stays as it is."""
+        self._stop.set()
+        self._wake.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._monitor is not None:
+            self._monitor.stop()
+        if self._metadata is not None:
+            self._metadata.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_event(self, _event: Event) -> None:
+        self.wake()
+
+    def settle(self, timeout: float = 10.0) -> PassResult | None:
+        """Wake the loop and wait for a pass that started after this call (tests, benchmarks)."""
+        with self.converged:
+            target = self.started + 1
+        self.wake()
+        with self.converged:
+            if not self.converged.wait_for(lambda: self.passes >= target, timeout=timeout):
+                return None
+        return self.last_result
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=min(self.cfg.resync_interval, self.cfg.report_interval))
+            if self._stop.is_set():
+                break
+            woke = self._wake.is_set()
+            self._wake.clear()
+            if time.monotonic() - self._last_report >= self.cfg.report_interval:
+                self._safe(self._report)
+            if woke or time.monotonic() - self._last_pass >= self.cfg.resync_interval:
+                self._safe(self.run_pass)
+
+    _last_pass = 0.0
+
+    def _safe(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception:
+            LOG.exception("agent %s: %s failed; retrying on the next wake-up", self.cfg.host, fn.__name__)
+            time.sleep(0.5)
+            self._wake.set()
+
+    def _report(self, start_flag: bool = False) -> None:
+        conf: dict[str, Any] = {"bridge_mappings": {}, "interface_mappings": dict(self.cfg.physical_interfaces),
+                                "tunneling_ip": self.cfg.local_ip, "tunnel_types": ["vxlan"],
+                                "devices": len(self._reported)}
+        per_type = {L2_AGENT: conf, DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": 0},
+                    L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers)},
+                    METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
+        for agent_type, configuration in per_type.items():
+            self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
+        self._last_report = time.monotonic()
+
+    # ------------------------------------------------------------ one pass
+
+    def run_pass(self) -> PassResult:
+        """Fetch, reconcile every part, report port status."""
+        self._last_pass = time.monotonic()
+        with self.converged:
+            self.started += 1
+        result = PassResult()
+        try:
+            state = self.rpc.sync(self.cfg.host)
+            self._part(result, "l2", lambda: self._l2(state, result))
+            self._part(result, "dhcp", lambda: self._dhcp(state, result))
+            self._part(result, "l3", lambda: self._l3(state, result))
+            self._part(result, "firewall", lambda: self._firewall(state, result))
+            self._part(result, "status", lambda: self._status(state, result))
+        except Exception as exc:
+            result.errors.append(f"sync: {exc}")
+            raise
+        finally:
+            result.seconds = time.monotonic() - self._last_pass
+            self.last_result = result
+            with self.converged:
+                self.passes += 1
+                self.converged.notify_all()
+        return result
+
+    def _l2(self, state: Dict, result: PassResult) -> None:
+        result.l2_actions = len(l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
+                                             state["remote_vteps"], self.cfg.underlay_dev,
+                                             self.cfg.physical_interfaces))
+
+    @staticmethod
+    def _part(result: PassResult, name: str, fn: Callable[[], None]) -> None:
+        """Run one part; a failure is logged and retried next pass without blocking the others."""
+        try:
+            fn()
+        except Exception as exc:
+            LOG.exception("%s reconcile failed", name)
+            result.errors.append(f"{name}: {exc}")
+
+    def _stale_namespaces(self, prefix: str, wanted: set[str]) -> list[str]:
+        full = self.cfg.ns_prefix + prefix
+        return [n for n in netns.list_namespaces() if n.startswith(full) and n[len(full):] not in wanted]
+
+    def _dhcp(self, state: Dict, result: PassResult) -> None:
+        served = set()
+        for entry in state["dhcp"]:
+            net = entry["network"]
+            served.add(net["id"])
+            server = self._dhcp_server(net["id"])
+            try:
+                result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"])
+            except Exception as exc:
+                LOG.exception("DHCP for network %s failed", net["id"])
+                result.errors.append(f"dhcp {net['id']}: {exc}")
+        for name in self._stale_namespaces("qdhcp-", served):
+            self._dhcp_server(name[len(self.cfg.ns_prefix + "qdhcp-"):]).teardown()
+
+    def _dhcp_server(self, network_id: str) -> DhcpNetwork:
+        return DhcpNetwork(Path(self.cfg.state_dir) / "dhcp", network_id, self.cfg.node_ns, bridge_name(network_id),
+                           namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
+
+    def _l3(self, state: Dict, result: PassResult) -> None:
+        wanted = set()
+        for entry in state["routers"]:
+            router_id = entry["router"]["id"]
+            wanted.add(router_id)
+            router = self._routers.setdefault(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix))
+            ports = list(entry["interfaces"]) + ([entry["gateway_port"]] if entry["gateway_port"] else [])
+            plugs = {p["network_id"]: Plug(self.cfg.node_ns, bridge_name(p["network_id"])) for p in ports}
+            try:
+                result.routers[router_id] = router.apply(RouterState(
+                    router=entry["router"], interfaces=entry["interfaces"], gateway_port=entry["gateway_port"],
+                    floating_ips=entry["floating_ips"], plugs=plugs, metadata_port=PROXY_PORT))
+                self._metadata_proxy(router.namespace, router_id).apply()
+            except Exception as exc:
+                LOG.exception("router %s failed", router_id)
+                result.errors.append(f"router {router_id}: {exc}")
+        for name in self._stale_namespaces("qrouter-", wanted):
+            router_id = name[len(self.cfg.ns_prefix + "qrouter-"):]
+            self._metadata_proxy(name, router_id).teardown()
+            self._routers.pop(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix)).teardown()
+
+    def _metadata_proxy(self, namespace: str, router_id: str) -> MetadataProxy:
+        return MetadataProxy(Path(self.cfg.state_dir) / "metadata", namespace, self.metadata_socket,
+                             router_id=router_id)
+
+    def _firewall(self, state: Dict, result: PassResult) -> None:
+        # Neutron trusts the network's own ports (DHCP, router): they are never firewalled.
+        ports = [p for p in state["ports"] if not str(p["device_owner"]).startswith("network:")]
+        if self._zones is None:
+            self._zones = firewall.read_zones(self._current_sg_table())
+        self._zones = firewall.assign_zones(sorted(firewall.guarded_network_ids(ports)), self._zones)
+        script = firewall.render(ports, state["security_groups"], state["members"], zones=self._zones)
+        if script != self._firewall_script:
+            nft.apply(self.cfg.node_ns, script)
+            self._firewall_script = script
+            result.firewall_applied = True
+
+    def _current_sg_table(self) -> list[dict[str, Any]]:
+        if ("inet", firewall.SG_TABLE) not in nft.list_tables(self.cfg.node_ns):
+            return []
+        return nft.read_table(self.cfg.node_ns, "inet", firewall.SG_TABLE)
+
+    def _status(self, state: Dict, result: PassResult) -> None:
+        actual = l2.read_actual(self.cfg.node_ns).links
+        statuses = {}
+        for port in state["ports"]:
+            tap = actual.get(tap_name(port["id"]))
+            wired = (tap is not None and tap.up and tap.master == bridge_name(port["network_id"])
+                     and port["admin_state_up"])
+            statuses[port["id"]] = "ACTIVE" if wired else "DOWN"
+        changed = {pid: st for pid, st in statuses.items() if self._reported.get(pid) != st}
+        if changed:
+            self.rpc.update_port_status(changed)
+        self._reported = statuses
+        result.statuses = changed

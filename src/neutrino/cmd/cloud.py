@@ -1,0 +1,222 @@
+"""``neutrino up``, ``down``, ``status`` and ``allinone``: the all-in-one cloud on this machine.
+
+``up`` starts ``allinone`` (the server plus this host's agents in one process) in the
+background, waits for each stage with a progress line, creates the external network and
+prints how to use the cloud. ``down`` stops that process by its PID and removes every
+namespace (with the bridges, links and nft tables inside) and the machine-side gateway link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from neutrino.config import Config
+
+AGENT_TYPES = ("Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent")
+PIDFILE, LOGFILE = "neutrino.pid", "neutrino.log"
+
+
+def _need_root(verb: str) -> None:
+    if os.geteuid() != 0:
+        raise SystemExit(f"neutrino {verb}: needs root (it manages network namespaces and bridges); "
+                         f"run `sudo neutrino {verb}`")
+
+
+def _pid(state: Path) -> int | None:
+    """The all-in-one process's PID if it runs (checked by its command line, not just the file)."""
+    try:
+        pid = int((state / PIDFILE).read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"allinone" in cmdline and str(state).encode() in cmdline else None
+
+
+def _step(n: int, total: int, text: str) -> float:
+    print(f"[{n}/{total}] {text} ...", end="", flush=True)
+    return time.monotonic()
+
+
+def _done(started: float, detail: str = "ok") -> None:
+    print(f" {detail} ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+def _wait(what: str, check: Any, timeout: float, proc: subprocess.Popen[bytes] | None, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            raise SystemExit("\nneutrino up: the server exited while " + what + ":\n  " + "\n  ".join(tail)
+                             + f"\nfull log: {log}")
+        try:
+            got = check()
+        except Exception:
+            got = None
+        if got:
+            return got
+        time.sleep(0.1)
+    raise SystemExit(f"\nneutrino up: timed out after {timeout:.0f} s {what}; see {log}")
+
+
+def cmd_up(cfg: Config, config_file: str | None) -> int:
+    from neutrino.allinone import ensure_public_network, host_config
+    from neutrino.client import Client
+
+    _need_root("up")
+    state = Path(cfg.DEFAULT.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    log, clouds = state / LOGFILE, state / "clouds.yaml"
+    host = host_config(cfg).host
+    proc = None
+    t = _step(1, 4, f"starting the server and this host's agents on {cfg.DEFAULT.bind} (log {log})")
+    pid = _pid(state)
+    if pid is None:
+        argv = [sys.executable, "-m", "neutrino.cmd.main", *(["--config", config_file] if config_file else []),
+                "allinone", "--state-dir", str(state), "--bind", cfg.DEFAULT.bind]
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        pid = proc.pid
+    else:
+        print(" already running,", end="")
+    root = cfg.public_url
+
+    def answering() -> bool:
+        Client(root).get("/")
+        return clouds.exists() and _pid(state) is not None
+
+    _wait("starting", answering, 60, proc, log)
+    _done(t, f"pid {pid}")
+    t = _step(2, 4, "signing in as admin")
+    admin = _wait("signing in", lambda: Client.from_clouds(clouds, "admin"), 30, proc, log)
+    _done(t)
+    t = _step(3, 4, f"external network {cfg.public.network_name!r} ({cfg.public.cidr}, this machine is "
+                    f"{cfg.public.gateway_ip})")
+    net, sub = ensure_public_network(admin, cfg)
+    _done(t)
+    t = _step(4, 4, "waiting for the L2, DHCP, L3 and metadata agents to report")
+
+    def agents_alive() -> bool:
+        rows = admin.get("/v2.0/agents", host=host)["agents"]
+        return {a["agent_type"] for a in rows if a["alive"]} >= set(AGENT_TYPES)
+
+    _wait("waiting for the agents", agents_alive, 60, proc, log)
+    _done(t)
+    print(f"""
+neutrino is up: {root}  (state {state})
+
+  export OS_CLIENT_CONFIG_FILE={clouds}
+  openstack --os-cloud demo network create net1
+  openstack --os-cloud demo subnet create --network net1 --subnet-range 10.0.0.0/24 sub1
+  openstack --os-cloud demo router create r1
+  openstack --os-cloud demo router set --external-gateway {net['name']} r1
+  openstack --os-cloud demo router add subnet r1 sub1
+  neutrino instance create --network net1 vm1
+  neutrino instance exec vm1 -- ping -c1 {cfg.public.gateway_ip}
+  openstack --os-cloud demo security group rule create --protocol icmp default
+  openstack --os-cloud demo floating ip create --port <vm1's port id> {net['name']}
+  ping <the floating IP>        # from this machine, via the host-only network {sub['cidr']}
+
+  neutrino status               # agents and their health
+  sudo neutrino down            # stop everything and remove what it made""")
+    return 0
+
+
+def cmd_down(cfg: Config) -> int:
+    from neutrino.allinone import host_config
+    from neutrino.kernel import janitor, links
+    from neutrino.kernel.names import NAMESPACE_PREFIXES, gateway_link
+
+    _need_root("down")
+    state = Path(cfg.DEFAULT.state_dir).resolve()
+    pid = _pid(state)
+    if pid is not None:
+        t = _step(1, 2, f"stopping the server and agents (pid {pid})")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _pid(state) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid(state) is not None:
+            os.kill(pid, signal.SIGKILL)
+        _done(t)
+    else:
+        print("[1/2] the server and agents were not running")
+    (state / PIDFILE).unlink(missing_ok=True)
+    hc = host_config(cfg)
+    t = _step(2, 2, "removing namespaces, bridges, links and rules")
+    prefixes = (hc.ns_prefix,) if hc.ns_prefix else NAMESPACE_PREFIXES
+    removed = janitor.cleanup(prefixes=prefixes, root_links=False)
+    node = hc.node_ns
+    if node not in removed.namespaces:
+        removed.namespaces += janitor.cleanup(prefixes=(node,), root_links=False).namespaces
+    outer = gateway_link(cfg.public.physical_network) if cfg.public.physical_network else None
+    if outer and links.remove_link(None, outer):
+        removed.links.append(outer)
+    for sub in ("instances", "agent"):
+        shutil.rmtree(state / sub, ignore_errors=True)
+    _done(t, f"{len(removed.namespaces)} namespaces, {len(removed.links)} links")
+    print("neutrino is down; the database and clouds.yaml stay in", state)
+    return 0
+
+
+def cmd_status(cfg: Config) -> int:
+    from neutrino.client import ApiError, Client
+
+    state = Path(cfg.DEFAULT.state_dir).resolve()
+    pid = _pid(state)
+    print(f"server+agents: {'running, pid ' + str(pid) if pid else 'not running'}  (state {state})")
+    if pid is None:
+        print("start it with `sudo neutrino up`")
+        return 1
+    try:
+        admin = Client.from_clouds(state / "clouds.yaml", "admin", timeout=5)
+        rows = admin.get("/v2.0/agents")["agents"]
+    except (ApiError, OSError) as exc:
+        print(f"API: not answering ({exc}); see {state / LOGFILE}")
+        return 1
+    print(f"API: {cfg.public_url} answering")
+    print(f"{'agent type':<20} {'host':<24} {'alive':<6} {'state':<6} heartbeat")
+    healthy = bool(rows)
+    for a in rows:
+        alive = ":-)" if a["alive"] else "XXX"
+        healthy &= bool(a["alive"])
+        print(f"{a['agent_type']:<20} {a['host']:<24} {alive:<6} {'UP' if a['admin_state_up'] else 'DOWN':<6} "
+              f"{a['heartbeat_timestamp']}")
+    return 0 if healthy else 1
+
+
+def cmd_allinone(cfg: Config, args: argparse.Namespace) -> int:
+    """The foreground process ``up`` starts: server and agents, until SIGTERM."""
+    import uvicorn
+
+    from neutrino import server
+    from neutrino.allinone import start_agents
+    from neutrino.cmd.main import _known_passwords, _prepare_in_child
+
+    state = Path(cfg.DEFAULT.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    created = _prepare_in_child(cfg)
+    srv = server.build(cfg)
+    clouds = state / "clouds.yaml"
+    passwords = {**_known_passwords(clouds), **created, **srv.new_passwords}
+    server.write_clouds_yaml(clouds, cfg, passwords)
+    (state / PIDFILE).write_text(f"{os.getpid()}\n")
+    agent = start_agents(cfg, srv)
+    host, _, port = cfg.DEFAULT.bind.rpartition(":")
+    print(f"neutrino allinone: serving {cfg.public_url}, agents of host {agent.cfg.host} in {agent.cfg.node_ns}",
+          flush=True)
+    try:
+        uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
+                    access_log=False, lifespan="on")
+    finally:
+        agent.stop()
+        (state / PIDFILE).unlink(missing_ok=True)
+    return 0
