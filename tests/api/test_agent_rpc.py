@@ -145,3 +145,18 @@ def test_metadata_lookup_finds_only_instances_behind_that_router(stack: tuple[Ap
     assert rpc.metadata_lookup(None, net["id"], ip) is not None
     assert rpc.metadata_lookup(None, None, ip) is None
     assert rpc.metadata_lookup(router["id"], None, "not-an-ip") is None
+
+
+def test_a_joining_agent_never_takes_a_working_dhcp_server_or_router(
+        stack: tuple[Api, AgentRpc, list[Event]]) -> None:
+    api, rpc, _ = stack
+    _report_all(rpc, HOST)
+    net, sub = _net(api)
+    router = api.create("router", name="r")
+    api.put(f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    assert rpc.sync(HOST)["dhcp"] and rpc.sync(HOST)["routers"]
+    _report_all(rpc, "host-b", "172.30.0.12")
+    b = rpc.sync("host-b")
+    assert b["dhcp"] == [] and b["routers"] == []
+    a = rpc.sync(HOST)
+    assert [d["network"]["id"] for d in a["dhcp"]] == [net["id"]] and len(a["routers"]) == 1

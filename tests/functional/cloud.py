@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,28 @@ class Cloud:
     ext_ns: str
     tmp: Path
     public: dict[str, Any]
+    cfg: Any = None
+    srv: Any = None
+    others: list[HostAgent] = field(default_factory=list)
 
     def client(self, project: str = PROJECT) -> Client:
         return Client(self.url, {"X-Project-Id": project, "X-Roles": "member,reader"}, project_id=project)
 
-    def compute(self, project: str = PROJECT) -> Compute:
-        return Compute(self.client(project), self.admin, self.agent.cfg.host, self.node_ns, self.tmp / "compute",
-                       ns_prefix=self.ns_prefix)
+    def compute(self, project: str = PROJECT, agent: HostAgent | None = None) -> Compute:
+        on = agent or self.agent
+        return Compute(self.client(project), self.admin, on.cfg.host, on.cfg.node_ns, self.tmp / "compute",
+                       ns_prefix=on.cfg.ns_prefix)
+
+    def add_host(self, name: str, underlay_ip: str) -> HostAgent:
+        """Another host on the underlay: its own node namespace and agent, the same server."""
+        # Namespace names are machine-wide: each simulated host gets its own prefix for them.
+        hc = replace(self.agent.cfg, host=name, node_ns=f"{self.ns_prefix}{name}", ns_prefix=f"{self.ns_prefix}{name}-",
+                     state_dir=self.tmp / name, local_ip=underlay_ip, underlay_dev="ul0", physical_interfaces={})
+        _plug_underlay(self.ns_prefix, hc.node_ns, underlay_ip)
+        agent = HostAgent(hc, self.srv.rpc, self.srv.bus)
+        agent.start()
+        self.others.append(agent)
+        return agent
 
     def network(self, name: str, cidr: str, project: str = PROJECT) -> tuple[dict[str, Any], dict[str, Any]]:
         c = self.client(project)
@@ -102,14 +117,33 @@ def ip_of(inst: Instance) -> str:
     return str(inst.lease["ip"])
 
 
+def _plug_underlay(ns_prefix: str, node_ns: str, ip: str) -> None:
+    """``ul0`` in the host's node namespace, on the fabric bridge every host shares."""
+    fabric = f"{ns_prefix}fabric"
+    netns.ensure_namespace(fabric)
+    links.ensure_bridge(fabric, "underlay")
+    links.set_up(fabric, "underlay")
+    netns.ensure_namespace(node_ns)
+    peer = "ul-" + ip.rsplit(".", 1)[1]
+    links.ensure_veth(node_ns, "ul0", fabric, peer)
+    links.set_master(fabric, peer, "underlay")
+    links.set_up(fabric, peer)
+    links.add_address(node_ns, "ul0", f"{ip}/24")
+    links.set_up(node_ns, "ul0")
+
+
 @contextmanager
-def cloud(tmp: Path, ns_prefix: str, host: str = "host-a") -> Iterator[Cloud]:
+def cloud(tmp: Path, ns_prefix: str, host: str = "host-a", underlay_ip: str | None = None) -> Iterator[Cloud]:
+    """The cloud; with ``underlay_ip`` host A's tunnels use a fabric, so more hosts can join."""
     node_ns, ext_ns = f"{ns_prefix}node", f"{ns_prefix}ext"
+    vxlan = {"local_ip": underlay_ip, "underlay_dev": "ul0"} if underlay_ip else {}
     cfg = make_config(tmp, DEFAULT={"auth_strategy": "noauth"},
                       agent={"host": host, "node_namespace": node_ns, "namespace_prefix": ns_prefix,
                              "report_interval": 2.0},
-                      public={"physical_network": ""},
+                      public={"physical_network": ""}, vxlan=vxlan,
                       linux_bridge={"physical_interface_mappings": ["public:phy-public"]})
+    if underlay_ip:
+        _plug_underlay(ns_prefix, node_ns, underlay_ip)
     port = free_port()
     cfg.DEFAULT.bind = f"127.0.0.1:{port}"
     srv = server.build(cfg)
@@ -130,12 +164,13 @@ def cloud(tmp: Path, ns_prefix: str, host: str = "host-a") -> Iterator[Cloud]:
             cfg.public.allocation_start, cfg.public.allocation_end = "203.0.113.10", "203.0.113.200"
             cfg.public.physical_network = "public"
             public, _ = ensure_public_network(admin, cfg)
-            built = Cloud(live.url, admin, agent, ns_prefix, node_ns, ext_ns, tmp, public)
+            built = Cloud(live.url, admin, agent, ns_prefix, node_ns, ext_ns, tmp, public, cfg, srv)
             yield built
     finally:
-        running = built.agent if built is not None else agent
-        if running is not None:
-            running.stop()  # a test may have replaced the agent (restart)
+        running = [built.agent, *built.others] if built is not None else [agent]
+        for each in running:
+            if each is not None:
+                each.stop()  # a test may have replaced the agent (restart)
         srv.db.dispose()
 
 

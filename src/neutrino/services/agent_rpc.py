@@ -4,8 +4,9 @@ Agents are reconcilers: ``sync(host)`` gives one host everything it should reali
 plain, JSON-able snapshot (the ports bound there, their networks and subnets, the networks
 whose DHCP and the routers this host serves, security groups and their members, and the
 tunnel endpoints of the other hosts). Scheduling is stateless and deterministic: a network's
-DHCP and a router go to one of the live agents of that kind, chosen by a hash of the id, so
-every host computes the same answer and a router is never realised twice. Claiming a
+DHCP and a router stay with the live agent whose host their ports are bound to; unclaimed
+(or orphaned by a dead agent) they go to the live agent a hash of the id picks, so every host
+computes the same answer and a router is never realised twice. Claiming a
 network or router also binds its ports to the chosen host (creating the DHCP port the first
 time), which is what makes that host's L2 agent wire them.
 
@@ -142,11 +143,27 @@ class AgentRpc:
         return self.db.read(lambda s: self._snapshot(s, host))
 
     def _served(self, s: Session, host: str) -> tuple[list[Network], list[Router]]:
+        """The networks whose DHCP and the routers this host serves.
+
+        Sticky, as Neutron's agent bindings are: where the DHCP port or a router port is
+        already bound to a live agent's host, it stays there (a new agent joining never moves
+        a working DHCP server or router); otherwise the hash of the id picks a live agent.
+        """
         live = self._live_hosts(s)
-        nets = [n for n in s.scalars(select(Network).order_by(Network.id))
-                if self._dhcp_subnets(s, n.id) and pick_host(n.id, live.get(DHCP_AGENT, [])) == host]
-        routers = [r for r in s.scalars(select(Router).order_by(Router.id))
-                   if pick_host(r.id, live.get(L3_AGENT, [])) == host]
+        dhcp_hosts, l3_hosts = live.get(DHCP_AGENT, []), live.get(L3_AGENT, [])
+        nets = []
+        for net in s.scalars(select(Network).order_by(Network.id)):
+            if not self._dhcp_subnets(s, net.id):
+                continue
+            port = self._dhcp_port(s, net.id)
+            current = port.binding_host_id if port is not None else ""
+            if (current if current in dhcp_hosts else pick_host(net.id, dhcp_hosts)) == host:
+                nets.append(net)
+        routers = []
+        for router in s.scalars(select(Router).order_by(Router.id)):
+            bound = sorted({p.binding_host_id for p in self._router_ports(s, router.id)} & set(l3_hosts))
+            if (bound[0] if bound else pick_host(router.id, l3_hosts)) == host:
+                routers.append(router)
         return nets, routers
 
     @staticmethod
