@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,34 @@ def live(cfg: Config) -> Iterator[LiveServer]:
     with LiveServer(srv.app, port) as live_server:
         yield live_server
     srv.db.dispose()
+
+
+# ---------------------------------------------------------------- nothing left behind (issue test 6)
+
+_BEFORE: dict[str, set[str]] = {}
+
+
+def _host_view() -> dict[str, set[str]]:
+    from neutrino.kernel import links, netns
+    from neutrino.kernel.names import is_our_link, is_our_namespace
+
+    if os.geteuid() != 0:
+        return {}
+    return {"namespaces": {n for n in netns.list_namespaces() if is_our_namespace(n) and not n.startswith("nt-bench-")},
+            "links": {link.name for link in links.list_links(None) if is_our_link(link.name)}}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        _BEFORE.update(_host_view())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the whole run, the machine shows the same neutrino namespaces and links as before."""
+    if hasattr(session.config, "workerinput") or not _BEFORE:
+        return
+    after = _host_view()
+    left = {kind: sorted(after.get(kind, set()) - _BEFORE.get(kind, set())) for kind in ("namespaces", "links")}
+    if any(left.values()):
+        print(f"\nLEFT BEHIND by the test run: {left}", flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -46,3 +46,4 @@ def ns_prefix() -> Iterator[str]:
         yield prefix
     finally:
         janitor.cleanup(prefixes=(prefix,), root_links=False)
+
