@@ -140,7 +140,7 @@ def _host_view() -> dict[str, set[str]]:
 
     if os.geteuid() != 0:
         return {}
-    return {"namespaces": {n for n in netns.list_namespaces() if is_our_namespace(n) and not n.startswith("nt-bench-")},
+    return {"namespaces": {n for n in netns.list_namespaces() if is_our_namespace(n) and not n.startswith("nt-bench")},
             "links": {link.name for link in links.list_links(None) if is_our_link(link.name)}}
 
 

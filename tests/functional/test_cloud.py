@@ -201,7 +201,7 @@ def test_agent_restart_converges_without_duplicates(c: Cloud) -> None:
     _, sub2 = c.network("net2", "10.2.0.0/24")
     compute = c.compute()
     vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net2")
-    before = sorted(netns.list_namespaces())
+    before = sorted(n for n in netns.list_namespaces() if n.startswith(c.ns_prefix))
     c.agent.stop()
     # While it is down: attach both subnets to a router (nothing happens in the kernel yet).
     _router(c, sub1, sub2)
@@ -213,7 +213,7 @@ def test_agent_restart_converges_without_duplicates(c: Cloud) -> None:
     assert wait_for(lambda: ping(vm1.namespace, ip_of(vm2), tries=1))
     assert ping(vm1.namespace, ip_of(vm1))
     # Nothing duplicated: one more qrouter namespace, the same DHCP servers, a quiet next pass.
-    after = sorted(netns.list_namespaces())
+    after = sorted(n for n in netns.list_namespaces() if n.startswith(c.ns_prefix))
     assert len(set(after) - set(before)) == 1 and all(n.startswith(f"{c.ns_prefix}qrouter-")
                                                       for n in set(after) - set(before))
     c.settle()

@@ -12,6 +12,7 @@ no memory of its own: it reads the kernel and converges, so nothing is duplicate
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import select
@@ -27,6 +28,7 @@ from neutrino.agent import node
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
 from neutrino.agent.l2 import firewall
 from neutrino.agent.l2 import linuxbridge as l2
+from neutrino.agent.l2 import state as l2_state
 from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
@@ -79,6 +81,7 @@ class PassResult:
     statuses: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part
 
 
 class LinkMonitor:
@@ -141,7 +144,13 @@ class HostAgent:
         self._firewall_script: str | None = None
         self._zones: dict[str, int] | None = None
         self._reported: dict[str, str] = {}
+        self._plugged_taps: set[str] = set()
+        self._verify = True
         self._last_report = 0.0
+        self._last_pass = 0.0
+        self._last_full = 0.0
+        self._dhcp_servers: dict[str, DhcpNetwork] = {}
+        self._proxied: set[str] = set()
         self.passes = 0  # finished passes
         self.started = 0  # started passes (one at a time, so pass n is done when passes >= n)
         self.last_result: PassResult | None = None
@@ -202,16 +211,16 @@ class HostAgent:
             self._wake.clear()
             if time.monotonic() - self._last_report >= self.cfg.report_interval:
                 self._safe(self._report)
-            if woke or time.monotonic() - self._last_pass >= self.cfg.resync_interval:
-                self._safe(self.run_pass)
-
-    _last_pass = 0.0
+            resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
+            if woke or resync:
+                self._safe(functools.partial(self.run_pass, full=resync))
 
     def _safe(self, fn: Callable[[], object]) -> None:
         try:
             fn()
         except Exception:
-            LOG.exception("agent %s: %s failed; retrying on the next wake-up", self.cfg.host, fn.__name__)
+            LOG.exception("agent %s: %s failed; retrying on the next wake-up", self.cfg.host,
+                          getattr(fn, "__name__", "a pass"))
             time.sleep(0.5)
             self._wake.set()
 
@@ -228,14 +237,24 @@ class HostAgent:
 
     # ------------------------------------------------------------ one pass
 
-    def run_pass(self) -> PassResult:
-        """Fetch, reconcile every part, report port status."""
+    def run_pass(self, full: bool = True) -> PassResult:
+        """Fetch, reconcile every part, report port status.
+
+        A ``full`` pass (the first one, and every ``resync_interval``) verifies everything in
+        the kernel; an event-driven pass trusts what this agent applied itself and unchanged
+        since (DHCP plugs, routers), so it costs a few milliseconds per part.
+        """
         self._last_pass = time.monotonic()
+        if full:
+            self._last_full = self._last_pass
+        self._verify = full
         with self.converged:
             self.started += 1
         result = PassResult()
         try:
+            started = time.monotonic()
             state = self.rpc.sync(self.cfg.host)
+            result.timings["sync"] = time.monotonic() - started
             self._part(result, "l2", lambda: self._l2(state, result))
             self._part(result, "dhcp", lambda: self._dhcp(state, result))
             self._part(result, "l3", lambda: self._l3(state, result))
@@ -253,18 +272,26 @@ class HostAgent:
         return result
 
     def _l2(self, state: Dict, result: PassResult) -> None:
-        result.l2_actions = len(l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
-                                             state["remote_vteps"], self.cfg.underlay_dev,
-                                             self.cfg.physical_interfaces))
+        phys = self.cfg.physical_interfaces
+        want = l2_state.desired(state["ports"], state["networks"], self.cfg.local_ip, state["remote_vteps"], phys)
+        have = l2.read_actual(self.cfg.node_ns, phys.values())
+        actions = l2_state.diff(want, have)
+        l2.apply(self.cfg.node_ns, actions, self.cfg.underlay_dev)
+        result.l2_actions = len(actions)
+        # After the actions, every tap that was there is as desired: that is the status to report.
+        self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
 
     @staticmethod
     def _part(result: PassResult, name: str, fn: Callable[[], None]) -> None:
         """Run one part; a failure is logged and retried next pass without blocking the others."""
+        started = time.monotonic()
         try:
             fn()
         except Exception as exc:
             LOG.exception("%s reconcile failed", name)
             result.errors.append(f"{name}: {exc}")
+        finally:
+            result.timings[name] = time.monotonic() - started
 
     def _stale_namespaces(self, prefix: str, wanted: set[str]) -> list[str]:
         full = self.cfg.ns_prefix + prefix
@@ -277,16 +304,22 @@ class HostAgent:
             served.add(net["id"])
             server = self._dhcp_server(net["id"])
             try:
-                result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"])
+                result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"],
+                                                      verify=self._verify)
             except Exception as exc:
                 LOG.exception("DHCP for network %s failed", net["id"])
                 result.errors.append(f"dhcp {net['id']}: {exc}")
         for name in self._stale_namespaces("qdhcp-", served):
-            self._dhcp_server(name[len(self.cfg.ns_prefix + "qdhcp-"):]).teardown()
+            network_id = name[len(self.cfg.ns_prefix + "qdhcp-"):]
+            self._dhcp_server(network_id).teardown()
+            self._dhcp_servers.pop(network_id, None)
 
     def _dhcp_server(self, network_id: str) -> DhcpNetwork:
-        return DhcpNetwork(Path(self.cfg.state_dir) / "dhcp", network_id, self.cfg.node_ns, bridge_name(network_id),
-                           namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
+        if network_id not in self._dhcp_servers:
+            self._dhcp_servers[network_id] = DhcpNetwork(
+                Path(self.cfg.state_dir) / "dhcp", network_id, self.cfg.node_ns, bridge_name(network_id),
+                namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
+        return self._dhcp_servers[network_id]
 
     def _l3(self, state: Dict, result: PassResult) -> None:
         wanted = set()
@@ -297,16 +330,20 @@ class HostAgent:
             ports = list(entry["interfaces"]) + ([entry["gateway_port"]] if entry["gateway_port"] else [])
             plugs = {p["network_id"]: Plug(self.cfg.node_ns, bridge_name(p["network_id"])) for p in ports}
             try:
-                result.routers[router_id] = router.apply(RouterState(
+                changed = router.apply(RouterState(
                     router=entry["router"], interfaces=entry["interfaces"], gateway_port=entry["gateway_port"],
-                    floating_ips=entry["floating_ips"], plugs=plugs, metadata_port=PROXY_PORT))
-                self._metadata_proxy(router.namespace, router_id).apply()
+                    floating_ips=entry["floating_ips"], plugs=plugs, metadata_port=PROXY_PORT), verify=self._verify)
+                result.routers[router_id] = changed
+                if changed or self._verify or router_id not in self._proxied:
+                    self._metadata_proxy(router.namespace, router_id).apply()
+                    self._proxied.add(router_id)
             except Exception as exc:
                 LOG.exception("router %s failed", router_id)
                 result.errors.append(f"router {router_id}: {exc}")
         for name in self._stale_namespaces("qrouter-", wanted):
             router_id = name[len(self.cfg.ns_prefix + "qrouter-"):]
             self._metadata_proxy(name, router_id).teardown()
+            self._proxied.discard(router_id)
             self._routers.pop(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix)).teardown()
 
     def _metadata_proxy(self, namespace: str, router_id: str) -> MetadataProxy:
@@ -331,12 +368,13 @@ class HostAgent:
         return nft.read_table(self.cfg.node_ns, "inet", firewall.SG_TABLE)
 
     def _status(self, state: Dict, result: PassResult) -> None:
-        actual = l2.read_actual(self.cfg.node_ns).links
+        """ACTIVE for ports whose tap the L2 step found and wired (a DHCP or router tap plugged
+        later in this pass is reported by the next pass, which its link event triggers)."""
         statuses = {}
         for port in state["ports"]:
-            tap = actual.get(tap_name(port["id"]))
-            wired = (tap is not None and tap.up and tap.master == bridge_name(port["network_id"])
-                     and port["admin_state_up"])
+            wired = (tap_name(port["id"]) in self._plugged_taps and port["admin_state_up"]
+                     and port["network_id"] in state["networks"]
+                     and state["networks"][port["network_id"]].get("provider:network_type") in l2_state.BRIDGED_TYPES)
             statuses[port["id"]] = "ACTIVE" if wired else "DOWN"
         changed = {pid: st for pid, st in statuses.items() if self._reported.get(pid) != st}
         if changed:

@@ -26,8 +26,8 @@ def plug(instance_ns: str, host_ns: str | None, tap: str, mac: str, bridge: str 
     """
     ns = compute.checked_ns(instance_ns)
     changed = netns.ensure_namespace(ns)
-    for key in IPV6_OFF:  # before eth0 exists, so it never gets a link-local address
-        changed = netns.set_sysctl(ns, key, 1) | changed
+    # before eth0 exists, so it never gets a link-local address
+    changed = netns.set_sysctls(ns, dict.fromkeys(IPV6_OFF, 1)) | changed
     changed = compute.ensure_resolv_conf(ns) | changed
     changed = links.ensure_veth(host_ns, tap, ns, INSTANCE_IFACE, mac_b=mac.lower()) | changed
     if bridge and links.link_exists(host_ns, bridge):

@@ -37,6 +37,7 @@ class DhcpNetwork:
     user: str | None = "root"
 
     def __post_init__(self) -> None:
+        self._plugged: tuple[Any, ...] | None = None
         self.namespace = self.namespace or qdhcp_ns(self.network_id)
         self.directory = Path(self.state_dir) / self.network_id
         self.paths = render.Paths(pidfile=str(self.directory / "pid"), hosts=str(self.directory / "host"),
@@ -46,10 +47,21 @@ class DhcpNetwork:
         """dnsmasq's PID if it runs for this network (checked by its command line)."""
         return procs.owned_pid(self.paths.pidfile, self.paths.pidfile)
 
-    def apply(self, network: Dict, subnets: Sequence[Dict], ports: Sequence[Dict], dhcp_port: Dict) -> str:
-        """Make it so; returns what happened to dnsmasq: started, restarted, reloaded or unchanged."""
+    def apply(self, network: Dict, subnets: Sequence[Dict], ports: Sequence[Dict], dhcp_port: Dict,
+              verify: bool = True) -> str:
+        """Make it so; returns what happened to dnsmasq: started, restarted, reloaded or unchanged.
+
+        With ``verify`` false the namespace and veth are trusted to be as this object last
+        made them (when it did so for the same port, addresses and bridge): an event-driven
+        pass then costs file compares, not a dozen netlink round trips. Full resyncs verify.
+        """
         device = ns_name(dhcp_port["id"])
-        self._plug(network, subnets, dhcp_port, device)
+        plug = (dhcp_port["id"], dhcp_port["mac_address"], network.get("mtu"), self.bridge,
+                tuple(_port_cidrs(dhcp_port, subnets)))
+        if verify or plug != self._plugged:
+            self._plugged = None
+            self._plug(network, subnets, dhcp_port, device)
+            self._plugged = plug
         self.directory.mkdir(parents=True, exist_ok=True)
         files = render.render_files(network, subnets, ports, dhcp_port)
         changed = False

@@ -89,9 +89,22 @@ class RouterNamespace:
         self.router_id = router_id
         self.namespace = prefix + qrouter_ns(router_id)
         self._nat_applied: tuple[str, list[dict[str, Any]]] | None = None  # (script, table read back)
+        self._applied: RouterState | None = None
 
-    def apply(self, state: RouterState) -> bool:
-        """Make the namespace match ``state``; True if anything changed."""
+    def apply(self, state: RouterState, verify: bool = True) -> bool:
+        """Make the namespace match ``state``; True if anything changed.
+
+        With ``verify`` false, a state equal to the one this object last applied is trusted to
+        still be in place (event-driven passes); full resyncs verify everything.
+        """
+        if not verify and self._applied == state:
+            return False
+        self._applied = None
+        changed = self._apply(state)
+        self._applied = state
+        return changed
+
+    def _apply(self, state: RouterState) -> bool:
         ns = self.namespace
         changed = netns.ensure_namespace(ns)
         changed |= netns.set_sysctl(ns, "net.ipv4.ip_forward", 1)
@@ -117,6 +130,7 @@ class RouterNamespace:
             return False
         self._remove_links(set())  # explicit, so the taps on the bridges go even if a link outlives the ns
         self._nat_applied = None
+        self._applied = None
         return netns.remove_namespace(self.namespace)
 
     def _remove_links(self, keep: set[str]) -> bool:
