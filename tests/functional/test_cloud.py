@@ -72,6 +72,10 @@ def test_instances_get_leases_and_networks_meet_only_through_a_router(c: Cloud) 
     assert port["binding:vif_type"] == "bridge"
     assert ping(vm1.namespace, ip_of(vm2)) and ping(vm2.namespace, ip_of(vm1))
     assert not ping(vm3.namespace, ip_of(vm1), tries=1)
+    # DNS names from dnsmasq, through the instance's own resolv.conf (never the machine's resolver).
+    name = "host-" + ip_of(vm2).replace(".", "-")
+    found = run_in(vm1.namespace, "getent", "hosts", f"{name}.openstacklocal")
+    assert found.returncode == 0 and found.stdout.split()[0] == ip_of(vm2), found
     # admin_state_up=false takes the port DOWN and its traffic with it; true brings both back.
     api = c.client()
     api.put(f"/v2.0/ports/{vm2.port_id}", {"port": {"admin_state_up": False}})
@@ -87,6 +91,23 @@ def test_instances_get_leases_and_networks_meet_only_through_a_router(c: Cloud) 
     c.settle()
     assert wait_for(lambda: ping(vm3.namespace, ip_of(vm1), tries=1))
     assert ping(vm1.namespace, ip_of(vm3))
+
+
+def test_an_instance_on_a_given_port_releases_it_on_delete(c: Cloud) -> None:
+    net, _ = c.network("net1", "10.1.0.0/24")
+    api = c.client()
+    port = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "name": "mine",
+                                             "fixed_ips": [{"ip_address": "10.1.0.77"}]}})["port"]
+    compute = c.compute()
+    vm = compute.create("vm1", port="mine")
+    assert vm.port_id == port["id"] and ip_of(vm) == "10.1.0.77" and not vm.created_port
+    with pytest.raises(InstanceError, match="in use"):
+        compute.create("vm2", port=port["id"])
+    compute.delete("vm1")
+    released = c.admin.get(f"/v2.0/ports/{port['id']}")["port"]
+    assert released["device_owner"] == "" and released["device_id"] == "" and released["binding:host_id"] == ""
+    assert not netns.namespace_exists(vm.namespace)
+    assert compute.instances() == []
 
 
 def test_network_types_linux_bridge_cannot_do_fail_clearly(c: Cloud) -> None:

@@ -96,6 +96,11 @@ def test_up_instance_floating_ip_from_the_machine_then_down(env: dict[str, str],
              for _ in range(5))
     assert ok, "the floating IP did not answer from the machine"
 
+    deleted = run(env, "instance", "--state-dir", state, "delete", "vm1")
+    assert "deleted instance vm1" in deleted.stdout
+    assert "vm1" not in run(env, "instance", "--state-dir", state, "list").stdout
+    run(env, "instance", "--state-dir", state, "create", "--network", "net1", "vm2")  # down removes it too
+
     down = run(env, "down", "--state-dir", state)
     assert "neutrino is down" in down.stdout
     assert not [n for n in netns.list_namespaces() if n.startswith(ns_prefix)]

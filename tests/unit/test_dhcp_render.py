@@ -87,3 +87,12 @@ def test_args_serve_static_leases_on_the_dhcp_subnets_only() -> None:
         "--dhcp-range=set:subnet-sub-b,10.1.0.0,static,255.255.255.192,86400s",
         "--domain=openstacklocal", "--user=root",
     ]
+
+
+def test_host_pairs_read_back_what_render_hosts_writes() -> None:
+    from neutrino.agent.dhcp.dnsmasq import _host_pairs
+
+    text = "fa:16:3e:00:00:01,host-10-0-0-5.openstacklocal,10.0.0.5\n" \
+           "fa:16:3e:00:00:02,set:port-x,host-10-0-0-6.openstacklocal,10.0.0.6\n\n"
+    assert _host_pairs(text) == {("fa:16:3e:00:00:01", "10.0.0.5"), ("fa:16:3e:00:00:02", "10.0.0.6")}
+    assert _host_pairs("") == set()

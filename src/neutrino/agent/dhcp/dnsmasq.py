@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,24 @@ class DhcpNetwork:
             self._plugged = plug
         self.directory.mkdir(parents=True, exist_ok=True)
         files = render.render_files(network, subnets, ports, dhcp_port)
+        before = _host_pairs(_read(Path(self.paths.hosts)))
         changed = False
         for path, text in ((self.paths.hosts, files.hosts), (self.paths.addn_hosts, files.addn_hosts),
                            (self.paths.opts, files.opts)):
             changed = write_atomic(Path(path), text) | changed
         argv = render.render_args(self.paths, device, subnets, user=self.user)
-        return self._ensure_daemon(argv, changed)
+        outcome = self._ensure_daemon(argv, changed)
+        if outcome == "reloaded":
+            self._release(device, before - _host_pairs(files.hosts))
+        return outcome
+
+    def _release(self, device: str, gone: set[tuple[str, str]]) -> None:
+        """Release the leases of addresses whose port left or changed (Neutron does the same):
+        dnsmasq keeps leases in memory across SIGHUP and would refuse the address to its next
+        owner until the old lease expired."""
+        for mac, ip in sorted(gone):
+            subprocess.run(["ip", "netns", "exec", self.namespace, "dhcp_release", device, ip, mac],
+                           capture_output=True, timeout=10)
 
     def _plug(self, network: Dict, subnets: Sequence[Dict], dhcp_port: Dict, device: str) -> None:
         tap = tap_name(dhcp_port["id"])
@@ -106,6 +119,23 @@ class DhcpNetwork:
                     links.remove_link(self.namespace, link.name)
         netns.remove_namespace(self.namespace)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def _host_pairs(hosts: str) -> set[tuple[str, str]]:
+    """(MAC, IP) of each line of a hosts file as render_hosts writes it (``mac,[set:tag,]fqdn,ip``)."""
+    pairs = set()
+    for line in hosts.splitlines():
+        fields = line.strip().split(",")
+        if len(fields) >= 3:
+            pairs.add((fields[0], fields[-1]))
+    return pairs
 
 
 def _port_cidrs(port: Dict, subnets: Sequence[Dict]) -> list[str]:
