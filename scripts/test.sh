@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+[ "$(id -u)" -eq 0 ] && scripts/services.sh   # PostgreSQL, MariaDB, RabbitMQ if installed but stopped
 echo "test: ruff (lint) and mypy (types)"
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy src

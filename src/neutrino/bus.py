@@ -67,8 +67,12 @@ class InprocBus:
         return unsubscribe
 
 
-def make_bus(url: str) -> Bus:
-    """The bus a URL names; only ``inproc://`` so far (AMQP is the multi-host follow-up)."""
+def make_bus(url: str, prefix: str = "neutrino") -> Bus:
+    """The bus a URL names: ``inproc://`` (one process) or ``amqp://user:pass@host:5672/``."""
     if url in ("", "inproc://"):
         return InprocBus()
-    raise ValueError(f"unsupported bus URL {url!r}: only inproc:// is available so far")
+    if url.startswith("amqp://"):
+        from neutrino.amqp import AmqpBus
+
+        return AmqpBus(url, prefix)
+    raise ValueError(f"unsupported transport_url {url!r}: use inproc:// or amqp://user:pass@host:5672/")

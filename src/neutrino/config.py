@@ -30,7 +30,8 @@ class DefaultSection:
     # Threads running database work; more only adds memory and lock contention on SQLite.
     thread_pool_size: int = 4
     public_endpoint: str = ""  # advertised URL; derived from bind when empty
-    transport_url: str = "inproc://"  # the bus between server and agents
+    transport_url: str = "inproc://"  # the bus between server and agents (or amqp://user:pass@host:5672/)
+    control_exchange: str = "neutrino"  # AMQP names start with it (one deployment per prefix)
     agent_down_time: int = 75  # seconds without a heartbeat before an agent counts as dead
 
 

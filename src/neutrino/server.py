@@ -6,6 +6,7 @@ configuration or opens the database on import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     identity = Identity(db, cfg)
     passwords = identity.bootstrap()
     deps = Deps(cfg=cfg, db=db)
-    bus = bus if bus is not None else make_bus(cfg.DEFAULT.transport_url)
+    bus = bus if bus is not None else make_bus(cfg.DEFAULT.transport_url, cfg.DEFAULT.control_exchange)
 
     def on_change(resource: str, id: str, action: str) -> None:
         bus.publish(CHANGES, Event(resource, id, action))
@@ -61,6 +62,17 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
                             cfg.DEFAULT.thread_pool_size, on_change=on_change)
     return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps),
                   new_passwords=passwords)
+
+
+def serve_agent_calls(srv: Server, cfg: Config) -> Callable[[], None] | None:
+    """With an AMQP transport, answer agents' calls from this process; returns the stopper."""
+    if not cfg.DEFAULT.transport_url.startswith("amqp://"):
+        return None
+    from neutrino.amqp import RpcServer
+
+    rpc = RpcServer(cfg.DEFAULT.transport_url, srv.rpc, cfg.DEFAULT.control_exchange)
+    rpc.start()
+    return rpc.stop
 
 
 def write_clouds_yaml(path: Path, cfg: Config, passwords: dict[str, str]) -> None:

@@ -161,7 +161,11 @@ class HostAgent:
     def start(self) -> None:
         Path(self.cfg.state_dir).mkdir(parents=True, exist_ok=True)
         node.ensure_node(self.cfg.node_ns)
-        self._report(start_flag=True)
+        try:
+            self._report(start_flag=True)
+        except Exception:  # the server or the bus is not there yet: the loop keeps trying
+            LOG.exception("agent %s: first report failed; retrying every %.0f s", self.cfg.host,
+                          self.cfg.report_interval)
         self._metadata = MetadataServer(self.metadata_socket, self.rpc.metadata_lookup)
         self._metadata.start()
         if self.bus is not None:

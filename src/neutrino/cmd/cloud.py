@@ -210,6 +210,7 @@ def cmd_allinone(cfg: Config, args: argparse.Namespace) -> int:
     server.write_clouds_yaml(clouds, cfg, passwords)
     (state / PIDFILE).write_text(f"{os.getpid()}\n")
     agent = start_agents(cfg, srv)
+    stop_rpc = server.serve_agent_calls(srv, cfg)  # agents of other hosts, with an AMQP transport
     host, _, port = cfg.DEFAULT.bind.rpartition(":")
     print(f"neutrino allinone: serving {cfg.public_url}, agents of host {agent.cfg.host} in {agent.cfg.node_ns}",
           flush=True)
@@ -218,5 +219,35 @@ def cmd_allinone(cfg: Config, args: argparse.Namespace) -> int:
                     access_log=False, lifespan="on")
     finally:
         agent.stop()
+        if stop_rpc is not None:
+            stop_rpc()
         (state / PIDFILE).unlink(missing_ok=True)
+    return 0
+
+
+def cmd_agent(cfg: Config) -> int:
+    """This host's agents in the foreground, for a server elsewhere (AMQP), until SIGTERM."""
+    import threading
+
+    from neutrino.agent import node
+    from neutrino.agent.host import HostAgent
+    from neutrino.allinone import host_config
+    from neutrino.amqp import AmqpBus, RpcClient
+
+    _need_root("agent")
+    url = cfg.DEFAULT.transport_url
+    if not url.startswith("amqp://"):
+        raise SystemExit("neutrino agent: set [DEFAULT] transport_url = \"amqp://user:pass@host:5672/\" (the "
+                         "server's too); with the in-process bus the agents run inside `neutrino up`")
+    hc = host_config(cfg)
+    node.ensure_node(hc.node_ns)
+    prefix = cfg.DEFAULT.control_exchange
+    agent = HostAgent(hc, RpcClient(url, prefix), AmqpBus(url, prefix))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    print(f"neutrino agent: host {hc.host}, node namespace {hc.node_ns}, bus {url.split('@')[-1]}", flush=True)
+    stop.wait()
+    agent.stop()
     return 0

@@ -60,8 +60,13 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"neutrino: serving {cfg.public_url} (state {state}, db {srv.db.url.split('://')[0]}), "
           f"built in {time.monotonic() - started:.2f}s; clouds: {clouds}", flush=True)
     _limit_malloc_arenas()
-    uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
-                access_log=args.access_log, lifespan="on")
+    stop_rpc = server.serve_agent_calls(srv, cfg)
+    try:
+        uvicorn.run(srv.app, host=host or "127.0.0.1", port=int(port), log_level=args.log_level,
+                    access_log=args.access_log, lifespan="on")
+    finally:
+        if stop_rpc is not None:
+            stop_rpc()
     return 0
 
 
@@ -153,6 +158,8 @@ def _cloud_verb(name: str) -> Callable[[argparse.Namespace], int]:
             return cloud.cmd_down(cfg)
         if name == "status":
             return cloud.cmd_status(cfg)
+        if name == "agent":
+            return cloud.cmd_agent(cfg)
         return cloud.cmd_allinone(cfg, args)
     return run
 
@@ -185,6 +192,10 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the all-in-one cloud's process, API and agents")
     status.add_argument("--state-dir")
     status.set_defaults(func=_cloud_verb("status"))
+    agent = sub.add_parser("agent", help="this host's agents alone, talking to the server over AMQP "
+                                         "([DEFAULT] transport_url = amqp://...)")
+    agent.add_argument("--state-dir", help="where the agents keep DHCP and metadata files")
+    agent.set_defaults(func=_cloud_verb("agent"))
     aio = sub.add_parser("allinone", help="server and this host's agents in the foreground (what `up` runs)")
     aio.add_argument("--state-dir")
     aio.add_argument("--bind")

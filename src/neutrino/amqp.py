@@ -1,0 +1,251 @@
+"""The bus over AMQP (RabbitMQ), for agents in other processes or on other hosts (kombu).
+
+Two things travel, as on Neutron's oslo.messaging bus:
+
+* change events: a fanout exchange ``<prefix>.changes``; each subscriber has its own
+  exclusive queue, so every agent wakes up on every change (events only wake agents up);
+* agent calls (``AgentRpc``: sync, report_state, update_port_status, metadata_lookup):
+  request/reply on the queue ``<prefix>.rpc``, answers to the caller's exclusive reply queue
+  matched by correlation id. Any number of API servers may consume the same RPC queue.
+
+JSON only (no pickle): the messages are the plain dicts the services return.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.message import Message
+
+from neutrino.bus import Event, Handler
+
+LOG = logging.getLogger(__name__)
+RPC_METHODS = ("sync", "report_state", "update_port_status", "metadata_lookup")
+
+
+class RpcError(Exception):
+    """The server answered a call with an error, or did not answer in time."""
+
+
+def _exchange(prefix: str) -> Exchange:
+    return Exchange(f"{prefix}.changes", type="fanout", durable=False, auto_delete=False)
+
+
+def _rpc_queue(name: str) -> Queue:
+    """The call queue; server and clients declare it alike (it goes when its last server does)."""
+    return Queue(name, durable=False, auto_delete=True)
+
+
+class _Loop:
+    """A consumer thread that reconnects: broker restarts delay wake-ups, they never stop them."""
+
+    def __init__(self, url: str, name: str, queues: Callable[[Connection], list[Queue]],
+                 on_message: Callable[[Connection, Any, Message], None]) -> None:
+        self.url = url
+        self.queues = queues
+        self.on_message = on_message
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RpcError(f"cannot consume from {self.url!r} within {timeout:.0f} s: is RabbitMQ running?")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with Connection(self.url, connect_timeout=5) as conn:
+                    consumer = Consumer(conn, queues=self.queues(conn), accept=["json"],
+                                        callbacks=[lambda body, msg: self.on_message(conn, body, msg)])
+                    with consumer:
+                        self._ready.set()
+                        while not self._stop.is_set():
+                            try:
+                                conn.drain_events(timeout=0.5)
+                            except TimeoutError:
+                                continue
+            except Exception:
+                if self._stop.is_set():
+                    return
+                LOG.exception("AMQP consumer %s lost its connection; reconnecting", self._thread.name)
+                self._stop.wait(1.0)
+
+
+class AmqpBus:
+    """Change events over a fanout exchange."""
+
+    def __init__(self, url: str, prefix: str = "neutrino") -> None:
+        self.url = url
+        self.exchange = _exchange(prefix)
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+
+    def publish(self, topic: str, event: Event) -> None:
+        body = {"topic": topic, "resource": event.resource, "id": event.id, "action": event.action}
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = Connection(self.url, connect_timeout=5)
+                producer = Producer(self._conn.default_channel, exchange=self.exchange, serializer="json")
+                producer.publish(body, declare=[self.exchange], retry=True, retry_policy={"max_retries": 2})
+            except Exception:  # the write itself succeeded; agents catch up at their next resync
+                LOG.exception("could not publish %s; agents will see it at their next resync", event)
+                self._reset()
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            finally:
+                self._conn = None
+
+    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+        def queues(conn: Connection) -> list[Queue]:
+            return [Queue(f"{self.exchange.name}.{uuid.uuid4().hex[:12]}", exchange=self.exchange, exclusive=True,
+                          auto_delete=True, durable=False)]
+
+        def on_message(_conn: Connection, body: Any, msg: Message) -> None:
+            msg.ack()
+            if isinstance(body, dict) and body.get("topic") == topic:
+                handler(Event(str(body.get("resource", "")), str(body.get("id", "")), str(body.get("action", ""))))
+
+        loop = _Loop(self.url, f"bus-{topic}", queues, on_message)
+        loop.start()
+        return loop.stop
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+class RpcServer:
+    """Answers agents' calls from ``target`` (the server's ``AgentRpc``)."""
+
+    def __init__(self, url: str, target: Any, prefix: str = "neutrino") -> None:
+        self.target = target
+        self.queue_name = f"{prefix}.rpc"
+        self._loop = _Loop(url, "rpc-server", self._queues, self._on_message)
+
+    def _queues(self, conn: Connection) -> list[Queue]:
+        return [_rpc_queue(self.queue_name)]
+
+    def _on_message(self, conn: Connection, body: Any, msg: Message) -> None:
+        reply: dict[str, Any]
+        try:
+            method = body.get("method") if isinstance(body, dict) else None
+            if method not in RPC_METHODS:
+                raise RpcError(f"unknown method {method!r}")
+            reply = {"result": getattr(self.target, method)(**body.get("kwargs", {}))}
+        except Exception as exc:
+            LOG.exception("agent call failed")
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        reply_to = msg.properties.get("reply_to")
+        if reply_to:
+            Producer(conn.default_channel, serializer="json").publish(
+                reply, routing_key=reply_to, correlation_id=msg.properties.get("correlation_id"))
+        msg.ack()
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+
+
+class RpcClient:
+    """The agent's side: the ``Rpc`` protocol of ``agent.host`` over AMQP, one call at a time."""
+
+    def __init__(self, url: str, prefix: str = "neutrino", timeout: float = 30.0) -> None:
+        self.url = url
+        self.queue_name = f"{prefix}.rpc"
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._reply: Queue | None = None
+        self._consumer: Consumer | None = None
+        self._answers: dict[str, Any] = {}
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return self._call_locked(method, kwargs)
+            except RpcError:
+                raise
+            except Exception as exc:
+                self._close()
+                raise RpcError(f"{method}: {type(exc).__name__}: {exc}; is RabbitMQ at {self.url} up?") from exc
+
+    def _call_locked(self, method: str, kwargs: dict[str, Any]) -> Any:
+        if self._conn is None:
+            self._conn = Connection(self.url, connect_timeout=5)
+            self._reply = Queue(f"{self.queue_name}.reply.{uuid.uuid4().hex[:12]}", exclusive=True,
+                                auto_delete=True, durable=False)
+            self._consumer = Consumer(self._conn, queues=[self._reply], accept=["json"], callbacks=[self._collect])
+            self._consumer.consume()
+        assert self._reply is not None
+        correlation = uuid.uuid4().hex
+        Producer(self._conn.default_channel, serializer="json").publish(
+            {"method": method, "kwargs": kwargs}, routing_key=self.queue_name, reply_to=self._reply.name,
+            correlation_id=correlation, declare=[_rpc_queue(self.queue_name)],
+            expiration=self.timeout)
+        waited = 0.0
+        while correlation not in self._answers:
+            if waited >= self.timeout:
+                raise RpcError(f"{method}: no answer from the server within {self.timeout:.0f} s")
+            try:
+                self._conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                waited += 0.5
+        answer = self._answers.pop(correlation)
+        if "error" in answer:
+            raise RpcError(f"{method}: {answer['error']}")
+        return answer.get("result")
+
+    def _collect(self, body: Any, msg: Message) -> None:
+        msg.ack()
+        correlation = msg.properties.get("correlation_id")
+        if correlation:
+            self._answers[str(correlation)] = body
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            finally:
+                self._conn = None
+                self._reply = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    # the Rpc protocol ----------------------------------------------------------------
+
+    def sync(self, host: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("sync", host=host)
+        return result
+
+    def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
+                     start_flag: bool = False) -> None:
+        self._call("report_state", host=host, agent_type=agent_type, configurations=dict(configurations),
+                   start_flag=start_flag)
+
+    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]:
+        result: list[str] = self._call("update_port_status", statuses=dict(statuses))
+        return result
+
+    def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._call("metadata_lookup", router_id=router_id, network_id=network_id,
+                                                   ip=ip)
+        return result
