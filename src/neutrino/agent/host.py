@@ -33,7 +33,8 @@ from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
 from neutrino.bus import CHANGES, Bus, Event
-from neutrino.kernel import netns, nft
+from neutrino.files import write_atomic
+from neutrino.kernel import KernelError, netns, nft
 from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
 from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA_AGENT
 
@@ -259,10 +260,11 @@ class HostAgent:
             started = time.monotonic()
             state = self.rpc.sync(self.cfg.host)
             result.timings["sync"] = time.monotonic() - started
+            # The firewall first: a tap the L2 step is about to wire is already filtered then.
+            self._part(result, "firewall", lambda: self._firewall(state, result))
             self._part(result, "l2", lambda: self._l2(state, result))
             self._part(result, "dhcp", lambda: self._dhcp(state, result))
             self._part(result, "l3", lambda: self._l3(state, result))
-            self._part(result, "firewall", lambda: self._firewall(state, result))
             self._part(result, "status", lambda: self._status(state, result))
         except Exception as exc:
             result.errors.append(f"sync: {exc}")
@@ -361,10 +363,38 @@ class HostAgent:
             self._zones = firewall.read_zones(self._current_sg_table())
         self._zones = firewall.assign_zones(sorted(firewall.guarded_network_ids(ports)), self._zones)
         script = firewall.render(ports, state["security_groups"], state["members"], zones=self._zones)
-        if script != self._firewall_script:
-            nft.apply(self.cfg.node_ns, script)
+        applied = self._firewall_script
+        if applied is None and self._recorded_firewall() == script and self._firewall_tables_present():
+            applied = script  # a restarted agent: the kernel already holds exactly this (see below)
+        if script == applied and not (self._verify and self._firewall_script is not None):
             self._firewall_script = script
-            result.firewall_applied = True
+            return
+        if applied is not None and not self._verify:
+            try:
+                nft.apply(self.cfg.node_ns, firewall.delta(applied, script))
+            except KernelError:
+                LOG.warning("incremental firewall update failed; replacing the tables whole", exc_info=True)
+                nft.apply(self.cfg.node_ns, script)
+        else:
+            nft.apply(self.cfg.node_ns, script)  # first pass, and every full resync: the whole, atomically
+        self._firewall_script = script
+        write_atomic(self._firewall_record, script, mode=0o600)
+        result.firewall_applied = True
+
+    @property
+    def _firewall_record(self) -> Path:
+        """The last script applied, so a restarted agent need not re-apply an unchanged ruleset."""
+        return Path(self.cfg.state_dir) / "firewall.nft"
+
+    def _recorded_firewall(self) -> str | None:
+        try:
+            return self._firewall_record.read_text()
+        except FileNotFoundError:
+            return None
+
+    def _firewall_tables_present(self) -> bool:
+        tables = set(nft.list_tables(self.cfg.node_ns))
+        return set(firewall.OWNED_TABLES) <= tables
 
     def _current_sg_table(self) -> list[dict[str, Any]]:
         if ("inet", firewall.SG_TABLE) not in nft.list_tables(self.cfg.node_ns):

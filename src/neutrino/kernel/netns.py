@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +17,7 @@ from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs
 from neutrino.kernel.names import is_our_namespace
 
 NETNS_RUN_DIR = "/run/netns"
+NETLINK_ROUTE = 0
 
 
 def _path(name: str) -> str:
@@ -35,14 +39,26 @@ def list_namespaces() -> list[str]:
     return sorted(pr_netns.listnetns())
 
 
-# Opening netlink inside a namespace costs ~18 ms (pyroute2 enters it from a helper), a request
-# on an open socket ~1 ms: a reconcile pass makes dozens, so idle sockets are kept per namespace.
-# An entry remembers the namespace's inode: a namespace deleted and made again under the same
-# name is never reached through an old socket. An idle socket also pins its namespace in the
-# kernel, so remove_namespace closes the namespace's sockets before deleting it.
-_POOL_MAX = 64
-_pool_lock = threading.Lock()
-_pool: dict[str, list[tuple[tuple[int, int], IPRoute]]] = {}
+# Opening netlink inside a namespace costs ~7-18 ms, a request on an open socket ~1 ms: a
+# reconcile pass makes dozens, so idle sockets are kept. pyroute2 keeps a socket's event loop
+# and transport per thread, so an IPRoute is only ever used by the thread that made it: the
+# pool is per thread. An entry remembers the namespace's inode (a namespace made again under
+# the same name is never reached through an old socket), and since an open socket pins its
+# namespace in the kernel, remove_namespace closes every thread's sockets for it first;
+# sockets of threads that have ended are closed as well.
+_POOL_MAX = 64  # per thread
+_local = threading.local()
+_registry_lock = threading.Lock()
+_registry: set[_Entry] = set()
+
+
+class _Entry:
+    def __init__(self, ns: str, ident: tuple[int, int], ipr: IPRoute) -> None:
+        self.ns = ns
+        self.ident = ident
+        self.ipr = ipr
+        self.thread = weakref.ref(threading.current_thread())
+        self.closed = False
 
 
 def _identity(ns: str) -> tuple[int, int]:
@@ -53,44 +69,54 @@ def _identity(ns: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _checkout(ns: str) -> tuple[tuple[int, int], IPRoute]:
+def _thread_pool() -> dict[str, _Entry]:
+    pool: dict[str, _Entry] | None = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    return pool
+
+
+def _close(entry: _Entry) -> None:
+    with _registry_lock:
+        if entry.closed:
+            return
+        entry.closed = True
+        _registry.discard(entry)
+    entry.ipr.close()
+
+
+def _checkout(ns: str) -> _Entry:
     ident = _identity(ns)
-    stale = []
-    found = None
-    with _pool_lock:
-        idle = _pool.get(ns, [])
-        while idle and found is None:
-            entry = idle.pop()
-            if entry[0] == ident:
-                found = entry
-            else:
-                stale.append(entry[1])
-    for ipr in stale:
-        ipr.close()
-    return found if found is not None else (ident, IPRoute(netns=ns, flags=0))
+    entry = _thread_pool().pop(ns, None)
+    if entry is not None and (entry.closed or entry.ident != ident):
+        _close(entry)
+        entry = None
+    if entry is None:
+        entry = _Entry(ns, ident, IPRoute(fileno=_netlink_socket_in(ns).detach()))
+        with _registry_lock:
+            _registry.add(entry)
+    return entry
 
 
-def _checkin(ns: str, entry: tuple[tuple[int, int], IPRoute]) -> None:
-    evicted = []
-    with _pool_lock:
-        _pool.setdefault(ns, []).append(entry)
-        total = sum(len(v) for v in _pool.values())
-        for name in list(_pool):
-            if total <= _POOL_MAX:
-                break
-            if name != ns:
-                evicted += [ipr for _, ipr in _pool.pop(name)]
-                total = sum(len(v) for v in _pool.values())
-    for ipr in evicted:
-        ipr.close()
+def _checkin(entry: _Entry) -> None:
+    if entry.closed:
+        return
+    pool = _thread_pool()
+    pool[entry.ns] = entry
+    while len(pool) > _POOL_MAX:
+        _close(pool.pop(next(iter(pool))))
+    with _registry_lock:
+        orphans = [e for e in _registry if (t := e.thread()) is None or not t.is_alive()]
+    for orphan in orphans:
+        _close(orphan)
 
 
 def close_sockets(ns: str) -> None:
-    """Close the idle netlink sockets kept for ``ns`` (they would keep it alive)."""
-    with _pool_lock:
-        entries = _pool.pop(ns, [])
-    for _, ipr in entries:
-        ipr.close()
+    """Close every kept netlink socket into ``ns``, whichever thread kept it (they pin it)."""
+    with _registry_lock:
+        entries = [e for e in _registry if e.ns == ns]
+    for entry in entries:
+        _close(entry)
 
 
 @contextmanager
@@ -103,15 +129,44 @@ def iproute(ns: str | None) -> Iterator[IPRoute]:
     entry = _checkout(ns)
     healthy = True
     try:
-        yield entry[1]
+        yield entry.ipr
     except OSError:  # the socket itself failed: do not hand it out again
         healthy = False
         raise
     finally:
         if healthy:
-            _checkin(ns, entry)
+            _checkin(entry)
         else:
-            entry[1].close()
+            _close(entry)
+
+
+def _netlink_socket_in(ns: str) -> socket.socket:
+    """A rtnetlink socket opened inside ``ns`` by a short-lived thread that alone enters it.
+
+    Never ``IPRoute(netns=...)``: pyroute2 forks the whole process for that, and the child
+    then runs this process's Python signal handlers if a signal arrives (a Ctrl-C could make
+    it run our clean-up). A socket belongs to the namespace it was opened in, whichever
+    thread uses it later.
+    """
+    result: dict[str, socket.socket | BaseException] = {}
+
+    def worker() -> None:
+        try:
+            pr_netns.setns(ns, flags=0)  # flags=0: open the existing namespace, no fork
+            result["socket"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=worker, name=f"netns-{ns}", daemon=True)
+    thread.start()
+    thread.join()
+    found = result.get("socket")
+    if isinstance(found, socket.socket):
+        return found
+    error = result.get("error")
+    if isinstance(error, OSError):
+        raise KernelError("open namespace", ns, error.errno or 0, str(error)) from error
+    raise error if isinstance(error, BaseException) else KernelError("open namespace", ns, 0, "no socket")
 
 
 def ensure_namespace(name: str) -> bool:
@@ -119,10 +174,10 @@ def ensure_namespace(name: str) -> bool:
     _require_ours("create namespace", name)
     changed = False
     if not namespace_exists(name):
-        try:
-            pr_netns.create(name)
-        except OSError as exc:
-            raise KernelError("create namespace", name, exc.errno or 0, str(exc)) from exc
+        # iproute2 rather than pyroute2's create, which forks this whole process (see above)
+        done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0 and not namespace_exists(name):
+            raise KernelError("create namespace", name, 0, done.stderr.strip() or f"ip exited {done.returncode}")
         changed = True
     with iproute(name) as ipr:
         lo = ipr.link_lookup(ifname="lo")[0]

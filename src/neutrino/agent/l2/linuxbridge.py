@@ -14,7 +14,7 @@ from typing import Any
 
 from neutrino.agent.l2 import state as l2
 from neutrino.agent.l2.state import BRIDGE, PHYS, TAP, VXLAN, Action, L2State, Link
-from neutrino.kernel import links
+from neutrino.kernel import linkdump, links
 from neutrino.kernel.names import is_ours
 
 _KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VIF end: a tap
@@ -22,28 +22,27 @@ _KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VI
 
 def read_actual(ns: str | None, physical: Iterable[str] = ()) -> L2State:
     """Our bridges, vxlan devices (VNI, local IP, flood list) and taps in ``ns``, with master and
-    up state, plus the mapped ``physical`` interfaces (reported so flat bridges can enslave them)."""
-    found = links.list_links(ns)
-    names = {link.index: link.name for link in found}
+    up state, plus the mapped ``physical`` interfaces (reported so flat bridges can enslave them).
+
+    Two dumps per call whatever the number of links (``kernel.linkdump``): every pass reads
+    the whole host, so this is the agent's hottest read.
+    """
     uplinks = set(physical)
+    found = linkdump.links(ns)
+    floods = linkdump.flood_lists(ns) if any(link.kind == "vxlan" for link in found) else {}
     out: dict[str, Link] = {}
     for link in found:
         if link.name in uplinks:
-            out[link.name] = Link(link.name, PHYS, up=link.up, master=names.get(link.master) if link.master else None)
+            out[link.name] = Link(link.name, PHYS, up=link.up, master=link.master)
             continue
         if not is_ours(link.name):
             continue
         kind = _KINDS.get(link.kind, TAP)
-        master = names.get(link.master) if link.master else None
-        out[link.name] = Link(link.name, kind, up=link.up, master=master, **_vxlan_fields(ns, link.name, kind))
+        extra: dict[str, Any] = {}
+        if kind == VXLAN:
+            extra = {"vni": link.vni, "local_ip": link.local_ip, "flood": frozenset(floods.get(link.name, ()))}
+        out[link.name] = Link(link.name, kind, up=link.up, master=link.master, **extra)
     return L2State(out)
-
-
-def _vxlan_fields(ns: str | None, name: str, kind: str) -> dict[str, Any]:
-    if kind != VXLAN:
-        return {}
-    vni, local_ip = links.vxlan_params(ns, name)
-    return {"vni": vni, "local_ip": local_ip, "flood": frozenset(links.fdb_flood_list(ns, name))}
 
 
 def apply(ns: str | None, actions: Iterable[Action], underlay_dev: str) -> None:
