@@ -37,7 +37,7 @@ def host_config(cfg: Config) -> HostConfig:
     return HostConfig(
         host=host,
         node_ns=cfg.agent.node_namespace or node_ns(host),
-        state_dir=Path(cfg.DEFAULT.state_dir) / "agent",
+        state_dir=Path(cfg.DEFAULT.state_dir).resolve() / "agent",  # absolute: haproxy gets socket paths
         ns_prefix=cfg.agent.namespace_prefix,
         local_ip=cfg.vxlan.local_ip,
         underlay_dev=cfg.vxlan.underlay_dev,
@@ -67,7 +67,7 @@ def start_agents(cfg: Config, srv: Server) -> HostAgent:
 def ensure_public_network(admin: Client, cfg: Config) -> tuple[dict[str, Any], dict[str, Any]]:
     """The external network and its subnet (no DHCP; the floating range as allocation pool)."""
     pub = cfg.public
-    nets = admin.get("/v2.0/networks", name=pub.network_name)["networks"]
+    nets = admin.get("/v2.0/networks", name=pub.network_name, **{"router:external": "true"})["networks"]
     if nets:
         net = nets[0]
     else:

@@ -14,7 +14,9 @@ JSON only (no pickle): the messages are the plain dicts the services return.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -53,10 +55,10 @@ class _Loop:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, wait: bool = True) -> None:
         self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RpcError(f"cannot consume from {self.url!r} within {timeout:.0f} s: is RabbitMQ running?")
+        if wait and not self._ready.wait(timeout):
+            raise RpcError(f"cannot consume from {redact(self.url)} within {timeout:.0f} s: is RabbitMQ running?")
 
     def stop(self) -> None:
         self._stop.set()
@@ -78,37 +80,76 @@ class _Loop:
             except Exception:
                 if self._stop.is_set():
                     return
-                LOG.exception("AMQP consumer %s lost its connection; reconnecting", self._thread.name)
-                self._stop.wait(1.0)
+                LOG.warning("AMQP consumer %s: no connection to %s; retrying", self._thread.name, redact(self.url))
+                self._stop.wait(2.0)
+
+
+def redact(url: str) -> str:
+    """The URL without its credentials, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}"
 
 
 class AmqpBus:
-    """Change events over a fanout exchange."""
+    """Change events over a fanout exchange, sent from a thread of their own.
+
+    ``publish`` runs on the API's event loop (after every write), so it only queues: a broker
+    that is slow, down or blocking publishers never holds up a request. Events are wake-ups,
+    so while the broker is unreachable they are dropped; the agents' periodic resync covers
+    what they missed.
+    """
 
     def __init__(self, url: str, prefix: str = "neutrino") -> None:
         self.url = url
         self.exchange = _exchange(prefix)
+        self._queue: queue.Queue[dict[str, str] | None] = queue.Queue(maxsize=1000)
+        self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._conn: Connection | None = None
 
     def publish(self, topic: str, event: Event) -> None:
         body = {"topic": topic, "resource": event.resource, "id": event.id, "action": event.action}
         with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = Connection(self.url, connect_timeout=5)
-                producer = Producer(self._conn.default_channel, exchange=self.exchange, serializer="json")
-                producer.publish(body, declare=[self.exchange], retry=True, retry_policy={"max_retries": 2})
-            except Exception:  # the write itself succeeded; agents catch up at their next resync
-                LOG.exception("could not publish %s; agents will see it at their next resync", event)
-                self._reset()
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_loop, name="bus-publisher", daemon=True)
+                self._sender.start()
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            pass  # a thousand wake-ups already wait: one more changes nothing
 
-    def _reset(self) -> None:
-        if self._conn is not None:
+    def _send_loop(self) -> None:
+        conn: Connection | None = None
+        while True:
+            body = self._queue.get()
+            if body is None:
+                break
             try:
-                self._conn.release()
-            finally:
-                self._conn = None
+                if conn is None:
+                    conn = Connection(self.url, connect_timeout=5)
+                producer = Producer(conn.default_channel, exchange=self.exchange, serializer="json")
+                producer.publish(body, declare=[self.exchange])
+            except Exception as exc:
+                LOG.warning("cannot publish to %s (%s); agents catch up at their next resync", redact(self.url), exc)
+                if conn is not None:
+                    conn.release()
+                    conn = None
+                self._drain()
+                time.sleep(1.0)
+        if conn is not None:
+            conn.release()
+
+    def _drain(self) -> None:
+        """Drop what queued during an outage: the agents resync anyway."""
+        try:
+            while self._queue.get_nowait() is not None:
+                pass
+        except queue.Empty:
+            pass
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._queue.put(None)
+            self._sender.join(timeout=5)
 
     def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
         def queues(conn: Connection) -> list[Queue]:
@@ -121,12 +162,8 @@ class AmqpBus:
                 handler(Event(str(body.get("resource", "")), str(body.get("id", "")), str(body.get("action", ""))))
 
         loop = _Loop(self.url, f"bus-{topic}", queues, on_message)
-        loop.start()
+        loop.start(wait=False)  # an agent started before the broker keeps trying in the background
         return loop.stop
-
-    def close(self) -> None:
-        with self._lock:
-            self._reset()
 
 
 class RpcServer:
@@ -184,7 +221,7 @@ class RpcClient:
                 raise
             except Exception as exc:
                 self._close()
-                raise RpcError(f"{method}: {type(exc).__name__}: {exc}; is RabbitMQ at {self.url} up?") from exc
+                raise RpcError(f"{method}: {type(exc).__name__}: {exc}; is RabbitMQ at {redact(self.url)} up?") from exc
 
     def _call_locked(self, method: str, kwargs: dict[str, Any]) -> Any:
         if self._conn is None:
@@ -241,8 +278,8 @@ class RpcClient:
         self._call("report_state", host=host, agent_type=agent_type, configurations=dict(configurations),
                    start_flag=start_flag)
 
-    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]:
-        result: list[str] = self._call("update_port_status", statuses=dict(statuses))
+    def update_port_status(self, statuses: Mapping[str, str], host: str | None = None) -> list[str]:
+        result: list[str] = self._call("update_port_status", statuses=dict(statuses), host=host)
         return result
 
     def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> dict[str, Any] | None:

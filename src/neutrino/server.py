@@ -60,7 +60,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
                             None if noauth else identity.authenticate, None if noauth else identity.cached,
                             cfg.DEFAULT.thread_pool_size, on_change=on_change)
-    return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps),
+    return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps, on_change),
                   new_passwords=passwords)
 
 

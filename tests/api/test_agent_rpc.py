@@ -160,3 +160,32 @@ def test_a_joining_agent_never_takes_a_working_dhcp_server_or_router(
     assert b["dhcp"] == [] and b["routers"] == []
     a = rpc.sync(HOST)
     assert [d["network"]["id"] for d in a["dhcp"]] == [net["id"]] and len(a["routers"]) == 1
+
+
+def test_a_network_that_cannot_be_served_does_not_stop_the_others(
+        stack: tuple[Api, AgentRpc, list[Event]]) -> None:
+    """A DHCP subnet with no free address for the DHCP port: that network waits, the host goes on."""
+    api, rpc, events = stack
+    _report_all(rpc)
+    full = api.create("network", name="full")
+    sub = api.create("subnet", network_id=full["id"], cidr="10.8.0.0/29", ip_version=4, enable_dhcp=False,
+                     allocation_pools=[{"start": "10.8.0.2", "end": "10.8.0.2"}])
+    api.create("port", network_id=full["id"])
+    assert api.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"enable_dhcp": True}}).status_code == 200
+    ok, _ = _net(api)
+    state = rpc.sync(HOST)
+    assert [d["network"]["id"] for d in state["dhcp"]] == [ok["id"]]
+    assert events[-1] == Event("agents", HOST, "claim")
+
+
+def test_a_port_moved_or_unbound_goes_down_and_stale_reports_are_ignored(
+        stack: tuple[Api, AgentRpc, list[Event]]) -> None:
+    api, rpc, _ = stack
+    net, _ = _net(api)
+    port = api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": HOST})
+    assert rpc.update_port_status({port["id"]: "ACTIVE"}, host=HOST) == [port["id"]]
+    api.put(f"/v2.0/ports/{port['id']}", json={"port": {"binding:host_id": "host-b"}})
+    assert api.get(f"/v2.0/ports/{port['id']}").json()["port"]["status"] == "DOWN"
+    assert rpc.update_port_status({port["id"]: "ACTIVE"}, host=HOST) == []  # the old host's late report
+    api.put(f"/v2.0/ports/{port['id']}", json={"port": {"binding:host_id": ""}})
+    assert api.get(f"/v2.0/ports/{port['id']}").json()["port"]["status"] == "DOWN"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import logging
 import os
 import select
@@ -53,7 +54,7 @@ class Rpc(Protocol):
     def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
                      start_flag: bool = False) -> None: ...
 
-    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]: ...
+    def update_port_status(self, statuses: Mapping[str, str], host: str | None = None) -> list[str]: ...
 
     def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> Dict | None: ...
 
@@ -110,6 +111,7 @@ class LinkMonitor:
         finally:
             os.close(fd)
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.bind((0, RTMGRP_LINK))
         return sock
 
@@ -122,9 +124,13 @@ class LinkMonitor:
         with sock:
             while not self._stop.is_set():
                 ready, _, _ = select.select([sock], [], [], 0.2)
-                if ready:
+                if not ready:
+                    continue
+                try:
                     sock.recv(65536)
-                    self.wake()
+                except OSError:  # ENOBUFS after a burst: events were lost, so a pass is due anyway
+                    pass
+                self.wake()
 
 
 class HostAgent:
@@ -138,6 +144,7 @@ class HostAgent:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._monitor: LinkMonitor | None = None
         self._metadata: MetadataServer | None = None
@@ -146,6 +153,7 @@ class HostAgent:
         self._zones: dict[str, int] | None = None
         self._reported: dict[str, str] = {}
         self._plugged_taps: set[str] = set()
+        self._owned = self._load_owned()
         self._verify = True
         self._last_report = 0.0
         self._last_pass = 0.0
@@ -176,6 +184,9 @@ class HostAgent:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name=f"agent-{self.cfg.host}", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._heartbeat_loop, name=f"heartbeat-{self.cfg.host}",
+                                           daemon=True)
+        self._heartbeat.start()
         self.wake()
 
     def stop(self) -> None:
@@ -186,6 +197,8 @@ class HostAgent:
             self._unsubscribe()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=10)
         if self._monitor is not None:
             self._monitor.stop()
         if self._metadata is not None:
@@ -209,16 +222,22 @@ class HostAgent:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(timeout=min(self.cfg.resync_interval, self.cfg.report_interval))
+            woke = self._wake.wait(timeout=max(0.1, self.cfg.resync_interval - (time.monotonic() - self._last_full)))
+            if woke:
+                self._wake.clear()  # cleared only when seen: a wake-up after a timeout is never lost
             if self._stop.is_set():
                 break
-            woke = self._wake.is_set()
-            self._wake.clear()
-            if time.monotonic() - self._last_report >= self.cfg.report_interval:
-                self._safe(self._report)
             resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
             if woke or resync:
                 self._safe(functools.partial(self.run_pass, full=resync))
+
+    def _heartbeat_loop(self) -> None:
+        """Heartbeats from a thread of their own: a long pass never makes the agent look dead."""
+        while not self._stop.wait(self.cfg.report_interval):
+            try:
+                self._report()
+            except Exception as exc:
+                LOG.warning("agent %s: heartbeat failed (%s); retrying", self.cfg.host, exc)
 
     def _safe(self, fn: Callable[[], object]) -> None:
         try:
@@ -250,9 +269,9 @@ class HostAgent:
         since (DHCP plugs, routers), so it costs a few milliseconds per part.
         """
         self._last_pass = time.monotonic()
-        if full:
-            self._last_full = self._last_pass
         self._verify = full
+        if full:
+            node.ensure_node(self.cfg.node_ns)  # someone may have removed it: rebuild, do not fail forever
         with self.converged:
             self.started += 1
         result = PassResult()
@@ -266,6 +285,8 @@ class HostAgent:
             self._part(result, "dhcp", lambda: self._dhcp(state, result))
             self._part(result, "l3", lambda: self._l3(state, result))
             self._part(result, "status", lambda: self._status(state, result))
+            if full and not result.errors:
+                self._last_full = self._last_pass
         except Exception as exc:
             result.errors.append(f"sync: {exc}")
             raise
@@ -300,8 +321,31 @@ class HostAgent:
             result.timings[name] = time.monotonic() - started
 
     def _stale_namespaces(self, prefix: str, wanted: set[str]) -> list[str]:
+        """This agent's namespaces of one kind that are no longer wanted.
+
+        Only namespaces this agent made (recorded in its state dir, so a restart remembers
+        them): another agent's, a real Neutron's or a user's namespace of the same shape on
+        this machine is never torn down.
+        """
         full = self.cfg.ns_prefix + prefix
-        return [n for n in netns.list_namespaces() if n.startswith(full) and n[len(full):] not in wanted]
+        existing = set(netns.list_namespaces())
+        return sorted(n for n in self._owned if n.startswith(full) and n[len(full):] not in wanted and n in existing)
+
+    def _own(self, namespace: str, owned: bool = True) -> None:
+        before = set(self._owned)
+        (self._owned.add if owned else self._owned.discard)(namespace)
+        if self._owned != before:
+            write_atomic(self._owned_record, json.dumps(sorted(self._owned)), mode=0o600)
+
+    @property
+    def _owned_record(self) -> Path:
+        return Path(self.cfg.state_dir) / "namespaces.json"
+
+    def _load_owned(self) -> set[str]:
+        try:
+            return set(json.loads(self._owned_record.read_text()))
+        except (FileNotFoundError, ValueError):
+            return set()
 
     def _dhcp(self, state: Dict, result: PassResult) -> None:
         served = set()
@@ -309,6 +353,7 @@ class HostAgent:
             net = entry["network"]
             served.add(net["id"])
             server = self._dhcp_server(net["id"])
+            self._own(server.namespace)
             try:
                 result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"],
                                                       verify=self._verify)
@@ -319,6 +364,7 @@ class HostAgent:
             network_id = name[len(self.cfg.ns_prefix + "qdhcp-"):]
             self._dhcp_server(network_id).teardown()
             self._dhcp_servers.pop(network_id, None)
+            self._own(name, owned=False)
 
     def _dhcp_server(self, network_id: str) -> DhcpNetwork:
         if network_id not in self._dhcp_servers:
@@ -333,6 +379,7 @@ class HostAgent:
             router_id = entry["router"]["id"]
             wanted.add(router_id)
             router = self._routers.setdefault(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix))
+            self._own(router.namespace)
             ports = list(entry["interfaces"]) + ([entry["gateway_port"]] if entry["gateway_port"] else [])
             plugs = {p["network_id"]: Plug(self.cfg.node_ns, bridge_name(p["network_id"])) for p in ports}
             try:
@@ -351,6 +398,7 @@ class HostAgent:
             self._metadata_proxy(name, router_id).teardown()
             self._proxied.discard(router_id)
             self._routers.pop(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix)).teardown()
+            self._own(name, owned=False)
 
     def _metadata_proxy(self, namespace: str, router_id: str) -> MetadataProxy:
         return MetadataProxy(Path(self.cfg.state_dir) / "metadata", namespace, self.metadata_socket,
@@ -404,6 +452,8 @@ class HostAgent:
     def _status(self, state: Dict, result: PassResult) -> None:
         """ACTIVE for ports whose tap the L2 step found and wired (a DHCP or router tap plugged
         later in this pass is reported by the next pass, which its link event triggers)."""
+        if any(e.startswith("firewall:") for e in result.errors):
+            return  # not ACTIVE without the port's filter: report once the firewall applies
         statuses = {}
         for port in state["ports"]:
             wired = (tap_name(port["id"]) in self._plugged_taps and port["admin_state_up"]
@@ -412,6 +462,6 @@ class HostAgent:
             statuses[port["id"]] = "ACTIVE" if wired else "DOWN"
         changed = {pid: st for pid, st in statuses.items() if self._reported.get(pid) != st}
         if changed:
-            self.rpc.update_port_status(changed)
+            self.rpc.update_port_status(changed, host=self.cfg.host)
         self._reported = statuses
         result.statuses = changed

@@ -9,6 +9,7 @@ namespace (with the bridges, links and nft tables inside) and the machine-side g
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -133,7 +134,7 @@ neutrino is up: {root}  (state {state})
 def cmd_down(cfg: Config) -> int:
     from neutrino.allinone import host_config
     from neutrino.kernel import janitor, links
-    from neutrino.kernel.names import NAMESPACE_PREFIXES, gateway_link
+    from neutrino.kernel.names import gateway_link
 
     _need_root("down")
     state = Path(cfg.DEFAULT.state_dir).resolve()
@@ -152,11 +153,11 @@ def cmd_down(cfg: Config) -> int:
     (state / PIDFILE).unlink(missing_ok=True)
     hc = host_config(cfg)
     t = _step(2, 2, "removing namespaces, bridges, links and rules")
-    prefixes = (hc.ns_prefix,) if hc.ns_prefix else NAMESPACE_PREFIXES
-    removed = janitor.cleanup(prefixes=prefixes, root_links=False)
-    node = hc.node_ns
-    if node not in removed.namespaces:
-        removed.namespaces += janitor.cleanup(prefixes=(node,), root_links=False).namespaces
+    # Exactly the namespaces this cloud made (its routers, networks and instances, and the node
+    # namespace), never everything that merely looks like Neutron's: a real Neutron or a
+    # user's own "vm-" namespace on this machine stays untouched.
+    removed = janitor.Removed(namespaces=janitor.remove_namespaces([*_made_namespaces(cfg, hc.ns_prefix, state),
+                                                                      hc.node_ns]))
     outer = gateway_link(cfg.public.physical_network) if cfg.public.physical_network else None
     if outer and links.remove_link(None, outer):
         removed.links.append(outer)
@@ -165,6 +166,35 @@ def cmd_down(cfg: Config) -> int:
     _done(t, f"{len(removed.namespaces)} namespaces, {len(removed.links)} links")
     print("neutrino is down; the database and clouds.yaml stay in", state)
     return 0
+
+
+def _made_namespaces(cfg: Config, prefix: str, state: Path) -> list[str]:
+    """The namespaces of this cloud's routers, DHCP servers and instances, from its database."""
+    from sqlalchemy import select
+
+    from neutrino.db.engine import Database
+    from neutrino.db.models.l3 import Router
+    from neutrino.db.models.network import Network, Port
+    from neutrino.kernel.names import instance_ns, qdhcp_ns, qrouter_ns
+
+    names = []
+    for record in (state / "instances").glob("*.json"):
+        try:
+            names.append(str(json.loads(record.read_text())["namespace"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    if cfg.db_url.startswith("sqlite:///") and not Path(cfg.db_url[len("sqlite:///"):]).exists():
+        return names
+    db = Database(cfg.db_url)
+    try:
+        def read(s: Any) -> list[str]:
+            return ([prefix + qrouter_ns(r) for r in s.scalars(select(Router.id))]
+                    + [prefix + qdhcp_ns(n) for n in s.scalars(select(Network.id))]
+                    + [prefix + instance_ns(p) for p in s.scalars(select(Port.id).where(
+                        Port.device_owner.startswith("compute:")))])
+        return names + db.read(read)
+    finally:
+        db.dispose()
 
 
 def cmd_status(cfg: Config) -> int:

@@ -12,7 +12,9 @@ instance from here. Instances are recorded as JSON in ``<state_dir>/instances``.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,6 +26,7 @@ from neutrino.client import ApiError, Client
 from neutrino.compute import dhcp_client, vif
 from neutrino.kernel.names import instance_ns, tap_name
 
+LOG = logging.getLogger(__name__)
 DEVICE_OWNER = "compute:nova"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -100,7 +103,11 @@ class Compute:
             self._wait_active(inst.port_id, timeout)
             lease = dhcp_client.acquire(inst.namespace, self.dir / inst.name, timeout=timeout)
         except BaseException:
-            self._undo(inst)
+            try:
+                self._undo(inst)
+            except Exception:  # keep the original error; say what is left to clean up
+                LOG.exception("could not roll back instance %s (port %s); `neutrino instance delete %s` retries",
+                              inst.name, inst.port_id, inst.name)
             raise
         inst.lease = lease.to_dict()
         self._save(inst)
@@ -133,8 +140,7 @@ class Compute:
             time.sleep(0.02)
 
     def _undo(self, inst: Instance) -> None:
-        vif.unplug(inst.namespace, self.node_ns, tap_name(inst.port_id))
-        self._record(inst.name).unlink(missing_ok=True)
+        """Port first (if that fails the record stays, so delete can be retried), then the VIF."""
         try:
             if inst.created_port:
                 self.user.delete(f"/v2.0/ports/{inst.port_id}")
@@ -144,6 +150,9 @@ class Compute:
         except ApiError as exc:
             if exc.status != 404:
                 raise
+        vif.unplug(inst.namespace, self.node_ns, tap_name(inst.port_id))
+        shutil.rmtree(self.dir / inst.name, ignore_errors=True)
+        self._record(inst.name).unlink(missing_ok=True)
 
     def delete(self, name: str) -> Instance:
         """Unplug, then delete the port (or, for a port given with --port, release it)."""

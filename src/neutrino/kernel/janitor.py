@@ -78,6 +78,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def remove_namespaces(names: Iterable[str]) -> list[str]:
+    """Remove exactly these namespaces of ours (their processes first); returns those removed."""
+    removed = []
+    for name in sorted(set(names)):
+        if not is_our_namespace(name) or not netns.namespace_exists(name):
+            continue
+        stop_namespace_processes(name)
+        shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
+        if netns.remove_namespace(name):
+            removed.append(name)
+    return removed
+
+
 def cleanup(prefixes: tuple[str, ...] = ALL_NAMESPACE_PREFIXES, root_links: bool = True) -> Removed:
     """Remove our namespaces (their links go with them), then our links in this process's namespace."""
     removed = Removed()

@@ -16,10 +16,12 @@ own report never wakes the agents again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +33,7 @@ from neutrino.db.models.base import utcnow
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import Network, Port, Subnet
 from neutrino.db.models.security import SecurityGroup
+from neutrino.errors import NeutrinoError
 from neutrino.services import agents as agents_svc
 from neutrino.services import common
 from neutrino.services.deps import Deps
@@ -41,6 +44,7 @@ from neutrino.services.routers import ROUTER_GW, RouterService
 from neutrino.services.security_groups import SecurityGroupService, _rules_of, default_group_ids
 from neutrino.services.subnets import to_dict as subnet_dict
 
+LOG = logging.getLogger(__name__)
 ADMIN = Context.admin()
 DHCP_OWNER = "network:dhcp"
 
@@ -64,6 +68,15 @@ def pick_host(resource_id: str, hosts: list[str]) -> str | None:
     return sorted(hosts)[digest % len(hosts)]
 
 
+def _dhcp_ports(ports: Iterable[Mapping[str, Any]]) -> dict[str, Dict]:
+    """network id -> its DHCP port: the oldest, as scheduling and claims pick it too."""
+    found: dict[str, Dict] = {}
+    for port in sorted((p for p in ports if p["device_owner"] == DHCP_OWNER),
+                       key=lambda p: (str(p.get("created_at") or ""), str(p["id"]))):
+        found.setdefault(str(port["network_id"]), dict(port))
+    return found
+
+
 def port_addresses(port: Mapping[str, Any]) -> list[str]:
     """Every address the port may use: fixed IPs and allowed address pairs (for remote groups)."""
     found = [str(f["ip_address"]) for f in port.get("fixed_ips") or ()]
@@ -73,9 +86,10 @@ def port_addresses(port: Mapping[str, Any]) -> list[str]:
 class AgentRpc:
     """The server side of the agents' calls; in-process callers use it directly."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, on_change: Callable[[str, str, str], None] | None = None) -> None:
         self.deps = deps
         self.db = deps.db
+        self.on_change = on_change
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
         self.ports = PortService(deps)
         self.networks = NetworkService(deps)
@@ -118,8 +132,12 @@ class AgentRpc:
 
     # ------------------------------------------------------------ port status
 
-    def update_port_status(self, statuses: Mapping[str, str]) -> list[str]:
-        """Set each port's status (ACTIVE/DOWN/...); returns the ids that changed."""
+    def update_port_status(self, statuses: Mapping[str, str], host: str | None = None) -> list[str]:
+        """Set each port's status (ACTIVE/DOWN/...); returns the ids that changed.
+
+        With ``host``, only ports bound to that host change (ML2's port_bound_to_host): a late
+        report from a port's previous host never overrides its new one.
+        """
         wanted = {pid: st for pid, st in statuses.items() if st in PORT_STATUSES}
         if not wanted:
             return []
@@ -127,6 +145,8 @@ class AgentRpc:
         def write(s: Session) -> list[str]:
             changed = []
             for port in s.scalars(select(Port).where(Port.id.in_(list(wanted)))):
+                if host is not None and port.binding_host_id != host:
+                    continue
                 if port.status != wanted[port.id]:
                     port.status = wanted[port.id]
                     common.touch(port)
@@ -137,10 +157,34 @@ class AgentRpc:
     # ------------------------------------------------------------ desired state
 
     def sync(self, host: str) -> Dict:
-        """Claim what this host serves, then describe everything it should realise."""
-        if self.db.read(lambda s: self._claims_needed(s, host)):
-            self.db.transaction(lambda s: self._claim(s, host))
-        return self.db.read(lambda s: self._snapshot(s, host))
+        """Claim what this host serves, then describe everything it should realise.
+
+        One read transaction in the usual case; a write only when something must be claimed
+        (a new DHCP port, a router's or DHCP port's binding), then the read again.
+        """
+        snapshot = self.db.read(lambda s: self._snapshot(s, host))
+        if snapshot is None:
+            self._claim_all(host)
+            snapshot = self.db.read(lambda s: self._snapshot(s, host, claims_done=True))
+        assert snapshot is not None
+        return snapshot
+
+    def _claim_all(self, host: str) -> None:
+        """Each network's and router's claim in its own transaction: one that cannot be made
+        (a subnet with no free address for the DHCP port) is logged and skipped, and the
+        host serves everything else, as Neutron's DHCP agent fails just that network."""
+        def served_ids(s: Session) -> list[tuple[str, str]]:
+            nets, routers = self._served(s, host)
+            return [("network", n.id) for n in nets] + [("router", r.id) for r in routers]
+
+        changed = False
+        for kind, item in self.db.read(served_ids):
+            try:
+                changed |= self.db.transaction(functools.partial(self._claim, host=host, kind=kind, item=item))
+            except NeutrinoError as exc:
+                LOG.warning("host %s cannot serve %s %s yet: %s", host, kind, item, exc)
+        if changed and self.on_change is not None:
+            self.on_change("agents", host, "claim")  # other hosts learn the new ports' VTEP now
 
     def _served(self, s: Session, host: str) -> tuple[list[Network], list[Router]]:
         """The networks whose DHCP and the routers this host serves.
@@ -151,18 +195,25 @@ class AgentRpc:
         """
         live = self._live_hosts(s)
         dhcp_hosts, l3_hosts = live.get(DHCP_AGENT, []), live.get(L3_AGENT, [])
+        with_dhcp = set(s.scalars(select(Subnet.network_id).where(Subnet.enable_dhcp.is_(True),
+                                                                  Subnet.ip_version == 4)))
+        dhcp_bound: dict[str, str] = {}
+        for net_id, bound in s.execute(select(Port.network_id, Port.binding_host_id)
+                                       .where(Port.device_owner == DHCP_OWNER).order_by(Port.created_at, Port.id)):
+            dhcp_bound.setdefault(net_id, bound)
         nets = []
-        for net in s.scalars(select(Network).order_by(Network.id)):
-            if not self._dhcp_subnets(s, net.id):
-                continue
-            port = self._dhcp_port(s, net.id)
-            current = port.binding_host_id if port is not None else ""
+        for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)):
+            current = dhcp_bound.get(net.id, "")
             if (current if current in dhcp_hosts else pick_host(net.id, dhcp_hosts)) == host:
                 nets.append(net)
+        router_bound: dict[str, set[str]] = defaultdict(set)
+        for router_id, bound in s.execute(select(RouterPort.router_id, Port.binding_host_id)
+                                          .join(Port, RouterPort.port_id == Port.id)):
+            router_bound[router_id].add(bound)
         routers = []
         for router in s.scalars(select(Router).order_by(Router.id)):
-            bound = sorted({p.binding_host_id for p in self._router_ports(s, router.id)} & set(l3_hosts))
-            if (bound[0] if bound else pick_host(router.id, l3_hosts)) == host:
+            bound_live = sorted(router_bound[router.id] & set(l3_hosts))
+            if (bound_live[0] if bound_live else pick_host(router.id, l3_hosts)) == host:
                 routers.append(router)
         return nets, routers
 
@@ -179,45 +230,49 @@ class AgentRpc:
         return list(s.scalars(select(Port).join(RouterPort, RouterPort.port_id == Port.id)
                               .where(RouterPort.router_id == router_id)))
 
-    def _claims_needed(self, s: Session, host: str) -> bool:
-        nets, routers = self._served(s, host)
-        for net in nets:
-            port = self._dhcp_port(s, net.id)
-            if port is None or port.binding_host_id != host or self._missing_dhcp_subnets(s, port):
-                return True
-        return any(p.binding_host_id != host for r in routers for p in self._router_ports(s, r.id))
-
     def _missing_dhcp_subnets(self, s: Session, port: Port) -> list[str]:
         have = {a.subnet_id for a in port.fixed_ips}
         return [sub.id for sub in self._dhcp_subnets(s, port.network_id) if sub.id not in have]
 
-    def _claim(self, s: Session, host: str) -> None:
-        nets, routers = self._served(s, host)
-        for net in nets:
-            port = self._dhcp_port(s, net.id)
-            if port is None:
-                self.ports.create_internal(s, ADMIN, net, {
-                    "project_id": net.project_id, "device_owner": DHCP_OWNER, "device_id": f"dhcp-{net.id}",
-                    "admin_state_up": True, "binding:host_id": host,
-                    "fixed_ips": [{"subnet_id": sub.id} for sub in self._dhcp_subnets(s, net.id)]})
-                continue
-            missing = self._missing_dhcp_subnets(s, port)
-            if missing:
-                current = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
-                self.ports.update(s, ADMIN, port.id, {"fixed_ips": current + [{"subnet_id": m} for m in missing]})
-            if port.binding_host_id != host:
-                self.ports._bind(s, port, host)
-                common.touch(port)
-        for router in routers:
-            for port in self._router_ports(s, router.id):
-                if port.binding_host_id != host:
-                    self.ports._bind(s, port, host)
-                    common.touch(port)
+    def _claim(self, s: Session, host: str, kind: str, item: str) -> bool:
+        """Bind one served network's DHCP port (creating it, or adding an address on a new DHCP
+        subnet) or one router's ports to ``host``; True if anything changed."""
+        changed = False
+        if kind == "router":
+            for router_port in self._router_ports(s, item):
+                if router_port.binding_host_id != host:
+                    self.ports._bind(s, router_port, host)
+                    common.touch(router_port)
+                    changed = True
+            return changed
+        net = s.get(Network, item)
+        if net is None:
+            return False
+        port = self._dhcp_port(s, net.id)
+        if port is None:
+            self.ports.create_internal(s, ADMIN, net, {
+                "project_id": net.project_id, "device_owner": DHCP_OWNER, "device_id": f"dhcp-{net.id}",
+                "admin_state_up": True, "binding:host_id": host,
+                "fixed_ips": [{"subnet_id": sub.id} for sub in self._dhcp_subnets(s, net.id)]})
+            return True
+        missing = self._missing_dhcp_subnets(s, port)
+        if missing:
+            current = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
+            self.ports.update(s, ADMIN, port.id, {"fixed_ips": current + [{"subnet_id": m} for m in missing]})
+            changed = True
+        if port.binding_host_id != host:
+            self.ports._bind(s, port, host)
+            common.touch(port)
+            changed = True
         s.flush()
+        return changed
 
-    def _snapshot(self, s: Session, host: str) -> Dict:
+    def _snapshot(self, s: Session, host: str, claims_done: bool = False) -> Dict | None:
+        """The host's desired state, or None if it must first claim something (see sync)."""
         nets_served, routers_served = self._served(s, host)
         ports = self.ports.get_all(s, ADMIN, {})
+        if not claims_done and self._claims_needed(s, host, nets_served, routers_served, ports):
+            return None
         networks = {n["id"]: n for n in self.networks.get_all(s, ADMIN, {})}
         subnets: dict[str, list[Dict]] = defaultdict(list)
         for sub in s.scalars(select(Subnet).order_by(Subnet.created_at, Subnet.id)):
@@ -241,11 +296,30 @@ class AgentRpc:
             "remote_vteps": self._remote_vteps(s, host, wanted_nets, ports),
         }
 
+    def _claims_needed(self, s: Session, host: str, nets: list[Network], routers: list[Router],
+                       ports: list[Dict]) -> bool:
+        by_id = {p["id"]: p for p in ports}
+        dhcp_subnets: dict[str, set[str]] = defaultdict(set)
+        for net_id, sub_id in s.execute(select(Subnet.network_id, Subnet.id).where(
+                Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)):
+            dhcp_subnets[net_id].add(sub_id)
+        dhcp_ports = _dhcp_ports(ports)
+        for net in nets:
+            port = dhcp_ports.get(net.id)
+            if port is None or port["binding:host_id"] != host:
+                return True
+            if dhcp_subnets[net.id] - {f["subnet_id"] for f in port["fixed_ips"]}:
+                return True
+        router_ids = [r.id for r in routers]
+        if not router_ids:
+            return False
+        mine = s.scalars(select(RouterPort.port_id).where(RouterPort.router_id.in_(router_ids)))
+        return any(by_id[pid]["binding:host_id"] != host for pid in mine if pid in by_id)
+
     @staticmethod
     def _dhcp_view(network: Dict, subnets: list[Dict], ports: list[Dict]) -> Dict:
-        dhcp_ports = sorted((p for p in ports if p["device_owner"] == DHCP_OWNER), key=lambda p: p["id"])
         return {"network": network, "subnets": subnets, "ports": ports,
-                "dhcp_port": dhcp_ports[0] if dhcp_ports else None}
+                "dhcp_port": _dhcp_ports(ports).get(network["id"])}
 
     def _router_view(self, s: Session, router: Router, ports: list[Dict],
                      subnets: Mapping[str, list[Dict]]) -> Dict:

@@ -396,6 +396,8 @@ class PortService:
         return port
 
     def _bind(self, s: Session, port: Port, host: str) -> None:
+        if port.binding_host_id != host and port.status == "ACTIVE":
+            port.status = "DOWN"  # wired by the old host, not yet by the new one (or by none)
         port.binding_host_id = host
         if not host:
             port.binding_vif_type, port.binding_vif_details = "unbound", {}
