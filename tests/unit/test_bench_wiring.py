@@ -198,7 +198,7 @@ def test_render_results_of_a_partial_run() -> None:
 
 def test_report_is_json() -> None:
     report = json.loads(json.dumps(_report()))
-    assert set(report) == {"meta", "port_ping", "rule_packet", "resync", "memory", "targets"}
+    assert set(report) == {"meta", "port_ping", "rule_packet", "resync", "memory", "targets", "port_ping_wall"}
     assert report["port_ping"][2]["instances"] == 100
     assert len(report["targets"]) == 5
 

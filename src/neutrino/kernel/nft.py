@@ -92,6 +92,13 @@ def read_table(ns: str, family: str, name: str) -> list[dict[str, Any]]:
     return [item for item in out.get("nftables", []) if "metainfo" not in item]
 
 
+def read_chain(ns: str, family: str, table: str, chain: str) -> list[dict[str, Any]]:
+    """``nft -j list chain``: one chain's objects (a small read where the whole table is large)."""
+    _guard_table("read chain", family, table)
+    out = json.loads(_nft("read chain", ns, ["-j", "list", "chain", family, table, chain]))
+    return [item for item in out.get("nftables", []) if "metainfo" not in item]
+
+
 def read_ruleset(ns: str) -> list[dict[str, Any]]:
     """``nft -j list ruleset`` in ``ns`` without the metainfo header (it carries versions, not state)."""
     out = json.loads(_nft("read ruleset", ns, ["-j", "list", "ruleset"]) or "{}")
