@@ -199,12 +199,16 @@ def ping_from(ns: str, dst: str, src: str) -> bool:
 
 def test_overlapping_cidrs_of_two_projects_stay_isolated(c: Cloud) -> None:
     """Issue test 4: both projects use 10.0.0.0/24 with the same addresses."""
-    c.network("net", "10.0.0.0/24", project=PROJECT)
-    c.network("net", "10.0.0.0/24", project=OTHER_PROJECT)
-    mine, theirs = c.compute(PROJECT), c.compute(OTHER_PROJECT)
-    a1, a2 = mine.create("a1", network="net"), mine.create("a2", network="net")
-    b1, b2 = theirs.create("b1", network="net"), theirs.create("b2", network="net")
-    assert {ip_of(a1), ip_of(a2)} == {ip_of(b1), ip_of(b2)}  # same addresses on both networks
+    instances = {}
+    for project, names in ((PROJECT, ("a1", "a2")), (OTHER_PROJECT, ("b1", "b2"))):
+        net, _ = c.network("net", "10.0.0.0/24", project=project)
+        compute = c.compute(project)
+        for name, ip in zip(names, ("10.0.0.10", "10.0.0.11"), strict=True):  # the same addresses on both
+            c.client(project).post("/v2.0/ports", {"port": {"network_id": net["id"], "name": f"{name}-port",
+                                                            "fixed_ips": [{"ip_address": ip}]}})
+            instances[name] = compute.create(name, port=f"{name}-port")
+    a1, a2, b1, b2 = (instances[n] for n in ("a1", "a2", "b1", "b2"))
+    assert (ip_of(a1), ip_of(a2)) == (ip_of(b1), ip_of(b2)) == ("10.0.0.10", "10.0.0.11")
     assert ping(a1.namespace, ip_of(a2)) and ping(b1.namespace, ip_of(b2))
     # Nothing of one project's traffic reaches the other's instances: watch b2 while a1 talks to a2.
     with listener(b2.namespace, 7000):

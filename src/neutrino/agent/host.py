@@ -43,6 +43,8 @@ from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA
 
 LOG = logging.getLogger(__name__)
 CLONE_NEWNET = 0x40000000
+DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
+DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 
 Dict = dict[str, Any]
@@ -230,9 +232,18 @@ class HostAgent:
                 self._wake.clear()  # cleared only when seen: a wake-up after a timeout is never lost
             if self._stop.is_set():
                 break
+            if woke:
+                self._quiet()
             resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
             if woke or resync:
                 self._safe(functools.partial(self.run_pass, full=resync))
+
+    def _quiet(self) -> None:
+        """Let a burst of wake-ups settle before a pass: a VM's port create, binding and VIF plug
+        come within tens of milliseconds, and one pass over all three beats three in a row."""
+        deadline = time.monotonic() + DEBOUNCE_MAX
+        while time.monotonic() < deadline and self._wake.wait(DEBOUNCE_QUIET):
+            self._wake.clear()
 
     def _heartbeat_loop(self) -> None:
         """Heartbeats from a thread of their own: a long pass never makes the agent look dead."""
