@@ -141,7 +141,22 @@ def _host_view() -> dict[str, set[str]]:
     if os.geteuid() != 0:
         return {}
     return {"namespaces": {n for n in netns.list_namespaces() if is_our_namespace(n) and not n.startswith("nt-bench")},
-            "links": {link.name for link in links.list_links(None) if is_our_link(link.name)}}
+            "links": {link.name for link in links.list_links(None) if is_our_link(link.name)},
+            "processes": _test_daemons()}
+
+
+def _test_daemons() -> set[str]:
+    """dnsmasq/haproxy/udhcpc started by tests (their command lines name pytest's tmp dirs)."""
+    from neutrino.kernel import procs
+
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            argv = procs.cmdline(int(entry)) or []
+            if argv and os.path.basename(argv[0]) in ("dnsmasq", "haproxy", "udhcpc", "busybox") \
+                    and "/pytest-of-" in " ".join(argv):
+                found.add(f"{entry} {os.path.basename(argv[0])}")
+    return found
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -154,7 +169,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput") or not _BEFORE:
         return
     after = _host_view()
-    left = {kind: sorted(after.get(kind, set()) - _BEFORE.get(kind, set())) for kind in ("namespaces", "links")}
+    left = {kind: sorted(after.get(kind, set()) - _BEFORE.get(kind, set()))
+            for kind in ("namespaces", "links", "processes")}
     if any(left.values()):
         print(f"\nLEFT BEHIND by the test run: {left}", flush=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

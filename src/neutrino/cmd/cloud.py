@@ -9,6 +9,7 @@ namespace (with the bridges, links and nft tables inside) and the machine-side g
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from typing import Any
 from neutrino.config import Config
 
 AGENT_TYPES = ("Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent")
-PIDFILE, LOGFILE = "neutrino.pid", "neutrino.log"
+PIDFILE, LOGFILE, LOCKFILE = "neutrino.pid", "neutrino.log", "neutrino.lock"
 
 
 def _need_root(verb: str) -> None:
@@ -233,6 +234,15 @@ def cmd_allinone(cfg: Config, args: argparse.Namespace) -> int:
 
     state = Path(cfg.DEFAULT.state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    lock = open(state / LOCKFILE, "w")  # held for the process's life: one cloud per state dir
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"neutrino allinone: another one already runs for {state}; "
+                         "`neutrino status` shows it, `sudo neutrino down` stops it") from None
+    # uvicorn re-raises SIGTERM once it has shut down; an exception, not the default action,
+    # lets the agents stop cleanly in the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     created = _prepare_in_child(cfg)
     srv = server.build(cfg)
     clouds = state / "clouds.yaml"
@@ -270,6 +280,9 @@ def cmd_agent(cfg: Config) -> int:
         raise SystemExit("neutrino agent: set [DEFAULT] transport_url = \"amqp://user:pass@host:5672/\" (the "
                          "server's too); with the in-process bus the agents run inside `neutrino up`")
     hc = host_config(cfg)
+    if hc.local_ip.startswith("127."):
+        print(f"neutrino agent: warning: [vxlan] local_ip is {hc.local_ip}; other hosts cannot reach this "
+              "one's VXLAN tunnels: set it to this host's underlay address", file=sys.stderr)
     node.ensure_node(hc.node_ns)
     prefix = cfg.DEFAULT.control_exchange
     agent = HostAgent(hc, RpcClient(url, prefix), AmqpBus(url, prefix))

@@ -282,7 +282,7 @@ class AgentRpc:
             by_network[port["network_id"]].append(port)
         host_ports = [p for p in ports if p["binding:host_id"] == host]
         dhcp = [self._dhcp_view(networks[n.id], subnets[n.id], by_network[n.id]) for n in nets_served]
-        routers = [self._router_view(s, r, ports, subnets) for r in routers_served]
+        routers = [self._router_view(s, r, host_ports, subnets) for r in routers_served]
         wanted_nets = {p["network_id"] for p in host_ports}
         return {
             "host": host,
@@ -323,6 +323,8 @@ class AgentRpc:
 
     def _router_view(self, s: Session, router: Router, ports: list[Dict],
                      subnets: Mapping[str, list[Dict]]) -> Dict:
+        """The router with its ports bound to this host (``ports``): one added since the claim
+        is realised on the next pass, once it is bound here and its network's bridge exists."""
         mine = {rp.port_id for rp in s.scalars(select(RouterPort).where(RouterPort.router_id == router.id))}
         by_subnet = {sub["id"]: sub for subs in subnets.values() for sub in subs}
         gateway = None
