@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils)
+APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -37,7 +37,7 @@ from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
 from neutrino.bus import CHANGES, Bus, Event
 from neutrino.files import write_atomic
-from neutrino.kernel import KernelError, netns, nft
+from neutrino.kernel import KernelError, conntrack, netns, nft
 from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
 from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA_AGENT
 
@@ -423,7 +423,11 @@ class HostAgent:
         ports = [p for p in state["ports"] if not str(p["device_owner"]).startswith("network:")]
         if self._zones is None:
             self._zones = firewall.read_zones(self._current_sg_table())
-        self._zones = firewall.assign_zones(sorted(firewall.guarded_network_ids(ports)), self._zones)
+        previous = self._zones
+        self._zones = firewall.assign_zones(sorted(firewall.guarded_network_ids(ports)), previous)
+        for network_id, zone in self._zones.items():
+            if previous.get(network_id) != zone:  # newly given to this network: forget its old flows
+                conntrack.flush_zone(self.cfg.node_ns, zone)
         # Rendering a hundred ports' chains costs ~20 ms; the same inputs give the same script.
         key = orjson.dumps([ports, state["security_groups"], state["members"], self._zones],
                            option=orjson.OPT_SORT_KEYS)
