@@ -234,6 +234,8 @@ class HostAgent:
                 break
             if woke:
                 self._quiet()
+                if self._stop.is_set():
+                    break
             resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
             if woke or resync:
                 self._safe(functools.partial(self.run_pass, full=resync))
