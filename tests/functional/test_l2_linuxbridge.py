@@ -59,7 +59,7 @@ def build(prefix: str) -> Lab:
 
 def run(lab: Lab, i: int, ports: list[dict[str, Any]], vteps: list[str] | None = None) -> list[l2.Action]:
     remote = {NET_ID: [UNDERLAY[1 - i]] if vteps is None else vteps}
-    return lb.reconcile(lab.hosts[i], ports, NETWORKS, UNDERLAY[i], remote, "ul0")
+    return lb.reconcile(lab.hosts[i], ports, NETWORKS, UNDERLAY[i], remote, "ul0")[0]
 
 
 def test_reconcile_wires_vxlan_converges_and_follows_changes(ns_prefix: str) -> None:

@@ -11,11 +11,9 @@ no memory of its own: it reads the kernel and converges, so nothing is duplicate
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
 import logging
-import os
 import select
 import socket
 import threading
@@ -42,7 +40,6 @@ from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
 from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA_AGENT
 
 LOG = logging.getLogger(__name__)
-CLONE_NEWNET = 0x40000000
 DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
@@ -107,14 +104,7 @@ class LinkMonitor:
         self._thread.join(timeout=2)
 
     def _open(self) -> socket.socket:
-        # setns moves only this thread; the socket stays bound to the node namespace after.
-        fd = os.open(f"/run/netns/{self.namespace}", os.O_RDONLY)
-        try:
-            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {self.namespace}")
-        finally:
-            os.close(fd)
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        sock = netns.socket_in(self.namespace, socket.AF_NETLINK, socket.SOCK_RAW)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.bind((0, RTMGRP_LINK))
         return sock
@@ -122,7 +112,7 @@ class LinkMonitor:
     def _run(self) -> None:
         try:
             sock = self._open()
-        except OSError:
+        except (OSError, KernelError):
             LOG.exception("link monitor for %s unavailable; relying on events and resyncs", self.namespace)
             return
         with sock:
@@ -160,7 +150,6 @@ class HostAgent:
         self._plugged_taps: set[str] = set()
         self._owned = self._load_owned()
         self._verify = True
-        self._last_report = 0.0
         self._last_pass = 0.0
         self._last_full = 0.0
         self._dhcp_servers: dict[str, DhcpNetwork] = {}
@@ -273,7 +262,6 @@ class HostAgent:
                     METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
         for agent_type, configuration in per_type.items():
             self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
-        self._last_report = time.monotonic()
 
     # ------------------------------------------------------------ one pass
 
@@ -315,13 +303,9 @@ class HostAgent:
         return result
 
     def _l2(self, state: Dict, result: PassResult) -> None:
-        phys = self.cfg.physical_interfaces
-        want = l2_state.desired(state["ports"], state["networks"], self.cfg.local_ip, state["remote_vteps"], phys)
-        have = l2.read_actual(self.cfg.node_ns, phys.values())
-        actions = l2_state.diff(want, have)
-        l2.apply(self.cfg.node_ns, actions, self.cfg.underlay_dev)
+        actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
+                                     state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
         result.l2_actions = len(actions)
-        # After the actions, every tap that was there is as desired: that is the status to report.
         self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
 
     @staticmethod

@@ -7,8 +7,9 @@ import socket
 import subprocess
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2 import netns as pr_netns
@@ -18,6 +19,7 @@ from neutrino.kernel.names import is_our_namespace
 
 NETNS_RUN_DIR = "/run/netns"
 NETLINK_ROUTE = 0
+T = TypeVar("T")
 
 
 def _path(name: str) -> str:
@@ -140,33 +142,44 @@ def iproute(ns: str | None) -> Iterator[IPRoute]:
             _close(entry)
 
 
-def _netlink_socket_in(ns: str) -> socket.socket:
-    """A rtnetlink socket opened inside ``ns`` by a short-lived thread that alone enters it.
+def _run_inside(ns: str, op: str, target: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a short-lived thread that alone enters ``ns``; its result or error comes back.
 
-    Never ``IPRoute(netns=...)``: pyroute2 forks the whole process for that, and the child
-    then runs this process's Python signal handlers if a signal arrives (a Ctrl-C could make
-    it run our clean-up). A socket belongs to the namespace it was opened in, whichever
-    thread uses it later.
+    setns(CLONE_NEWNET) moves only the calling thread, so the rest of the process never leaves
+    its namespace. Never pyroute2's forking helpers (``IPRoute(netns=...)``, ``netns.create``):
+    they fork the whole process, and the child runs this process's Python signal handlers if
+    a signal arrives (a Ctrl-C could make it run our clean-up).
     """
-    result: dict[str, socket.socket | BaseException] = {}
+    result: dict[str, Any] = {}
 
     def worker() -> None:
         try:
             pr_netns.setns(ns, flags=0)  # flags=0: open the existing namespace, no fork
-            result["socket"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+            result["value"] = fn()
         except BaseException as exc:  # handed to the caller's thread
             result["error"] = exc
 
     thread = threading.Thread(target=worker, name=f"netns-{ns}", daemon=True)
     thread.start()
     thread.join()
-    found = result.get("socket")
-    if isinstance(found, socket.socket):
-        return found
     error = result.get("error")
     if isinstance(error, OSError):
-        raise KernelError("open namespace", ns, error.errno or 0, str(error)) from error
-    raise error if isinstance(error, BaseException) else KernelError("open namespace", ns, 0, "no socket")
+        raise KernelError(op, target, error.errno or 0, str(error)) from error
+    if isinstance(error, BaseException):
+        raise error
+    value: T = result["value"]
+    return value
+
+
+def socket_in(ns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket opened inside ``ns``: it belongs to that namespace whichever thread uses it."""
+    if not namespace_exists(ns):
+        raise NamespaceNotFound("open namespace", ns, detail="no such namespace")
+    return _run_inside(ns, "open namespace", ns, lambda: socket.socket(family, kind, proto))
+
+
+def _netlink_socket_in(ns: str) -> socket.socket:
+    return socket_in(ns, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
 
 
 def ensure_namespace(name: str) -> bool:
@@ -222,87 +235,44 @@ def _sysctl_path(key: str) -> str:
     return "/proc/sys/" + rel
 
 
-def _in_namespace(ns: str, op: str, action: str, key: str, value: str | None = None) -> str:
-    """Read or write a /proc/sys file from a short-lived thread that alone enters ``ns``.
-
-    setns(CLONE_NEWNET) only moves the calling thread, and /proc/sys/net shows the calling
-    thread's namespace, so the rest of the process never leaves its own namespace.
-    """
+def _guard_sysctl(op: str, ns: str) -> None:
     _require_ours(op, ns)
     if not namespace_exists(ns):
         raise NamespaceNotFound(op, ns, detail="no such namespace")
     if is_root_namespace(ns):
         raise NotOurs(op, ns, detail="refusing to change the root namespace")
-    path = _sysctl_path(key)
-    result: dict[str, str | BaseException] = {}
 
-    def worker() -> None:
-        try:
-            pr_netns.setns(ns, flags=0)
-            if action == "write":
-                with open(path, "w") as f:
-                    f.write(f"{value}\n")
-            with open(path) as f:
-                result["value"] = f.read().strip()
-        except BaseException as exc:  # handed to the caller's thread
-            result["error"] = exc
 
-    thread = threading.Thread(target=worker, name=f"netns-{ns}", daemon=True)
-    thread.start()
-    thread.join()
-    error = result.get("error")
-    if isinstance(error, OSError):
-        raise KernelError(op, f"{ns}:{key}", error.errno or 0, str(error)) from error
-    if isinstance(error, BaseException):
-        raise error
-    return str(result["value"])
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
 
 
 def set_sysctls(ns: str, values: dict[str, str | int]) -> bool:
-    """Set several sysctls inside ``ns`` from one short-lived thread; True if any changed."""
-    _require_ours("set sysctl", ns)
-    if not namespace_exists(ns):
-        raise NamespaceNotFound("set sysctl", ns, detail="no such namespace")
-    if is_root_namespace(ns):
-        raise NotOurs("set sysctl", ns, detail="refusing to change the root namespace")
+    """Set several sysctls (``net.ipv4.ip_forward`` style) inside ``ns`` only, from one thread
+    that alone enters it (/proc/sys/net shows the calling thread's namespace); True if any changed."""
+    _guard_sysctl("set sysctl", ns)
     paths = {_sysctl_path(key): str(value) for key, value in values.items()}
-    result: dict[str, bool | BaseException] = {}
 
-    def worker() -> None:
-        try:
-            pr_netns.setns(ns, flags=0)
-            changed = False
-            for path, value in paths.items():
-                with open(path) as f:
-                    if f.read().strip() == value:
-                        continue
+    def write() -> bool:
+        changed = False
+        for path, value in paths.items():
+            if _read(path) != value:
                 with open(path, "w") as f:
                     f.write(f"{value}\n")
                 changed = True
-            result["changed"] = changed
-        except BaseException as exc:  # handed to the caller's thread
-            result["error"] = exc
+        return changed
 
-    thread = threading.Thread(target=worker, name=f"netns-{ns}", daemon=True)
-    thread.start()
-    thread.join()
-    error = result.get("error")
-    if isinstance(error, OSError):
-        raise KernelError("set sysctl", ns, error.errno or 0, str(error)) from error
-    if isinstance(error, BaseException):
-        raise error
-    return bool(result["changed"])
+    return _run_inside(ns, "set sysctl", f"{ns}:{','.join(values)}", write)
 
 
 def set_sysctl(ns: str, key: str, value: str | int) -> bool:
-    """Set ``key`` (``net.ipv4.ip_forward`` style) inside ``ns`` only; True if it changed."""
-    before = _in_namespace(ns, "read sysctl", "read", key)
-    if before == str(value):
-        return False
-    _in_namespace(ns, "set sysctl", "write", key, str(value))
-    return True
+    """Set ``key`` inside ``ns`` only; True if it changed."""
+    return set_sysctls(ns, {key: value})
 
 
 def get_sysctl(ns: str, key: str) -> str:
-    return _in_namespace(ns, "read sysctl", "read", key)
+    _guard_sysctl("read sysctl", ns)
+    path = _sysctl_path(key)
+    return _run_inside(ns, "read sysctl", f"{ns}:{key}", lambda: _read(path))
 

@@ -284,6 +284,7 @@ class AgentRpc:
         dhcp = [self._dhcp_view(networks[n.id], subnets[n.id], by_network[n.id]) for n in nets_served]
         routers = [self._router_view(s, r, host_ports, subnets) for r in routers_served]
         wanted_nets = {p["network_id"] for p in host_ports}
+        groups = self._groups(s, host_ports)
         return {
             "host": host,
             "ports": host_ports,
@@ -291,8 +292,8 @@ class AgentRpc:
             "subnets": {nid: subnets[nid] for nid in sorted(wanted_nets)},
             "dhcp": [d for d in dhcp if d["dhcp_port"] is not None],
             "routers": routers,
-            "security_groups": self._groups(s, host_ports),
-            "members": self._members(s, host_ports, ports),
+            "security_groups": groups,
+            "members": self._members(groups, ports),
             "remote_vteps": self._remote_vteps(s, host, wanted_nets, ports),
         }
 
@@ -354,8 +355,10 @@ class AgentRpc:
         defaults = default_group_ids(s, ids)
         return [self.groups.to_dict(g, rules[g.id], defaults) for g in groups]
 
-    def _members(self, s: Session, host_ports: list[Dict], ports: list[Dict]) -> dict[str, list[str]]:
-        remote = {str(r["remote_group_id"]) for g in self._groups(s, host_ports) for r in g["security_group_rules"]
+    @staticmethod
+    def _members(groups: list[Dict], ports: list[Dict]) -> dict[str, list[str]]:
+        """Addresses of every port in each group the host's rules name as a remote group."""
+        remote = {str(r["remote_group_id"]) for g in groups for r in g["security_group_rules"]
                   if r.get("remote_group_id")}
         members: dict[str, list[str]] = {g: [] for g in sorted(remote)}
         for port in ports:

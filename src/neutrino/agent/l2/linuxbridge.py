@@ -73,10 +73,15 @@ def _apply_one(ns: str | None, action: Action, underlay_dev: str) -> None:
 
 def reconcile(ns: str | None, host_ports: Iterable[Mapping[str, Any]], networks: Mapping[str, Mapping[str, Any]],
               local_ip: str, remote_vteps: Mapping[str, Iterable[str]], underlay_dev: str,
-              physical_interfaces: Mapping[str, str] | None = None) -> list[Action]:
-    """Bring ``ns`` to the desired state for these ports; returns the actions applied ([] when converged)."""
+              physical_interfaces: Mapping[str, str] | None = None) -> tuple[list[Action], L2State]:
+    """Bring ``ns`` to the desired state for these ports.
+
+    Returns the actions applied ([] when converged) and the state read before them: every
+    tap found there is wired as desired afterwards, which is what port status reports.
+    """
     phys = physical_interfaces or {}
     want = l2.desired(host_ports, networks, local_ip, remote_vteps, phys)
-    actions = l2.diff(want, read_actual(ns, phys.values()))
+    have = read_actual(ns, phys.values())
+    actions = l2.diff(want, have)
     apply(ns, actions, underlay_dev)
-    return actions
+    return actions, have
