@@ -32,6 +32,7 @@ from neutrino import config
 from neutrino.client import Client
 from neutrino.cmd import hostclaim
 from neutrino.kernel import links, netns
+from tests.functional.test_up_down import check_hints
 
 REPO = Path(__file__).resolve().parents[2]
 WALKTHROUGH = ("## Run it", "## Five minutes")
@@ -219,9 +220,6 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert down.returncode == 0, down.stdout + down.stderr
 
 
-def _paths_in(text: str) -> list[str]:
-    return re.findall(r"(?<![\w.])(/[\w.+-]+(?:/[\w.+-]+)+)", text)
-
 
 def test_readme_walkthrough_runs_verbatim(checkout: Path, tmp_path: Path) -> None:
     commands = walkthrough((checkout / "README.md").read_text())
@@ -230,7 +228,7 @@ def test_readme_walkthrough_runs_verbatim(checkout: Path, tmp_path: Path) -> Non
     logs.mkdir()
     shell = Shell(checkout, _readme_env(), logs)
     timings = []
-    checks: dict[int, Callable[[str], None]] = {0: _hints_work}
+    checks: dict[int, Callable[[str], None]] = {0: lambda out: check_hints(_readme_env(), out)}
     try:
         for i, written in enumerate(commands):
             command = placeholders.fill(written)
@@ -247,14 +245,3 @@ def test_readme_walkthrough_runs_verbatim(checkout: Path, tmp_path: Path) -> Non
     assert not netns.namespace_exists(made.node_ns), "the README's `down` left the node namespace"
     assert not (made.gateway_link and links.link_exists(None, made.gateway_link)), "`down` left the gateway link"
 
-
-def _hints_work(up_output: str) -> None:
-    """What ``up`` prints can be copied: every path it names exists, and its status hint runs."""
-    hints = up_output[up_output.index("neutrino is up"):]
-    paths = _paths_in(hints)
-    assert any(p.endswith("/bin/neutrino") for p in paths) and any(p.endswith("/bin/openstack") for p in paths)
-    missing = [p for p in paths if not Path(p).exists()]
-    assert not missing, f"`up` printed paths that do not exist: {missing}\n{hints}"
-    status = next(line.split("#")[0].split() for line in hints.splitlines() if line.split()[1:2] == ["status"])
-    done = subprocess.run(status, capture_output=True, text=True, env=_readme_env(), timeout=60)
-    assert done.returncode == 0 and "Linux bridge agent" in done.stdout, done.stdout + done.stderr

@@ -149,11 +149,36 @@ class Claim:
                                                "host": fp.host, "node_ns": fp.node_ns, "config": config})
 
     def release(self) -> None:
+        """Drop the record and the lock files (removed while still held: see ``_lock``)."""
         if self._files:
             _record_path(self.footprint.node_ns).unlink(missing_ok=True)
         for f in self._files:
+            Path(f.name).unlink(missing_ok=True)
             f.close()
         self._files.clear()
+
+
+def _lock(path: Path) -> IO[str] | None:
+    """An exclusive lock on ``path``, or None when another process holds it.
+
+    The holder removes the file when it lets go; whoever locked that removed file in between
+    holds nothing, so it checks that the path still names the file it locked, and tries again.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        f = open(path, "a")  # noqa: SIM115 - held open for the claim's life
+        os.chmod(path, 0o644)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                return f
+        except FileNotFoundError:
+            pass
+        f.close()
 
 
 def claim(fp: Footprint, verb: str) -> Claim:
@@ -163,16 +188,10 @@ def claim(fp: Footprint, verb: str) -> Claim:
     if fp.gateway_link:
         names.append(("links", fp.gateway_link, f"link {fp.gateway_link}"))
     for kind, name, what in names:
-        path = _lock_path(kind, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a")  # noqa: SIM115 - held open for the claim's life
-        os.chmod(path, 0o644)
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
+        f = _lock(_lock_path(kind, name))
+        if f is None:
             held.release()
-            raise HostBusy(owner_message(verb, running(fp.node_ns), what)) from None
+            raise HostBusy(owner_message(verb, running(fp.node_ns), what))
         held._files.append(f)
     return held
 
