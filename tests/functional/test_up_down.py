@@ -134,6 +134,8 @@ def _one_cloud_per_host(env: dict[str, str], ns_prefix: str, state: Path) -> Non
     assert not other.exists() and not _processes_mentioning(str(other))  # nothing started, nothing made
     refused = run(env, "down", "--state-dir", str(other), check=False)
     assert refused.returncode != 0 and "one cloud runs per host" in refused.stderr, refused.stdout + refused.stderr
+    busy = run(env, "cleanup", check=False)  # finds the running cloud: its namespaces are not leftovers
+    assert busy.returncode != 0 and "is running" in busy.stderr, busy.stdout + busy.stderr
     assert netns.namespace_exists(node) and links.link_exists(None, GATEWAY_LINK)
     assert _firewall(node) == before
     run(env, "status")  # still healthy

@@ -37,6 +37,7 @@ def test_a_running_cloud_is_found_without_its_state_dir(tmp_path: Path) -> None:
         other.DEFAULT.bind = "127.0.0.1:9696"
         owner = hostclaim.locate(other, None)
         assert owner is not None and owner.state_dir == tmp_path / "first"
+        assert hostclaim.claimed_hosts() == ["neutrino-aio"]  # `cleanup --all` refuses while it runs
         assert other.DEFAULT.state_dir == str(tmp_path / "first") and other.DEFAULT.bind == "127.0.0.1:9797"
         explicit = _cfg(Path("/var/lib/neutrino"))
         assert hostclaim.locate(explicit, str(tmp_path / "second")) is None

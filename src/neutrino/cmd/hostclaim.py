@@ -128,6 +128,11 @@ def running(node_ns: str) -> Running | None:
         return None  # held, but the record is not written yet (the owner is starting)
 
 
+def claimed_hosts() -> list[str]:
+    """The node namespaces that a live cloud or agent holds on this machine now."""
+    return sorted(path.stem for path in (RUN_DIR / "hosts").glob("*.lock") if _held(path))
+
+
 def owner_message(verb: str, owner: Running | None, name: str) -> str:
     who = f"the cloud running on this host ({owner.describe()})" if owner else "another neutrino process"
     return (f"neutrino {verb}: {name} belongs to {who}; one cloud runs per host. Use that cloud "

@@ -21,7 +21,7 @@ def _compute(cfg: Config, cloud: str):  # type: ignore[no-untyped-def]
     state = Path(cfg.DEFAULT.state_dir).resolve()
     clouds = state / "clouds.yaml"
     if not clouds.exists():
-        raise SystemExit(f"neutrino instance: {clouds} does not exist; is the cloud up (`sudo neutrino up`)?")
+        raise SystemExit(f"neutrino instance: {clouds} does not exist; is the cloud up (`neutrino up`)?")
     hc = host_config(cfg)
     return Compute(Client.from_clouds(clouds, cloud), Client.from_clouds(clouds, "admin"), hc.host, hc.node_ns,
                    state, ns_prefix=hc.ns_prefix)

@@ -148,8 +148,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         from neutrino.cmd import cloud
 
         return cloud.cmd_cleanup(_cloud_config(args), args.dry_run)
+    from neutrino.cmd import hostclaim
     from neutrino.kernel import janitor, links, netns
 
+    live = hostclaim.claimed_hosts()
+    if live and not args.dry_run:  # removing a live cloud's namespaces leaves its agents failing
+        raise SystemExit(f"neutrino cleanup --all: a cloud or agent still runs on this host (node namespaces "
+                         f"{', '.join(live)}); stop it first with `neutrino down`")
     if args.dry_run:
         names = janitor.select_namespaces(netns.list_namespaces())
         devs = janitor.select_links(link.name for link in links.list_links(None)) if args.links else []
