@@ -66,8 +66,11 @@ def test_up_instance_floating_ip_from_the_machine_then_down(env: dict[str, str],
     assert "[4/4]" in up.stdout and "neutrino is up" in up.stdout, up.stdout
     assert "198.51.100.1/24" in links.list_addresses(None, GATEWAY_LINK)
     assert open(f"/proc/sys/net/ipv4/conf/{GATEWAY_LINK}/forwarding").read().strip() == "0"
-    again = run(env, "up", "--state-dir", state, "--bind", bind)  # idempotent: finds it running
+    # idempotent: finds it running; run through sudo, it gives clouds.yaml to the user behind sudo
+    again = run({**env, "SUDO_UID": "65534", "SUDO_GID": "65534"}, "up", "--state-dir", state, "--bind", bind)
     assert "already running" in again.stdout and "neutrino is up" in again.stdout
+    clouds = Path(state) / "clouds.yaml"
+    assert (clouds.stat().st_uid, clouds.stat().st_mode & 0o777) == (65534, 0o600)
     second = run(env, "allinone", "--state-dir", state, "--bind", f"127.0.0.1:{free_port()}", check=False,
                  timeout=60)
     assert second.returncode != 0 and "already runs" in second.stderr

@@ -92,6 +92,14 @@ def _tool(name: str) -> str:
     return str(path) if path.exists() else name
 
 
+def _give_to_sudo_user(path: Path) -> None:
+    """``sudo neutrino up``: the user behind sudo owns clouds.yaml (still mode 0600), so that the
+    ``openstack`` commands run as that user, not as root."""
+    uid, gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+    if uid.isdigit() and gid.isdigit() and os.geteuid() == 0:
+        os.chown(path, int(uid), int(gid))
+
+
 def _as_root(command: str) -> str:
     return f"sudo {command}" if os.environ.get("SUDO_USER") else command
 
@@ -130,6 +138,7 @@ def cmd_up(cfg: Config, config_file: str | None) -> int:
 
     _wait("starting", answering, 60, proc, log)
     _done(t, f"pid {pid}")
+    _give_to_sudo_user(clouds)
     t = _step(2, 4, "signing in as admin")
     admin = _wait("signing in", lambda: Client.from_clouds(clouds, "admin"), 30, proc, log)
     _done(t)

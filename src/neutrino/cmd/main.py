@@ -124,7 +124,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from neutrino.db import migrate
     from neutrino.db.engine import Database
 
-    cfg = _load_config(args)
+    cfg = _cloud_config(args)  # without --state-dir or --db: the running cloud's database
     db = Database(cfg.db_url)
     ran = migrate.upgrade(db)
     print(f"database {cfg.db_url.split('://')[0]}: {'migrated to' if ran else 'already at'} "
