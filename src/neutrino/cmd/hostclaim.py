@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -170,6 +171,7 @@ def _lock(path: Path) -> IO[str] | None:
     holds nothing, so it checks that the path still names the file it locked, and tries again.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    patience = time.monotonic() + 0.3  # a reader's brief shared lock (``_held``) is not an owner
     while True:
         f = open(path, "a")  # noqa: SIM115 - held open for the claim's life
         os.chmod(path, 0o644)
@@ -177,7 +179,10 @@ def _lock(path: Path) -> IO[str] | None:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            return None
+            if time.monotonic() > patience:
+                return None
+            time.sleep(0.02)
+            continue
         try:
             if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
                 return f
