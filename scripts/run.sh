@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and start the all-in-one cloud: the API server plus this host's L2, DHCP,
 # L3 and metadata agents, with a host-only external network "public" (203.0.113.0/24).
-# Usage: sudo scripts/run.sh [--bind HOST:PORT] [--state-dir DIR]     (stop: sudo .venv/bin/neutrino down)
+# Usage (as root): scripts/run.sh [--bind HOST:PORT] [--state-dir DIR]     (stop: .venv/bin/neutrino down)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then

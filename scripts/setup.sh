@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack)
 
 missing=()
+installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)"
 for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    grep -qx "$pkg installed" <<<"$installed" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing apt packages: ${missing[*]}"
@@ -22,11 +23,14 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $($PY --version)"
     "$PY" -m venv .venv
 fi
+# The stamp holds the hash of the pyproject.toml last installed: a fresh clone or checkout (new
+# file times, same pins) finds the environment ready at once; changed pins reinstall.
 stamp=.venv/.neutrino-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -x .venv/bin/neutrino ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python dependencies (pinned in pyproject.toml)"
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
-    touch "$stamp"
+    echo "$want" > "$stamp"
 fi
 echo "setup: ready (.venv/bin/neutrino)"

@@ -9,6 +9,7 @@ floating IP answers; after ``down`` nothing of the project remains.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,15 +66,20 @@ def test_up_instance_floating_ip_from_the_machine_then_down(env: dict[str, str],
     assert "[4/4]" in up.stdout and "neutrino is up" in up.stdout, up.stdout
     assert "198.51.100.1/24" in links.list_addresses(None, GATEWAY_LINK)
     assert open(f"/proc/sys/net/ipv4/conf/{GATEWAY_LINK}/forwarding").read().strip() == "0"
-    again = run(env, "up", "--state-dir", state, "--bind", bind)  # idempotent: finds it running
+    # idempotent: finds it running; run through sudo, it gives clouds.yaml to the user behind sudo
+    again = run({**env, "SUDO_UID": "65534", "SUDO_GID": "65534"}, "up", "--state-dir", state, "--bind", bind)
     assert "already running" in again.stdout and "neutrino is up" in again.stdout
+    clouds = Path(state) / "clouds.yaml"
+    assert (clouds.stat().st_uid, clouds.stat().st_mode & 0o777) == (65534, 0o600)
     second = run(env, "allinone", "--state-dir", state, "--bind", f"127.0.0.1:{free_port()}", check=False,
                  timeout=60)
     assert second.returncode != 0 and "already runs" in second.stderr
-    status = run(env, "status", "--state-dir", state)
+    check_hints(env, up.stdout)
+    status = run(env, "status")  # no --state-dir: the running cloud is found by its record
     for kind in ("Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent"):
         assert kind in status.stdout
-    assert "XXX" not in status.stdout
+    assert "XXX" not in status.stdout and f"state {state}" in status.stdout
+    _one_cloud_per_host(env, ns_prefix, Path(state))
 
     demo = Client.from_clouds(Path(state) / "clouds.yaml", "demo")
     net = demo.post("/v2.0/networks", {"network": {"name": "net1"}})["network"]
@@ -87,7 +93,7 @@ def test_up_instance_floating_ip_from_the_machine_then_down(env: dict[str, str],
     demo.post("/v2.0/security-group-rules", {"security_group_rule": {
         "security_group_id": default["id"], "direction": "ingress", "protocol": "icmp"}})
 
-    created = run(env, "instance", "--state-dir", state, "create", "--network", "net1", "vm1")
+    created = run(env, "instance", "create", "--network", "net1", "vm1")  # finds the cloud by itself
     assert "10.0.0." in created.stdout and "mtu" in created.stdout
     # The instance reaches the machine's gateway address through SNAT ...
     run(env, "instance", "--state-dir", state, "exec", "vm1", "--", "ping", "-c1", "-W2", "198.51.100.1")
@@ -106,9 +112,48 @@ def test_up_instance_floating_ip_from_the_machine_then_down(env: dict[str, str],
     assert "vm1" not in run(env, "instance", "--state-dir", state, "list").stdout
     run(env, "instance", "--state-dir", state, "create", "--network", "net1", "vm2")  # down removes it too
 
-    down = run(env, "down", "--state-dir", state)
+    down = run(env, "down")  # finds the cloud by itself, and removes exactly what it made
     assert "neutrino is down" in down.stdout
     assert not [n for n in netns.list_namespaces() if n.startswith(ns_prefix)]
     assert not links.link_exists(None, GATEWAY_LINK)
     assert not _processes_mentioning(state)
     assert "not running" in run(env, "status", "--state-dir", state, check=False).stdout
+
+
+def _firewall(node_ns: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", node_ns, "nft", "-s", "list", "ruleset"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _one_cloud_per_host(env: dict[str, str], ns_prefix: str, state: Path) -> None:
+    """A second cloud is refused before it touches anything, and cannot take the running one down."""
+    node = f"{ns_prefix}node"
+    before = _firewall(node)
+    other = state.parent / "other-state"
+    second = run(env, "up", "--state-dir", str(other), "--bind", f"127.0.0.1:{free_port()}", check=False, timeout=60)
+    assert second.returncode != 0, second.stdout
+    assert "one cloud runs per host" in second.stderr and "neutrino down" in second.stderr, second.stderr
+    assert str(state) in second.stderr  # it names the running cloud
+    assert not other.exists() and not _processes_mentioning(str(other))  # nothing started, nothing made
+    refused = run(env, "down", "--state-dir", str(other), check=False)
+    assert refused.returncode != 0 and "one cloud runs per host" in refused.stderr, refused.stdout + refused.stderr
+    busy = run(env, "cleanup", check=False)  # finds the running cloud: its namespaces are not leftovers
+    assert busy.returncode != 0 and "is running" in busy.stderr, busy.stdout + busy.stderr
+    assert netns.namespace_exists(node) and links.link_exists(None, GATEWAY_LINK)
+    assert _firewall(node) == before
+    run(env, "status")  # still healthy
+    # Printing commands end quietly when their reader goes away (`neutrino status | head`).
+    piped = subprocess.run(f"{NEUTRINO} status | head -n 0", shell=True, capture_output=True, text=True, env=env,
+                           timeout=60)
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+
+
+def check_hints(env: dict[str, str], up_output: str) -> None:
+    """Every path that ``up`` prints exists, and its ``status`` line runs as printed."""
+    hints = up_output[up_output.index("neutrino is up"):]
+    paths = re.findall(r"(?<![\w.])(/[\w.+-]+(?:/[\w.+-]+)+)", hints)
+    assert any(p.endswith("/bin/neutrino") for p in paths) and any(p.endswith("/bin/openstack") for p in paths)
+    assert [p for p in paths if not Path(p).exists()] == [], hints
+    line = next(line for line in hints.splitlines() if line.split()[1:2] == ["status"])
+    done = subprocess.run(line.split("#")[0].split(), capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and "L3 agent" in done.stdout, done.stdout + done.stderr

@@ -21,7 +21,7 @@ def _compute(cfg: Config, cloud: str):  # type: ignore[no-untyped-def]
     state = Path(cfg.DEFAULT.state_dir).resolve()
     clouds = state / "clouds.yaml"
     if not clouds.exists():
-        raise SystemExit(f"neutrino instance: {clouds} does not exist; is the cloud up (`sudo neutrino up`)?")
+        raise SystemExit(f"neutrino instance: {clouds} does not exist; is the cloud up (`neutrino up`)?")
     hc = host_config(cfg)
     return Compute(Client.from_clouds(clouds, cloud), Client.from_clouds(clouds, "admin"), hc.host, hc.node_ns,
                    state, ns_prefix=hc.ns_prefix)
@@ -91,7 +91,8 @@ def _run(cfg: Config, args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction, func: Callable[[argparse.Namespace], int]) -> None:  # type: ignore[type-arg]
     inst = sub.add_parser("instance", help="instances (namespaces standing in for VMs) on this host")
     inst.add_argument("--os-cloud", default="demo", help="cloud of clouds.yaml that owns the instance (demo)")
-    inst.add_argument("--state-dir", help="where `neutrino up` keeps its state")
+    inst.add_argument("--state-dir", help="where `neutrino up` keeps its state (default: the cloud "
+                                                                  "running on this host)")
     isub = inst.add_subparsers(dest="instance_command", required=True)
     create = isub.add_parser("create", help="create a port, plug a namespace into it, get its address by DHCP")
     create.add_argument("--network", help="network name or id")

@@ -6,6 +6,8 @@ import argparse
 import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -122,7 +124,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from neutrino.db import migrate
     from neutrino.db.engine import Database
 
-    cfg = _load_config(args)
+    cfg = _cloud_config(args)  # without --state-dir or --db: the running cloud's database
     db = Database(cfg.db_url)
     ran = migrate.upgrade(db)
     print(f"database {cfg.db_url.split('://')[0]}: {'migrated to' if ran else 'already at'} "
@@ -130,9 +132,29 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloud_config(args: argparse.Namespace) -> Config:
+    """The configuration pointed at this host's running cloud unless ``--state-dir`` names one."""
+    from neutrino.cmd import hostclaim
+
+    cfg = _load_config(args)
+    hostclaim.locate(cfg, getattr(args, "state_dir", None))
+    return cfg
+
+
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    if not args.all:
+        if args.links:
+            raise SystemExit("neutrino cleanup: --links goes with --all (a cloud's own link is always removed)")
+        from neutrino.cmd import cloud
+
+        return cloud.cmd_cleanup(_cloud_config(args), args.dry_run)
+    from neutrino.cmd import hostclaim
     from neutrino.kernel import janitor, links, netns
 
+    live = hostclaim.claimed_hosts()
+    if live and not args.dry_run:  # removing a live cloud's namespaces leaves its agents failing
+        raise SystemExit(f"neutrino cleanup --all: a cloud or agent still runs on this host (node namespaces "
+                         f"{', '.join(live)}); stop it first with `neutrino down`")
     if args.dry_run:
         names = janitor.select_namespaces(netns.list_namespaces())
         devs = janitor.select_links(link.name for link in links.list_links(None)) if args.links else []
@@ -151,23 +173,22 @@ def _cloud_verb(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from neutrino.cmd import cloud
 
-        cfg = _load_config(args)
         if name == "up":
-            return cloud.cmd_up(cfg, args.config)
+            return cloud.cmd_up(_cloud_config(args), args.config)
         if name == "down":
-            return cloud.cmd_down(cfg)
+            return cloud.cmd_down(_cloud_config(args))
         if name == "status":
-            return cloud.cmd_status(cfg)
+            return cloud.cmd_status(_cloud_config(args))
         if name == "agent":
-            return cloud.cmd_agent(cfg)
-        return cloud.cmd_allinone(cfg, args)
+            return cloud.cmd_agent(_load_config(args))
+        return cloud.cmd_allinone(_load_config(args), args)
     return run
 
 
 def _instance(args: argparse.Namespace) -> int:
     from neutrino.cmd.instance import cmd_instance
 
-    return cmd_instance(_load_config(args), args)
+    return cmd_instance(_cloud_config(args), args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -183,14 +204,15 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--access-log", action="store_true")
     srv.set_defaults(func=cmd_server)
     up = sub.add_parser("up", help="start the all-in-one cloud (server + this host's agents) in the background")
-    up.add_argument("--state-dir", help="database, clouds.yaml, logs (default /var/lib/neutrino)")
+    up.add_argument("--state-dir", help="database, clouds.yaml, logs (default /var/lib/neutrino); the other "
+                                        "commands then find the running cloud without it")
     up.add_argument("--bind", help="HOST:PORT of the API (default 127.0.0.1:9696)")
     up.set_defaults(func=_cloud_verb("up"))
     down = sub.add_parser("down", help="stop the all-in-one cloud and remove everything it made on this host")
-    down.add_argument("--state-dir")
+    down.add_argument("--state-dir", help="default: the cloud running on this host")
     down.set_defaults(func=_cloud_verb("down"))
     status = sub.add_parser("status", help="the all-in-one cloud's process, API and agents")
-    status.add_argument("--state-dir")
+    status.add_argument("--state-dir", help="default: the cloud running on this host")
     status.set_defaults(func=_cloud_verb("status"))
     agent = sub.add_parser("agent", help="this host's agents alone, talking to the server over AMQP "
                                          "([DEFAULT] transport_url = amqp://...)")
@@ -202,9 +224,12 @@ def parser() -> argparse.ArgumentParser:
     aio.add_argument("--log-level", default="warning")
     aio.set_defaults(func=_cloud_verb("allinone"))
     instance.add_parser(sub, _instance)
-    clean = sub.add_parser("cleanup", help="remove every namespace (and with --links, root-namespace "
-                                          "link) carrying neutrino's name prefixes")
-    clean.add_argument("--links", action="store_true", help="also remove our links in the root namespace")
+    clean = sub.add_parser("cleanup", help="remove what a stopped cloud left on this host (its database's "
+                                          "namespaces, its node namespace and gateway link); with --all, every "
+                                          "namespace carrying neutrino's name prefixes, whoever made it")
+    clean.add_argument("--state-dir", help="the cloud whose leftovers go (default: this host's cloud)")
+    clean.add_argument("--all", action="store_true", help="every namespace with neutrino's prefixes, of any cloud")
+    clean.add_argument("--links", action="store_true", help="with --all: also our links in the root namespace")
     clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     clean.set_defaults(func=cmd_cleanup)
     db = sub.add_parser("db", help="database maintenance")
@@ -217,13 +242,38 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args))
+        args = parser().parse_args(argv)
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a reader that went away shows here, not at exit
+        return code
     except ConfigError as exc:
         print(f"neutrino: configuration error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 128 + signal.SIGPIPE  # as a command killed by SIGPIPE, without a traceback
+
+
+def _stdout_closed() -> bool:
+    """Whether our stdout's reader went away (``neutrino status | head``): the kernel flags a pipe
+    whose read end is closed with POLLERR. If so, stdout now points at /dev/null so that the
+    interpreter's final flush does not fail a second time."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+    if closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return closed
 
 
 if __name__ == "__main__":
