@@ -11,13 +11,15 @@ reads the result back, so what is checked is what was committed.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
 from neutrino.db.engine import Database
 from neutrino.db.frozen import ReadOnlyInputError
@@ -61,6 +63,59 @@ def fail_first_write(db: Database, table: str) -> Iterator[list[str]]:
         yield failed
     finally:
         event.remove(db.engine, "before_cursor_execute", before)
+
+
+@contextmanager
+def conflicting_transaction(db: Database, url: str, table: str, row_id: str) -> Iterator[list[BaseException]]:
+    """Just before the server's first write of ``table`` (its service has read the row and run
+    over the request), another connection changes that row, so the database server itself
+    aborts the server's transaction: PostgreSQL with a serialization failure (the row changed
+    after the transaction's snapshot), MariaDB with a deadlock (both hold a shared lock on the
+    row and want it exclusively; the other side has written more, so InnoDB picks ours).
+
+    Yields the errors the database raised to the server.
+    """
+    other = create_engine(url)
+    raised: list[BaseException] = []
+    fired = threading.Event()
+    holder: list[threading.Thread] = []
+    touch = text(f"UPDATE {table} SET name = name WHERE id = :id")
+
+    def hold_and_collide(locked: threading.Event) -> None:
+        with other.connect() as conn, conn.begin():
+            conn.execute(text("CREATE TEMPORARY TABLE weight (n INT)"))
+            conn.execute(text("INSERT INTO weight (n) VALUES " + ",".join(f"({n})" for n in range(2000))))
+            conn.execute(text(f"SELECT id FROM {table} WHERE id = :id LOCK IN SHARE MODE"), {"id": row_id})
+            locked.set()
+            time.sleep(0.5)  # the server's UPDATE now waits for this shared lock
+            conn.execute(touch, {"id": row_id})
+
+    def before(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> Any:
+        if not fired.is_set() and statement.split()[:2] == ["UPDATE", table]:
+            fired.set()
+            if db.engine.dialect.name == "postgresql":
+                with other.begin() as conn:
+                    conn.execute(touch, {"id": row_id})
+            else:
+                locked = threading.Event()
+                holder.append(threading.Thread(target=hold_and_collide, args=(locked,)))
+                holder[0].start()
+                assert locked.wait(30)
+        return statement, params
+
+    def on_error(ctx: Any) -> None:
+        raised.append(ctx.original_exception)
+
+    event.listen(db.engine, "before_cursor_execute", before, retval=True)
+    event.listen(db.engine, "handle_error", on_error)
+    try:
+        yield raised
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "handle_error", on_error)
+        for thread in holder:
+            thread.join(60)
+        other.dispose()
 
 
 @pytest.fixture
@@ -195,3 +250,22 @@ def test_each_attempt_gets_its_own_read_only_copy_of_the_input(cfg: Config) -> N
         db.dispose()
     assert len(seen) == 2 and seen[0] is not seen[1]
     assert seen[1] == body == {"name": "x", "fixed_ips": [{"subnet_id": "s"}]}
+
+
+def test_a_real_conflict_retries_the_port_update_whole(
+        two: tuple[Database, httpx.Client, httpx.Client]) -> None:
+    """The database server itself aborts the first attempt (no injected error): the retry
+    still applies every field of the update."""
+    db, w, r = two
+    net = _ok(w.post("/v2.0/networks", json={"network": {"name": "n"}}), 201)["network"]
+    sub = _ok(w.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                        "cidr": "10.7.0.0/24"}}), 201)["subnet"]
+    sg = _ok(w.post("/v2.0/security-groups", json={"security_group": {"name": "g"}}), 201)["security_group"]
+    port = _ok(w.post("/v2.0/ports", json={"port": {"network_id": net["id"], "name": "p"}}), 201)["port"]
+    update = {"name": "p2", "mac_address": "fa:16:3e:00:00:07", "security_groups": [sg["id"]],
+              "fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.7.0.77"}], "binding:host_id": "host-e"}
+    with conflicting_transaction(db, db.url, "ports", port["id"]) as raised:
+        answered = _ok(w.put(f"/v2.0/ports/{port['id']}", json={"port": update}))["port"]
+    transient = [e for e in raised if any(k in str(e).lower() for k in ("serializ", "deadlock"))]
+    assert transient, f"the database did not abort the first attempt: {raised}"
+    _check_port(update, answered, _ok(r.get(f"/v2.0/ports/{port['id']}"))["port"])
