@@ -177,7 +177,7 @@ def _check_port(body: dict[str, Any], answered: dict[str, Any], stored: dict[str
     assert _subset(expected, stored) == {}
 
 
-def test_retried_network_subnet_and_router_updates_keep_every_field(
+def test_retried_writes_of_every_resource_keep_every_field(
         two: tuple[Database, httpx.Client, httpx.Client]) -> None:
     db, w, r = two
     ext = _ok(w.post("/v2.0/networks", json={"network": {"name": "ext", "router:external": True}}), 201)["network"]
@@ -221,6 +221,33 @@ def test_retried_network_subnet_and_router_updates_keep_every_field(
     assert failed
     stored = _ok(r.get(f"/v2.0/routers/{router['id']}"))["router"]["routes"]
     assert all(route in stored for route in routes), stored
+
+    vm = _ok(w.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "compute:nova"}}),
+             201)["port"]
+    fip_body = {"floating_network_id": ext["id"], "port_id": vm["id"], "description": "f",
+                "fixed_ip_address": vm["fixed_ips"][0]["ip_address"]}
+    with fail_first_write(db, "floatingips") as failed:
+        fip = _ok(w.post("/v2.0/floatingips", json={"floatingip": fip_body}), 201)["floatingip"]
+    assert failed
+    assert _subset(fip_body, _ok(r.get(f"/v2.0/floatingips/{fip['id']}"))["floatingip"]) == {}
+    with fail_first_write(db, "floatingips") as failed:
+        _ok(w.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None, "description": "f2"}}))
+    assert failed
+    assert _subset({"port_id": None, "description": "f2", "router_id": None},
+                   _ok(r.get(f"/v2.0/floatingips/{fip['id']}"))["floatingip"]) == {}
+
+    sg = _ok(w.post("/v2.0/security-groups", json={"security_group": {"name": "g"}}), 201)["security_group"]
+    with fail_first_write(db, "security_groups") as failed:
+        _ok(w.put(f"/v2.0/security-groups/{sg['id']}",
+                  json={"security_group": {"name": "g2", "description": "gd"}}))
+    assert failed
+    assert _subset({"name": "g2", "description": "gd"},
+                   _ok(r.get(f"/v2.0/security-groups/{sg['id']}"))["security_group"]) == {}
+    quota = {"network": 7, "port": 70, "router": 3, "floatingip": 9}
+    with fail_first_write(db, "quotas") as failed:
+        _ok(w.put("/v2.0/quotas/p1", json={"quota": quota}))
+    assert failed
+    assert _subset(quota, _ok(r.get("/v2.0/quotas/p1"))["quota"]) == {}
 
 
 def test_each_attempt_gets_its_own_read_only_copy_of_the_input(cfg: Config) -> None:
