@@ -38,13 +38,12 @@ RETRIES = 30
 # JSON columns (pools, routes, DHCP options...) are decoded on every list: orjson is ~5x faster.
 JSON_CODEC: dict[str, Any] = {"json_serializer": lambda v: orjson.dumps(v).decode(),
                               "json_deserializer": orjson.loads}
-# One snapshot per read transaction. PostgreSQL's default (READ COMMITTED) gives each statement
-# its own; MySQL's server default may have been set to READ COMMITTED by the operator.
-READ_SNAPSHOT: dict[str, dict[str, Any]] = {
-    "postgresql": {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True},
-    "mysql": {"isolation_level": "REPEATABLE READ"},
-    "mariadb": {"isolation_level": "REPEATABLE READ"},
-}
+# One snapshot per read transaction: PostgreSQL's default (READ COMMITTED) gives each statement
+# its own, and a MySQL server's default may have been set so by its operator. Every connection
+# is made REPEATABLE READ when it opens (no extra round trip per request); writers raise it to
+# SERIALIZABLE per transaction; readers on PostgreSQL also declare themselves read-only.
+READ_ISOLATION = "REPEATABLE READ"
+READ_ONLY: dict[str, dict[str, Any]] = {"postgresql": {"postgresql_readonly": True}}
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -90,8 +89,9 @@ class Database:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
-            self.read_engine = self.engine.execution_options(**READ_SNAPSHOT.get(self.engine.dialect.name, {}))
+            self.engine = create_engine(url, isolation_level=READ_ISOLATION, pool_size=10, max_overflow=20,
+                                        pool_pre_ping=True, **JSON_CODEC)
+            self.read_engine = self.engine.execution_options(**READ_ONLY.get(self.engine.dialect.name, {}))
         # One writer at a time per process. On SQLite that is the database's rule anyway, and the
         # lock replaces its busy-wait (sleeps of up to 100 ms) with an immediate hand-over. On
         # PostgreSQL/MySQL, SERIALIZABLE transactions that all count ports and read allocations
