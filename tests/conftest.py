@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,61 @@ def live(cfg: Config) -> Iterator[LiveServer]:
     with LiveServer(srv.app, port) as live_server:
         yield live_server
     srv.db.dispose()
+
+
+@contextlib.contextmanager
+def live_servers(cfg: Config, count: int) -> Iterator[list[tuple[Any, LiveServer]]]:
+    """``count`` servers on the configured database, each with its own engine, locks and
+    uvicorn: as API workers or replicas of one deployment are. Yields (server, live) pairs."""
+    from neutrino import server
+
+    started: list[tuple[Any, LiveServer]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            cfg.DEFAULT.bind = f"127.0.0.1:{port}"
+            srv = server.build(cfg)
+            started.append((srv, LiveServer(srv.app, port)))
+            started[-1][1].__enter__()
+        yield started
+    finally:
+        for srv, live_server in started:
+            live_server.__exit__(None, None, None)
+            srv.db.dispose()
+
+
+# ---------------------------------------------------------------- throwaway PostgreSQL / MariaDB databases
+
+ADMIN_URLS = {
+    "postgresql": os.environ.get("NEUTRINO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "mysql": os.environ.get("NEUTRINO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+}
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new empty database on the PostgreSQL or MariaDB server at loopback, dropped afterwards;
+    the test is skipped (saying how to provide one) where no server answers."""
+    from sqlalchemy import create_engine, text
+
+    kind = request.param
+    admin_url = ADMIN_URLS[kind]
+    name = f"neutrino_t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means skip
+        pytest.skip(f"{kind} not reachable at {admin_url.split('@')[-1]} ({type(exc).__name__}); start it "
+                    f"or set NEUTRINO_TEST_{'PG' if kind == 'postgresql' else 'MYSQL'}_URL")
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
 
 
 # ---------------------------------------------------------------- nothing left behind (issue test 6)

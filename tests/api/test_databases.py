@@ -7,60 +7,20 @@ no server answers, the test is skipped and says how to provide one.
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import Config, LiveServer, free_port
-
-ADMIN_URLS = {
-    "postgresql": os.environ.get("NEUTRINO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-    "mysql": os.environ.get("NEUTRINO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
-}
-
-
-@pytest.fixture(params=["postgresql", "mysql"])
-def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    kind = request.param
-    admin_url = ADMIN_URLS[kind]
-    name = f"neutrino_t_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means skip
-        pytest.skip(f"{kind} not reachable at {admin_url.split('@')[-1]} ({type(exc).__name__}); start it "
-                    f"or set NEUTRINO_TEST_{'PG' if kind == 'postgresql' else 'MYSQL'}_URL")
-    base = admin_url.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if kind == "postgresql" else ""
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
+from tests.conftest import Config, live_servers
 
 
 def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> None:
     """Two servers (as two API workers would be) share the database; requests alternate between
     them, so allocations race across processes' worth of engines and locks, not within one."""
-    from neutrino import server
-
     cfg.database.connection = db_url
-    servers, lives = [], []
     headers = {"X-Project-Id": "admin", "X-Roles": "admin,member"}
-    try:
-        for _ in range(2):
-            port = free_port()
-            cfg.DEFAULT.bind = f"127.0.0.1:{port}"
-            servers.append(server.build(cfg))
-            lives.append(LiveServer(servers[-1].app, port).__enter__())
-        urls = [live.url for live in lives]
+    with live_servers(cfg, 2) as started:
+        urls = [live.url for _, live in started]
 
         def call(i: int, method: str, path: str, body: Any = None) -> Any:
             with httpx.Client(base_url=urls[i % 2], headers=headers, timeout=60) as cc:
@@ -112,8 +72,3 @@ def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> No
             assert set(pool.map(add_route, range(10))) == {200}
         routes = call(0, "GET", f"/v2.0/routers/{router['id']}").json()["router"]["routes"]
         assert len(routes) == 10, routes
-    finally:
-        for live in lives:
-            live.__exit__(None, None, None)
-        for srv in servers:
-            srv.db.dispose()

@@ -151,7 +151,8 @@ class Controller:
         require_writer(ctx, f"create_{self.res.rule}")
         items, bulk = attributes.parse_body(self.res, await read_json(request, self.max_body))
         bodies = [attributes.prepare_create(self.res, i, ctx) for i in items]
-        created = await run_in_threadpool(self.db.transaction, lambda s: [self.svc.create(s, ctx, b) for b in bodies])
+        created = await run_in_threadpool(self.db.transaction,
+                                          lambda s, bs: [self.svc.create(s, ctx, b) for b in bs], bodies)
         if bulk:
             return json_response({self.res.collection: [self._render(i, ctx, None) for i in created]}, 201)
         return json_response({self.res.member: self._render(created[0], ctx, None)}, 201)
@@ -165,11 +166,11 @@ class Controller:
         body = attributes.prepare_update(self.res, data[self.res.member], ctx)
         id = request.path_params["id"]
 
-        def run(s: Session) -> Item:
+        def run(s: Session, body: Item) -> Item:
             check_if_match(request, self.svc.row(s, ctx, id).revision_number)
             return self.svc.update(s, ctx, id, body)
 
-        updated = await run_in_threadpool(self.db.transaction, run)
+        updated = await run_in_threadpool(self.db.transaction, run, body)
         return json_response({self.res.member: self._render(updated, ctx, None)})
 
     async def delete(self, request: Request) -> Response:

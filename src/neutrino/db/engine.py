@@ -5,7 +5,14 @@ Every write transaction behaves as if it ran alone, so the services' check-then-
 per-query locking. Within a process, writers queue on one lock. Across processes (API workers,
 replicas on one database): SQLite writers take the write lock up front (``BEGIN IMMEDIATE``);
 PostgreSQL/MySQL writers run SERIALIZABLE, and a serialization failure, deadlock or lost
-unique-key race makes :meth:`Database.transaction` run the whole unit again.
+unique-key race makes :meth:`Database.transaction` run the whole unit again, each time on a
+fresh read-only copy of its input (:mod:`neutrino.db.frozen`), so a retry never sees a body
+that an earlier attempt changed.
+
+Every read (a list, a show, an agent's sync) is one transaction that sees one snapshot:
+REPEATABLE READ (read-only on PostgreSQL) on PostgreSQL/MySQL, a deferred read transaction on
+SQLite (WAL). A response built from several statements (ports, then their addresses, then
+their security groups) never mixes rows from before and after a concurrent commit.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from neutrino.db.frozen import freeze
 from neutrino.errors import TransientDatabaseError
 
 T = TypeVar("T")
@@ -30,6 +38,12 @@ RETRIES = 30
 # JSON columns (pools, routes, DHCP options...) are decoded on every list: orjson is ~5x faster.
 JSON_CODEC: dict[str, Any] = {"json_serializer": lambda v: orjson.dumps(v).decode(),
                               "json_deserializer": orjson.loads}
+# One snapshot per read transaction: PostgreSQL's default (READ COMMITTED) gives each statement
+# its own, and a MySQL server's default may have been set so by its operator. Every connection
+# is made REPEATABLE READ when it opens (no extra round trip per request); writers raise it to
+# SERIALIZABLE per transaction; readers on PostgreSQL also declare themselves read-only.
+READ_ISOLATION = "REPEATABLE READ"
+READ_ONLY: dict[str, dict[str, Any]] = {"postgresql": {"postgresql_readonly": True}}
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -75,8 +89,9 @@ class Database:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
-            self.read_engine = self.engine
+            self.engine = create_engine(url, isolation_level=READ_ISOLATION, pool_size=10, max_overflow=20,
+                                        pool_pre_ping=True, **JSON_CODEC)
+            self.read_engine = self.engine.execution_options(**READ_ONLY.get(self.engine.dialect.name, {}))
         # One writer at a time per process. On SQLite that is the database's rule anyway, and the
         # lock replaces its busy-wait (sleeps of up to 100 ms) with an immediate hand-over. On
         # PostgreSQL/MySQL, SERIALIZABLE transactions that all count ports and read allocations
@@ -87,16 +102,19 @@ class Database:
         self._write = sessionmaker(writer, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def transaction(self, fn: Callable[[Session], T], *, retries: int = RETRIES) -> T:
-        """Run ``fn`` in one write transaction; rerun it whole on a unique-key race or deadlock.
+    def transaction(self, fn: Callable[..., T], *inputs: Any, retries: int = RETRIES) -> T:
+        """Run ``fn(session, *inputs)`` in one write transaction; rerun it whole on a race.
 
-        ``fn`` must raise :class:`TransientDatabaseError` (or let an IntegrityError escape) for
-        a lost race; any other error rolls back and propagates unchanged.
+        Each attempt gets its own read-only deep copy of ``inputs`` (request bodies and the
+        like): pass the request's data here rather than capturing it in ``fn``, so that what
+        one attempt did to it cannot change what the next one does. ``fn`` must raise
+        :class:`TransientDatabaseError` (or let an IntegrityError escape) for a lost race; any
+        other error rolls back and propagates unchanged.
         """
         for attempt in range(retries):
             try:
                 with self._write_lock, self._write.begin() as session:
-                    return fn(session)
+                    return fn(session, *(freeze(value) for value in inputs))
             except TransientDatabaseError:
                 pass
             except DBAPIError as exc:
@@ -106,11 +124,12 @@ class Database:
         raise TransientDatabaseError("gave up after repeated conflicts")
 
     def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one read transaction: all its statements see the same snapshot."""
         with self._read.begin() as session:
             return fn(session)
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self.read_engine is not self.engine:
+        if self.is_sqlite:  # elsewhere the read engine shares the write engine's pool
             self.read_engine.dispose()
 

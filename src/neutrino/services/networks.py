@@ -144,7 +144,7 @@ class NetworkService:
         net = get_visible(s, ctx, id)
         common.check_owner(ctx, net, "update_network")
         if "mtu" in body:
-            body["mtu"] = self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))
+            body = {**body, "mtu": self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))}
         if body.get("shared") is False and net.shared and s.scalar(select(Port.id).where(
                 Port.network_id == id, Port.project_id.not_in((net.project_id, "")))):
             raise InvalidSharedSetting(network=id)

@@ -310,6 +310,11 @@ def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the service
 
 
+# Attributes PortService.update handles itself; the rest are columns of the same name.
+_UPDATED_APART = frozenset({"mac_address", "fixed_ips", "port_security_enabled", "security_groups",
+                            "allowed_address_pairs", "binding:host_id", "binding:vnic_type", "binding:profile"})
+
+
 class PortService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -414,23 +419,23 @@ class PortService:
         check_network_owner_attrs(ctx, network, body, "update_port")
         changed = False
         if "mac_address" in body:
-            changed |= self._update_mac(s, ctx, port, body.pop("mac_address"))
+            changed |= self._update_mac(s, ctx, port, body["mac_address"])
         if "fixed_ips" in body:
-            pairs = allocate_ips(s, port.network_id, body.pop("fixed_ips") or [], port.mac_address,
+            pairs = allocate_ips(s, port.network_id, body["fixed_ips"] or [], port.mac_address,
                                  port.device_owner, keep=fixed_ips_of(port))
             if pairs != [(a.subnet_id, a.ip_address) for a in port.fixed_ips]:
                 _set_ips(port, pairs)
                 changed = True
         changed |= self._update_security(s, ctx, port, body)
-        host = body.pop("binding:host_id", None)
+        host = body.get("binding:host_id")
         if "binding:vnic_type" in body:
-            changed |= common.apply(port, {"binding_vnic_type": body.pop("binding:vnic_type")})
+            changed |= common.apply(port, {"binding_vnic_type": body["binding:vnic_type"]})
         if "binding:profile" in body:
-            changed |= common.apply(port, {"binding_profile": body.pop("binding:profile") or {}})
+            changed |= common.apply(port, {"binding_profile": body["binding:profile"] or {}})
         if host is not None and host != port.binding_host_id:
             self._bind(s, port, host)
             changed = True
-        changed |= common.apply(port, body)
+        changed |= common.apply(port, {k: v for k, v in body.items() if k not in _UPDATED_APART})
         if changed:
             common.touch(port)
         s.flush()
@@ -450,18 +455,21 @@ class PortService:
 
     def _update_security(self, s: Session, ctx: Context, port: Port, body: dict[str, Any]) -> bool:
         changed = False
-        security = body.pop("port_security_enabled", port.port_security_enabled)
-        sgs = body.pop("security_groups", None)
+        security = body.get("port_security_enabled", port.port_security_enabled)
+        sgs = body.get("security_groups")
         current = [b.security_group_id for b in port.security_group_bindings]
         if sgs is None:
             sgs = current
         if not security and sgs:
             raise PortSecurityPortHasSecurityGroup()
+        pairs = port.allowed_address_pairs
         if "allowed_address_pairs" in body:
-            body["allowed_address_pairs"] = _check_address_pairs(body["allowed_address_pairs"] or [])
-        pairs = body.get("allowed_address_pairs", port.allowed_address_pairs)
+            pairs = _check_address_pairs(body["allowed_address_pairs"] or [])
         if pairs and not security:
             raise AddressPairAndPortSecurityRequired()
+        if pairs != port.allowed_address_pairs:
+            port.allowed_address_pairs = pairs
+            changed = True
         if security != port.port_security_enabled:
             port.port_security_enabled = security
             changed = True

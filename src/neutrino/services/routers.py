@@ -268,17 +268,15 @@ class RouterService:
             self._check_gateway_policy(ctx, body["external_gateway_info"], "update")
         changed = False
         if "routes" in body:
-            routes = normalize_routes(body.pop("routes"))
+            routes = normalize_routes(body["routes"])
             self.validate_routes(s, router, routes)
             if routes != list(router.routes or []):
                 router.routes = routes
                 changed = True
         if "external_gateway_info" in body:
-            changed |= self._update_gateway(s, ctx, router, body.pop("external_gateway_info"))
-        for key in ("distributed", "ha"):
-            if key in body:
-                body[key] = bool(body[key])
-        changed |= common.apply(router, {k: val for k, val in body.items()
+            changed |= self._update_gateway(s, ctx, router, body["external_gateway_info"])
+        changed |= common.apply(router, {k: bool(val) if k in ("distributed", "ha") else val
+                                         for k, val in body.items()
                                          if k in ("name", "description", "admin_state_up", "distributed", "ha")})
         if changed:
             common.touch(router)

@@ -147,7 +147,7 @@ class SubnetService:
         if "gateway_ip" in body and body["gateway_ip"] != sub.gateway_ip:
             self._check_gateway_change(s, sub, body["gateway_ip"], net)
         if "allocation_pools" in body:
-            body["allocation_pools"] = ipam.validate_pools(net, body["allocation_pools"] or [], gateway)
+            body = {**body, "allocation_pools": ipam.validate_pools(net, body["allocation_pools"] or [], gateway)}
         elif gateway:
             ipam.validate_pools(net, sub.allocation_pools, gateway)
         if common.apply(sub, {k: v for k, v in body.items() if k in UPDATABLE}):

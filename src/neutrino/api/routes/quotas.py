@@ -125,7 +125,7 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="rule:update_quota")
         values, check_limit = _parse_update(await read_json(request, max_body), svc.resources)
-        limits = await run_in_threadpool(db.transaction, lambda s: svc.update(s, pid, values, check_limit))
+        limits = await run_in_threadpool(db.transaction, lambda s, vs: svc.update(s, pid, vs, check_limit), values)
         return json_response({"quota": limits})
 
     async def remove(request: Request) -> Response:

@@ -46,7 +46,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
         info = await read_json(request, max_body)
         router_id = request.path_params["id"]
         fn = svc.add_interface if add else svc.remove_interface
-        result = await run_in_threadpool(db.transaction, lambda s: fn(s, ctx, router_id, info))
+        result = await run_in_threadpool(db.transaction, lambda s, body: fn(s, ctx, router_id, body), info)
         return json_response(result)
 
     async def extraroutes(request: Request, add: bool) -> Response:
@@ -54,7 +54,8 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
         require_writer(ctx, "add_extraroutes" if add else "remove_extraroutes")
         routes = _routes_body(await read_json(request, max_body))
         router_id = request.path_params["id"]
-        item = await run_in_threadpool(db.transaction, lambda s: svc.change_routes(s, ctx, router_id, routes, add))
+        item = await run_in_threadpool(db.transaction,
+                                       lambda s, rs: svc.change_routes(s, ctx, router_id, rs, add), routes)
         return json_response({"router": attributes.render(ROUTERS, item, ctx, None)})
 
     async def add_interface(request: Request) -> Response:
