@@ -13,7 +13,7 @@ import ipaddress
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +27,29 @@ Dict = render.Dict
 
 @dataclass
 class DhcpNetwork:
-    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``."""
+    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``.
 
-    state_dir: Path
+    dnsmasq starts as root, binds its sockets and becomes ``user``/``group`` (nobody/nogroup, as
+    Neutron's dnsmasq runs); it re-reads its files on SIGHUP as that user, so they live in
+    ``run_dir/<namespace>`` (under /run/neutrino, readable by anyone), not in the agent's state
+    dir, which may sit below a directory only root can enter.
+    """
+
     network_id: str
     host_ns: str | None
     bridge: str
     namespace: str = ""  # default qdhcp-<network_id>; tests pass a prefixed name
-    # dnsmasq drops privileges and re-reads its files on SIGHUP; the agent's state dir is root's only.
-    user: str | None = "root"
+    run_dir: Path | None = None  # default procs.RUN_DIR/dhcp
+    user: str | None = procs.DAEMON_USER
+    group: str | None = field(default_factory=procs.daemon_group)
 
     def __post_init__(self) -> None:
         self._plugged: tuple[Any, ...] | None = None
         self.namespace = self.namespace or qdhcp_ns(self.network_id)
-        self.directory = Path(self.state_dir) / self.network_id
+        if self.run_dir is None:
+            self.directory = procs.RUN_DIR / "dhcp" / self.namespace
+        else:
+            self.directory = Path(self.run_dir) / self.namespace
         self.paths = render.Paths(pidfile=str(self.directory / "pid"), hosts=str(self.directory / "host"),
                                   addn_hosts=str(self.directory / "addn_hosts"), opts=str(self.directory / "opts"))
 
@@ -63,14 +72,17 @@ class DhcpNetwork:
             self._plugged = None
             self._plug(network, subnets, dhcp_port, device)
             self._plugged = plug
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.run_dir is None:
+            procs.daemon_dir("dhcp", self.namespace)
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
         files = render.render_files(network, subnets, ports, dhcp_port)
         before = _host_pairs(_read(Path(self.paths.hosts)))
         changed = False
         for path, text in ((self.paths.hosts, files.hosts), (self.paths.addn_hosts, files.addn_hosts),
                            (self.paths.opts, files.opts)):
             changed = write_atomic(Path(path), text) | changed
-        argv = render.render_args(self.paths, device, subnets, user=self.user)
+        argv = render.render_args(self.paths, device, subnets, user=self.user, group=self.group)
         outcome = self._ensure_daemon(argv, changed)
         if outcome == "reloaded":
             self._release(device, before - _host_pairs(files.hosts))
