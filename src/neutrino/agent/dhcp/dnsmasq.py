@@ -9,7 +9,6 @@ does nothing when nothing changed. ``teardown`` removes all of it.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neutrino import tokens
 from neutrino.agent.dhcp import render
 from neutrino.files import write_atomic
 from neutrino.kernel import links, netns, procs
@@ -152,6 +152,6 @@ def _host_pairs(hosts: str) -> set[tuple[str, str]]:
 
 def _port_cidrs(port: Dict, subnets: Sequence[Dict]) -> list[str]:
     """The port's addresses on served subnets with their subnet's prefix length."""
-    by_id: dict[str, Any] = {s["id"]: s for s in render.dhcp_subnets(subnets)}
-    return [f"{ip['ip_address']}/{ipaddress.ip_network(by_id[ip['subnet_id']]['cidr']).prefixlen}"
-            for ip in port.get("fixed_ips") or () if ip["subnet_id"] in by_id]
+    by_id = {s["id"]: tokens.ipv4_network(s["cidr"]) for s in render.dhcp_subnets(subnets)}
+    return [f"{address}/{net.prefixlen}" for f in port.get("fixed_ips") or ()
+            if (net := by_id.get(f.get("subnet_id"))) is not None and (address := tokens.ipv4(f.get("ip_address")))]

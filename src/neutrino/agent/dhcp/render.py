@@ -1,7 +1,13 @@
 """What dnsmasq needs for one network, rendered from API dicts: hosts, addn-hosts and opts files, argv.
 
 Pure functions over the dict shapes the API returns; the file formats follow Neutron's dnsmasq
-driver so operators find what they expect in the state directory. IPv4 only for now.
+driver so operators find what they expect. IPv4 only for now.
+
+Every value is tenant data until ``neutrino.tokens`` has parsed it into a canonical token, and
+what does not parse is left out (a port, an option, a route), never written: one object
+renders to exactly its own lines, whatever the API let through. A port's extra_dhcp_opts are
+always tagged with the port (``tag:port-<id>``, set on its hosts line), their names are
+dnsmasq's known options or codes and their values are checked against the option's type.
 """
 
 from __future__ import annotations
