@@ -42,10 +42,16 @@ def daemon_gid() -> int:
     return grp.getgrnam(daemon_group()).gr_gid
 
 
-def daemon_dir(*parts: str) -> Path:
-    """``RUN_DIR/<parts>``, created as needed, each level mode 0755 so a daemon that dropped root reaches it."""
-    if not parts or any(not p or "/" in p or p in (".", "..") for p in parts):
+def run_path(*parts: str) -> Path:
+    """``RUN_DIR/<parts>``, each part one plain path component (never ``..`` or a slash)."""
+    if not parts or any(not p or "/" in p or "\0" in p or p in (".", "..") for p in parts):
         raise ValueError(f"unsafe run directory {parts!r}")
+    return RUN_DIR.joinpath(*parts)
+
+
+def daemon_dir(*parts: str) -> Path:
+    """``run_path(*parts)``, created as needed, each level mode 0755 so a daemon that dropped root reaches it."""
+    run_path(*parts)
     levels = [RUN_DIR]
     for part in parts:
         levels.append(levels[-1] / part)

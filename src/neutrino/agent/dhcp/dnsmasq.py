@@ -31,25 +31,21 @@ class DhcpNetwork:
 
     dnsmasq starts as root, binds its sockets and becomes ``user``/``group`` (nobody/nogroup, as
     Neutron's dnsmasq runs); it re-reads its files on SIGHUP as that user, so they live in
-    ``run_dir/<namespace>`` (under /run/neutrino, readable by anyone), not in the agent's state
-    dir, which may sit below a directory only root can enter.
+    ``/run/neutrino/dhcp/<namespace>`` (searchable by anyone), not in the agent's state dir,
+    which may sit below a directory only root can enter (``/root/state``, a tmp dir).
     """
 
     network_id: str
     host_ns: str | None
     bridge: str
     namespace: str = ""  # default qdhcp-<network_id>; tests pass a prefixed name
-    run_dir: Path | None = None  # default procs.RUN_DIR/dhcp
     user: str | None = procs.DAEMON_USER
     group: str | None = field(default_factory=procs.daemon_group)
 
     def __post_init__(self) -> None:
         self._plugged: tuple[Any, ...] | None = None
         self.namespace = self.namespace or qdhcp_ns(self.network_id)
-        if self.run_dir is None:
-            self.directory = procs.RUN_DIR / "dhcp" / self.namespace
-        else:
-            self.directory = Path(self.run_dir) / self.namespace
+        self.directory = procs.run_path("dhcp", self.namespace)
         self.paths = render.Paths(pidfile=str(self.directory / "pid"), hosts=str(self.directory / "host"),
                                   addn_hosts=str(self.directory / "addn_hosts"), opts=str(self.directory / "opts"))
 
@@ -72,10 +68,7 @@ class DhcpNetwork:
             self._plugged = None
             self._plug(network, subnets, dhcp_port, device)
             self._plugged = plug
-        if self.run_dir is None:
-            procs.daemon_dir("dhcp", self.namespace)
-        else:
-            self.directory.mkdir(parents=True, exist_ok=True)
+        procs.daemon_dir("dhcp", self.namespace)
         files = render.render_files(network, subnets, ports, dhcp_port)
         before = _host_pairs(_read(Path(self.paths.hosts)))
         changed = False
