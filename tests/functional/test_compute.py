@@ -55,7 +55,7 @@ class Cloud:
         self.dhcp_port = _port("fa:16:3e:20:00:02", "10.20.0.2", owner="network:dhcp")
         self.ports = [self.dhcp_port, _port("fa:16:3e:20:00:0b", "10.20.0.11"),
                       _port("fa:16:3e:20:00:0c", "10.20.0.12")]
-        self.dhcp = DhcpNetwork(state / "dhcp", NET_ID, self.host, self.bridge, namespace=f"{prefix}qdhcp")
+        self.dhcp = DhcpNetwork(NET_ID, self.host, self.bridge, namespace=f"{prefix}qdhcp")
         self.instances: list[tuple[str, str]] = []  # (namespace, tap) to unplug
 
     def start(self) -> None:

@@ -66,7 +66,7 @@ def test_dhcp_leases_reload_and_teardown(ns_prefix: str, tmp_path: Path) -> None
     netns.ensure_namespace(host)
     links.ensure_bridge(host, bridge)
     links.set_up(host, bridge)
-    dhcp = DhcpNetwork(tmp_path / "dhcp", NET_ID, host, bridge, namespace=f"{ns_prefix}qdhcp")
+    dhcp = DhcpNetwork(NET_ID, host, bridge, namespace=f"{ns_prefix}qdhcp")
     try:
         assert dhcp.apply(NETWORK, [SUBNET], [dhcp_port, vm1], dhcp_port) == "started"
         pid = dhcp.pid()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from neutrino.agent.l3 import nat
 from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import METADATA_IP, PROXY_PORT, MetadataProxy
-from neutrino.agent.metadata.server import MetadataServer
+from neutrino.agent.metadata.server import MetadataServer, socket_path
 from neutrino.kernel import links, netns, nft, procs
 from neutrino.kernel.names import bridge_name, ns_name, tap_name
 
@@ -108,18 +107,17 @@ def lab(ns_prefix: str, tmp_path: Path) -> Iterator[Lab]:
     for name, (port_id, mac, address) in INSTANCES.items():
         _plug_instance(host, ns_prefix + name, bridge, port_id, mac, address)
     router = RouterNamespace(ROUTER, prefix=ns_prefix)
-    # A unix socket path must fit in 108 bytes; pytest's tmp_path for a long test name may not.
-    with tempfile.TemporaryDirectory(prefix="nt-md-") as run_dir:
-        server = MetadataServer(f"{run_dir}/md.sock", lookup)
-        try:
-            router.apply(RouterState(router=ROUTER_DICT, interfaces=[QR], plugs={NET: Plug(host, bridge)}))
-            # The redirect, applied here so this test does not depend on how the agent wires it in.
-            nft.apply(router.namespace, nat.render(ROUTER_DICT, None, [QR], [], metadata_port=PROXY_PORT))
-            server.start()
-            yield Lab(ns_prefix, host, bridge, router, server.socket_path, tmp_path / "metadata")
-        finally:
-            server.stop()
-            router.teardown()  # the ns_prefix fixture removes the rest, even if this fails
+    # Where the agent puts it: haproxy (no longer root) reaches it, tmp_path (root's own) it would not.
+    server = MetadataServer(socket_path(tmp_path), lookup)
+    try:
+        router.apply(RouterState(router=ROUTER_DICT, interfaces=[QR], plugs={NET: Plug(host, bridge)}))
+        # The redirect, applied here so this test does not depend on how the agent wires it in.
+        nft.apply(router.namespace, nat.render(ROUTER_DICT, None, [QR], [], metadata_port=PROXY_PORT))
+        server.start()
+        yield Lab(ns_prefix, host, bridge, router, server.socket_path, tmp_path / "metadata")
+    finally:
+        server.stop()
+        router.teardown()  # the ns_prefix fixture removes the rest, even if this fails
 
 
 def _haproxy_pids(lab: Lab) -> list[int]:

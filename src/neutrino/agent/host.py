@@ -33,6 +33,7 @@ from neutrino.agent.l2 import state as l2_state
 from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
+from neutrino.agent.metadata.server import socket_path as metadata_socket_path
 from neutrino.bus import CHANGES, Bus, Event
 from neutrino.files import write_atomic
 from neutrino.kernel import KernelError, conntrack, netns, nft
@@ -134,7 +135,7 @@ class HostAgent:
         self.cfg = cfg
         self.rpc = rpc
         self.bus = bus
-        self.metadata_socket = str(Path(cfg.state_dir) / "metadata_proxy.sock")
+        self.metadata_socket = metadata_socket_path(cfg.state_dir)  # haproxy reaches it after dropping root
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -369,7 +370,7 @@ class HostAgent:
     def _dhcp_server(self, network_id: str) -> DhcpNetwork:
         if network_id not in self._dhcp_servers:
             self._dhcp_servers[network_id] = DhcpNetwork(
-                Path(self.cfg.state_dir) / "dhcp", network_id, self.cfg.node_ns, bridge_name(network_id),
+                network_id, self.cfg.node_ns, bridge_name(network_id),
                 namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
         return self._dhcp_servers[network_id]
 

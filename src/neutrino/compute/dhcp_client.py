@@ -42,6 +42,7 @@ SCRIPT = r"""#!/bin/sh
 # per-namespace file be missing, that one would be the host's) and the lease as JSON
 # ($NEUTRINO_LEASE_FILE). The ip commands go through one `ip -force -batch` (one exec instead
 # of one per command: a lease takes ~0.1 s, each exec ~5 ms); what fails is reported in "failed".
+set -f  # no pathname expansion of the server's values ($dns, $staticroutes are split on purpose)
 event="$1"
 failed=""
 batch=""
@@ -54,6 +55,18 @@ $batch
 EOF
 ) || failed="$failed${failed:+; }$(printf '%s' "$out" | tr '\n' ' ')"
   batch=""
+}
+is_domain() {  # labels of letters, digits and inner dashes, dot-separated, at most 253 characters
+  case "$1" in ''|.*|*.|*..*|-*|*-|*.-*|*-.*|*[!A-Za-z0-9.-]*) return 1 ;; esac
+  [ ${#1} -le 253 ]
+}
+is_ipv4() {  # four dot-separated decimal octets, no leading zeros (a resolver may read those as octal)
+  case "$1" in *[!0-9.]*|.*|*.|*..*) return 1 ;; *.*.*.*.*) return 1 ;; *.*.*.*) ;; *) return 1 ;; esac
+  saved_ifs=$IFS; IFS=.; set -- $1; IFS=$saved_ifs
+  for octet; do
+    case "$octet" in 0?*) return 1 ;; esac
+    [ ${#octet} -le 3 ] && [ "$octet" -le 255 ] || return 1
+  done
 }
 field() {  # "name":"value", escaping \ and " and dropping control characters (forks only if needed)
   case "$2" in
@@ -87,9 +100,10 @@ case "$event" in
     fi
     apply
     if [ -n "$NEUTRINO_RESOLV_CONF" ]; then
-      # in place (no rename): processes already running in the instance see the bind-mounted file change
-      { [ -n "$domain" ] && echo "search $domain"
-        for d in $dns; do echo "nameserver $d"; done; } > "$NEUTRINO_RESOLV_CONF" \
+      # in place (no rename): processes already running in the instance see the bind-mounted file change;
+      # a DHCP server's values are written only when each is one domain name / one dotted quad
+      { is_domain "$domain" && echo "search $domain"
+        for d in $dns; do is_ipv4 "$d" && echo "nameserver $d"; done; } > "$NEUTRINO_RESOLV_CONF" \
         || failed="$failed${failed:+; }cannot write $NEUTRINO_RESOLV_CONF"
     fi
     if [ -n "$NEUTRINO_LEASE_FILE" ]; then

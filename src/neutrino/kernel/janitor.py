@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from neutrino.kernel import links, netns
+from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import ALL_NAMESPACE_PREFIXES, is_our_link, is_our_namespace
 
 
@@ -78,6 +78,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _remove_host_files(name: str) -> None:
+    """The files a namespace of ours had on the host: an instance's own resolv.conf, a dnsmasq's run files."""
+    shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
+    shutil.rmtree(procs.run_path("dhcp", name), ignore_errors=True)
+
+
 def remove_namespaces(names: Iterable[str]) -> list[str]:
     """Remove exactly these namespaces of ours (their processes first); returns those removed."""
     removed = []
@@ -85,7 +91,7 @@ def remove_namespaces(names: Iterable[str]) -> list[str]:
         if not is_our_namespace(name) or not netns.namespace_exists(name):
             continue
         stop_namespace_processes(name)
-        shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
+        _remove_host_files(name)
         if netns.remove_namespace(name):
             removed.append(name)
     return removed
@@ -96,7 +102,7 @@ def cleanup(prefixes: tuple[str, ...] = ALL_NAMESPACE_PREFIXES, root_links: bool
     removed = Removed()
     for name in select_namespaces(netns.list_namespaces(), prefixes):
         stop_namespace_processes(name)
-        shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)  # an instance's own resolv.conf
+        _remove_host_files(name)
         if netns.remove_namespace(name):
             removed.namespaces.append(name)
     if root_links:

@@ -3,19 +3,63 @@
 A pidfile alone is not proof: the PID may have been reused by any other process. Every
 action here first checks that the process's command line contains what we started it with
 (``expect``, e.g. the pidfile path we passed), and refuses to touch anything else.
+
+The daemons (dnsmasq, haproxy) start as root, bind their sockets, then become ``DAEMON_USER``
+/ ``daemon_group()`` as Neutron runs them. What they still open after that (the files dnsmasq
+re-reads on SIGHUP, the metadata unix socket haproxy connects to) lives under ``RUN_DIR``,
+whose every directory is searchable by anyone: a state dir such as ``/root/state`` or
+pytest's tmp dirs is root's alone.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import signal as signal_mod
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs
 from neutrino.kernel.names import is_our_namespace
 from neutrino.kernel.netns import namespace_exists
+
+DAEMON_USER = "nobody"
+RUN_DIR = Path("/run/neutrino")
+
+
+def daemon_group() -> str:
+    """The group daemons run as: ``nogroup`` (Debian's, as Neutron's dnsmasq), else nobody's own group."""
+    try:
+        return grp.getgrnam("nogroup").gr_name
+    except KeyError:
+        return grp.getgrgid(pwd.getpwnam(DAEMON_USER).pw_gid).gr_name
+
+
+def daemon_gid() -> int:
+    return grp.getgrnam(daemon_group()).gr_gid
+
+
+def run_path(*parts: str) -> Path:
+    """``RUN_DIR/<parts>``, each part one plain path component (never ``..`` or a slash)."""
+    if not parts or any(not p or "/" in p or "\0" in p or p in (".", "..") for p in parts):
+        raise ValueError(f"unsafe run directory {parts!r}")
+    return RUN_DIR.joinpath(*parts)
+
+
+def daemon_dir(*parts: str) -> Path:
+    """``run_path(*parts)``, created as needed, each level mode 0755 so a daemon that dropped root reaches it."""
+    run_path(*parts)
+    levels = [RUN_DIR]
+    for part in parts:
+        levels.append(levels[-1] / part)
+    for level in levels:
+        level.mkdir(mode=0o755, exist_ok=True)
+        if level.stat().st_mode & 0o755 != 0o755:
+            os.chmod(level, 0o755)
+    return levels[-1]
 
 
 def read_pid(pidfile: str) -> int | None:

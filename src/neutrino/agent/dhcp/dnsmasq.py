@@ -9,14 +9,14 @@ does nothing when nothing changed. ``teardown`` removes all of it.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neutrino import tokens
 from neutrino.agent.dhcp import render
 from neutrino.files import write_atomic
 from neutrino.kernel import links, netns, procs
@@ -27,20 +27,25 @@ Dict = render.Dict
 
 @dataclass
 class DhcpNetwork:
-    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``."""
+    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``.
 
-    state_dir: Path
+    dnsmasq starts as root, binds its sockets and becomes ``user``/``group`` (nobody/nogroup, as
+    Neutron's dnsmasq runs); it re-reads its files on SIGHUP as that user, so they live in
+    ``/run/neutrino/dhcp/<namespace>`` (searchable by anyone), not in the agent's state dir,
+    which may sit below a directory only root can enter (``/root/state``, a tmp dir).
+    """
+
     network_id: str
     host_ns: str | None
     bridge: str
     namespace: str = ""  # default qdhcp-<network_id>; tests pass a prefixed name
-    # dnsmasq drops privileges and re-reads its files on SIGHUP; the agent's state dir is root's only.
-    user: str | None = "root"
+    user: str | None = procs.DAEMON_USER
+    group: str | None = field(default_factory=procs.daemon_group)
 
     def __post_init__(self) -> None:
         self._plugged: tuple[Any, ...] | None = None
         self.namespace = self.namespace or qdhcp_ns(self.network_id)
-        self.directory = Path(self.state_dir) / self.network_id
+        self.directory = procs.run_path("dhcp", self.namespace)
         self.paths = render.Paths(pidfile=str(self.directory / "pid"), hosts=str(self.directory / "host"),
                                   addn_hosts=str(self.directory / "addn_hosts"), opts=str(self.directory / "opts"))
 
@@ -63,14 +68,14 @@ class DhcpNetwork:
             self._plugged = None
             self._plug(network, subnets, dhcp_port, device)
             self._plugged = plug
-        self.directory.mkdir(parents=True, exist_ok=True)
+        procs.daemon_dir("dhcp", self.namespace)
         files = render.render_files(network, subnets, ports, dhcp_port)
         before = _host_pairs(_read(Path(self.paths.hosts)))
         changed = False
         for path, text in ((self.paths.hosts, files.hosts), (self.paths.addn_hosts, files.addn_hosts),
                            (self.paths.opts, files.opts)):
             changed = write_atomic(Path(path), text) | changed
-        argv = render.render_args(self.paths, device, subnets, user=self.user)
+        argv = render.render_args(self.paths, device, subnets, user=self.user, group=self.group)
         outcome = self._ensure_daemon(argv, changed)
         if outcome == "reloaded":
             self._release(device, before - _host_pairs(files.hosts))
@@ -140,6 +145,6 @@ def _host_pairs(hosts: str) -> set[tuple[str, str]]:
 
 def _port_cidrs(port: Dict, subnets: Sequence[Dict]) -> list[str]:
     """The port's addresses on served subnets with their subnet's prefix length."""
-    by_id: dict[str, Any] = {s["id"]: s for s in render.dhcp_subnets(subnets)}
-    return [f"{ip['ip_address']}/{ipaddress.ip_network(by_id[ip['subnet_id']]['cidr']).prefixlen}"
-            for ip in port.get("fixed_ips") or () if ip["subnet_id"] in by_id]
+    by_id = {s["id"]: tokens.ipv4_network(s["cidr"]) for s in render.dhcp_subnets(subnets)}
+    return [f"{address}/{net.prefixlen}" for f in port.get("fixed_ips") or ()
+            if (net := by_id.get(f.get("subnet_id"))) is not None and (address := tokens.ipv4(f.get("ip_address")))]

@@ -14,7 +14,10 @@ outside the ruleset, so replacing it never cuts an established flow):
   were not redirected (Neutron's mark-and-drop): only instances, through the redirect, reach
   the proxy, never the external network through the gateway address.
 
-IPv4 only (Neutron does not NAT IPv6). Same input, same text: sorted, no timestamps.
+IPv4 only (Neutron does not NAT IPv6). Same input, same text: sorted, no timestamps. Every
+address goes through ``neutrino.tokens`` and is written in canonical form: a value that is not
+an IPv4 address never reaches the script (that floating IP or interface address is left out),
+so no API value can end a rule or add one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from neutrino import tokens
 from neutrino.agent.metadata import METADATA_IP  # a constant, no I/O
 from neutrino.kernel.names import qg_name  # pure naming helper, no I/O
 
@@ -41,15 +45,14 @@ def gateway_ip(router: Mapping[str, Any]) -> str | None:
 
 def internal_cidrs(interfaces: Iterable[Port]) -> list[str]:
     """The IPv4 subnets attached to the router, merged where they overlap (nft sets refuse overlaps)."""
-    nets = {ipaddress.IPv4Interface(f"{f['ip_address']}/{_prefixlen(f)}").network
-            for port in interfaces for f in port.get("fixed_ips") or () if _v4(f.get("ip_address"))}
+    nets = {net for port in interfaces for f in port.get("fixed_ips") or () if (net := _network(f)) is not None}
     return [str(n) for n in ipaddress.collapse_addresses(sorted(nets))]
 
 
 def floating_pairs(floating_ips: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(floating IP, fixed IP) of every associated IPv4 floating IP, sorted."""
-    return sorted((str(f["floating_ip_address"]), str(f["fixed_ip_address"])) for f in floating_ips
-                  if f.get("fixed_ip_address") and _v4(f.get("floating_ip_address")))
+    """(floating IP, fixed IP) of every associated IPv4 floating IP, sorted, each pair once."""
+    return sorted({(fip, fixed) for f in floating_ips
+                   if (fip := _v4(f.get("floating_ip_address"))) and (fixed := _v4(f.get("fixed_ip_address")))})
 
 
 def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Sequence[Port],
@@ -58,13 +61,16 @@ def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Seq
 
     ``metadata_port`` adds the metadata redirect (gateway or not); None leaves it out.
     """
-    if metadata_port is not None and not 0 < metadata_port < 65536:
+    if metadata_port is not None and tokens.integer(metadata_port, 1, 65535) is None:
         raise ValueError(f"metadata port {metadata_port} is outside 1..65535")
     pre: list[str] = []
     post: list[str] = []
     gw_ip = gateway_ip(router)
     if gateway_port is not None and gw_ip is not None:
-        qg = qg_name(str(gateway_port["id"]))
+        port_id = tokens.resource_id(gateway_port.get("id"))
+        if port_id is None:
+            raise ValueError(f"invalid gateway port id {gateway_port.get('id')!r}")
+        qg = qg_name(port_id)
         for fip, fixed in floating_pairs(floating_ips):
             pre.append(f"ip daddr {fip} dnat to {fixed}")
             post.append(f'oifname "{qg}" ip saddr {fixed} snat to {fip}')
@@ -93,14 +99,18 @@ def _chain(name: str, hook: str, priority: str, rules: list[str], kind: str = "n
             *(f"    {rule}" for rule in rules), "  }"]
 
 
-def _prefixlen(fixed_ip: Mapping[str, Any]) -> int:
-    if fixed_ip.get("prefixlen") is not None:
-        return int(fixed_ip["prefixlen"])
-    return ipaddress.ip_network(str(fixed_ip["cidr"]), strict=False).prefixlen
+def _network(fixed_ip: Mapping[str, Any]) -> ipaddress.IPv4Network | None:
+    """The IPv4 subnet of one interface address (``prefixlen`` or ``cidr``); None if not a well-formed one."""
+    address = _v4(fixed_ip.get("ip_address"))
+    if address is None:
+        return None
+    length = tokens.integer(fixed_ip.get("prefixlen"), 0, 32)
+    if length is None:
+        cidr = tokens.ipv4_network(fixed_ip.get("cidr"))
+        length = cidr.prefixlen if cidr is not None else None
+    return None if length is None else ipaddress.IPv4Interface(f"{address}/{length}").network
 
 
 def _v4(address: Any) -> str | None:
-    if not address:
-        return None
-    ip = ipaddress.ip_address(str(address))
-    return str(ip) if ip.version == 4 else None
+    """A canonical IPv4 address; None for IPv6, garbage or anything but a plain dotted quad."""
+    return tokens.ipv4(address)

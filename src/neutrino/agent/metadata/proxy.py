@@ -30,9 +30,11 @@ DEFAULT_BIND = f"0.0.0.0:{PROXY_PORT}"
 HAPROXY = "/usr/sbin/haproxy"
 
 # Every value below lands in a config file: refuse anything that could end a token or a line.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-_PATH = re.compile(r"^/[^\s\"'#\\]+$")
-_BIND = re.compile(r"^[^\s\"'#\\]+:[0-9]{1,5}$")
+# Full matches only: ``$`` would let a trailing newline through.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+_PATH = re.compile(r"/[^\s\"'#\\]+")
+_BIND = re.compile(r"[^\s\"'#\\]+:[0-9]{1,5}")
+_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # a user or group name
 
 
 def _resource(router_id: str | None, network_id: str | None) -> tuple[str, str]:
@@ -41,23 +43,31 @@ def _resource(router_id: str | None, network_id: str | None) -> tuple[str, str]:
         raise ValueError("give exactly one of router_id and network_id")
     header, ident = (ROUTER_HEADER, router_id) if router_id is not None else (NETWORK_HEADER, network_id)
     assert ident is not None
-    if not _ID.match(ident):
+    if not _ID.fullmatch(ident):
         raise ValueError(f"unsafe resource id {ident!r}")
     return header, ident
 
 
 def render_config(*, socket_path: str, pidfile: str, router_id: str | None = None, network_id: str | None = None,
-                  bind: str = DEFAULT_BIND) -> str:
-    """haproxy's config for one router or network (pure: same input, same text)."""
+                  bind: str = DEFAULT_BIND, user: str = procs.DAEMON_USER, group: str | None = None) -> str:
+    """haproxy's config for one router or network (pure: same input, same text).
+
+    ``user``/``group``: who haproxy becomes once it has bound its port and written its pidfile
+    (``global`` ``user``/``group``, as Neutron's metadata proxy config); it then still connects
+    to ``socket_path``, so that socket must be open to ``group``.
+    """
     header, ident = _resource(router_id, network_id)
+    group = group if group is not None else procs.daemon_group()
     for what, value, pattern in (("socket path", socket_path, _PATH), ("pidfile", pidfile, _PATH),
-                                 ("bind address", bind, _BIND)):
-        if not pattern.match(value):
+                                 ("bind address", bind, _BIND), ("user", user, _NAME), ("group", group, _NAME)):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
             raise ValueError(f"unsafe {what} {value!r}")
     return "\n".join([
         "global",
         "    daemon",
         f"    pidfile {pidfile}",
+        f"    user {user}",
+        f"    group {group}",
         "    maxconn 1024",
         "",
         "defaults",

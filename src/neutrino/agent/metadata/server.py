@@ -13,6 +13,8 @@ needs no address in the agent's namespace (root's 127.0.0.1:9697 is taken on the
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import ipaddress
 import json
 import logging
@@ -27,7 +29,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from neutrino import tokens
 from neutrino.agent.metadata.proxy import FORWARDED_FOR, NETWORK_HEADER, ROUTER_HEADER
+from neutrino.kernel import procs
 
 LOG = logging.getLogger(__name__)
 
@@ -43,17 +47,31 @@ JSON = "application/json"
 Node = dict[str, Any] | tuple[str, bytes]
 
 
+def _hostname(info: Mapping[str, Any], address: str | None) -> str | None:
+    """The instance's host name if it is a valid DNS name, else Neutron's ``host-10-0-0-5`` for its address.
+
+    The server may hand us a port's free-text name: cloud-init writes this answer to
+    /etc/hostname and /etc/hosts, so it must be one DNS name, never two lines.
+    """
+    return tokens.fqdn(info.get("hostname")) or (f"host-{address.replace('.', '-')}" if address else None)
+
+
 def _tree(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The instance's whole metadata tree, as Nova lays it out (the subset we know)."""
-    hostname = str(info.get("hostname") or "")
+    """The instance's whole metadata tree, as Nova lays it out (the subset we know).
 
-    def text(value: Any) -> tuple[str, bytes]:
-        return TEXT, str(value if value is not None else "").encode()
-
-    meta_data = {"hostname": text(hostname), "instance-id": text(info.get("instance_id")),
-                 "local-hostname": text(hostname), "local-ipv4": text(info.get("local_ipv4"))}
-    meta_json = {"uuid": info.get("instance_id"), "name": info.get("name"), "hostname": hostname,
-                 "project_id": info.get("project_id")}
+    Each EC2 text answer is one token (a DNS name, an address, an id without blanks or control
+    characters); a value that is not one is left out of the tree (404), never sent as several
+    lines. The JSON document carries the same checked values (and the free-text name, JSON-escaped).
+    """
+    address = tokens.ipv4(info.get("local_ipv4"))
+    hostname = _hostname(info, address)
+    instance_id = tokens.printable(info.get("instance_id"), forbidden=" ") or None
+    project_id = tokens.printable(info.get("project_id"), forbidden=" ") or None
+    values = {"hostname": hostname, "instance-id": instance_id, "local-hostname": hostname, "local-ipv4": address}
+    meta_data = {key: (TEXT, value.encode()) for key, value in values.items() if value is not None}
+    name = info.get("name")
+    meta_json = {"uuid": instance_id, "name": name if isinstance(name, str) else None, "hostname": hostname,
+                 "project_id": project_id}
     ec2 = {"meta-data": meta_data}
     openstack = {"meta_data.json": (JSON, json.dumps(meta_json, sort_keys=True).encode())}
     return {**dict.fromkeys(EC2_VERSIONS, ec2),
@@ -97,15 +115,19 @@ def caller_address(forwarded_for: list[str]) -> str | None:
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True  # a stuck client must not keep the agent from exiting
 
-    def __init__(self, path: str, lookup: Lookup, mode: int) -> None:
+    def __init__(self, path: str, lookup: Lookup, mode: int, group: str | None) -> None:
         self.lookup = lookup
         self.path = path
         self.mode = mode
+        self.group = group
         super().__init__(path, _Handler)
 
     def server_bind(self) -> None:
         super().server_bind()
-        os.chmod(self.path, self.mode)  # before listen(): nobody connects under the umask's mode
+        # before listen(): nobody connects under the umask's mode or the wrong group
+        if self.group is not None and os.geteuid() == 0:
+            os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+        os.chmod(self.path, self.mode)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,13 +200,25 @@ def _error_body(status: HTTPStatus) -> bytes:
     return f"{status.value} {status.phrase}\n\n{_EXPLANATIONS.get(status, status.description)}\n".encode()
 
 
-class MetadataServer:
-    """The HTTP server on ``socket_path``; ``mode`` lets a haproxy that dropped root (same group) connect."""
+def socket_path(state_dir: str | os.PathLike[str]) -> str:
+    """Where the agent with ``state_dir`` serves metadata: ``/run/neutrino/metadata/<hash>.sock``.
 
-    def __init__(self, socket_path: str, lookup: Lookup, mode: int = 0o660) -> None:
+    haproxy connects after it dropped root, so every directory above the socket must be
+    searchable by anyone, which a state dir (``/root/state``, a tmp dir) need not be; the hash
+    of the state dir keeps two agents on one machine apart and the path well under 108 bytes.
+    """
+    key = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:16]
+    return str(procs.RUN_DIR / "metadata" / f"{key}.sock")
+
+
+class MetadataServer:
+    """The HTTP server on ``socket_path``; ``mode`` and ``group`` let a haproxy that dropped root connect."""
+
+    def __init__(self, socket_path: str, lookup: Lookup, mode: int = 0o660, group: str | None = None) -> None:
         self.socket_path = socket_path
         self.lookup = lookup
         self.mode = mode
+        self.group = group if group is not None else procs.daemon_group()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._inode: int | None = None
@@ -194,8 +228,12 @@ class MetadataServer:
         if self._server is not None:
             return
         self._clear_stale_socket()
-        os.makedirs(os.path.dirname(self.socket_path) or ".", exist_ok=True)
-        self._server = _Server(self.socket_path, self.lookup, self.mode)
+        parent = os.path.dirname(self.socket_path) or "."
+        if os.path.dirname(parent) == str(procs.RUN_DIR):
+            procs.daemon_dir(os.path.basename(parent))  # searchable all the way down
+        else:
+            os.makedirs(parent, exist_ok=True)
+        self._server = _Server(self.socket_path, self.lookup, self.mode, self.group)
         self._inode = os.stat(self.socket_path).st_ino
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"metadata-server {self.socket_path}", daemon=True)
