@@ -470,7 +470,7 @@ class HostAgent:
         rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
         refused: set[str] = set()
         try:
-            self._apply_firewall(rendered.script)
+            applied = self._apply_firewall(rendered.script)
         except KernelError as exc:
             refused = self._isolate(ports, groups, members, closed)
             if not refused:
@@ -484,20 +484,23 @@ class HostAgent:
             LOG.warning("nft refused the rules of port(s) %s (%s); applying the host without them",
                         ", ".join(sorted(refused)), exc)
             rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
-            self._apply_firewall(rendered.script)
+            applied = self._apply_firewall(rendered.script)
         # a port nft refused is retried when its back-off ends, so its render is not cached
         self._firewall_key = key if not self._refused else None
         self._record_firewall_failures(ports, rendered, closed - refused)
-        result.firewall_applied = True
+        result.firewall_applied = applied
 
-    def _apply_firewall(self, script: str) -> None:
-        """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync)."""
+    def _apply_firewall(self, script: str) -> bool:
+        """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync).
+
+        False when the kernel already held exactly this script.
+        """
         applied = self._firewall_script
         if applied is None and self._recorded_firewall() == script and self._firewall_tables_present():
             applied = script  # a restarted agent: the kernel already holds exactly this (see below)
         if script == applied and not (self._verify and self._firewall_script is not None):
             self._firewall_script = script
-            return
+            return False
         if applied is not None and not self._verify:
             try:
                 nft.apply(self.cfg.node_ns, firewall.delta(applied, script))
@@ -508,6 +511,7 @@ class HostAgent:
             nft.apply(self.cfg.node_ns, script)  # first pass, and every full resync: the whole, atomically
         self._firewall_script = script
         write_atomic(self._firewall_record, script, mode=0o600)
+        return True
 
     def _isolate(self, ports: list[Dict], groups: list[Dict], members: Mapping[str, Any],
                  closed: set[str]) -> set[str]:
