@@ -68,3 +68,6 @@ def test_back_off_doubles_and_a_changed_object_is_retried_at_once(caplog: pytest
     assert retries.failures("dhcp:") == {"dhcp:n1": "another reason"} and retries.failures("router:") == {}
     retries.succeeded("dhcp:n1")
     assert retries.failures() == {} and retries.next_due() is None
+    # a value that cannot be rendered is re-checked by every pass: reported, never put on a timer
+    retries.failed("rule:r1", "unknown protocol 'x'", timed=False)
+    assert retries.failures() == {"rule:r1": "unknown protocol 'x'"} and retries.next_due() is None

@@ -44,6 +44,7 @@ LOG = logging.getLogger(__name__)
 DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
+PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
 
 Dict = dict[str, Any]
 
@@ -151,6 +152,7 @@ class HostAgent:
         self._zones: dict[str, int] | None = None
         self._reported: dict[str, str] = {}
         self._retries = Retries()
+        self._pass_retries = Retries(cap=PASS_RETRY_MAX)
         self._refused: dict[str, str] = {}  # guarded port -> why nft itself refused its rules (kept closed)
         self._reported_failures: dict[str, str] | None = None
         self._plugged_taps: set[str] = set()
@@ -223,7 +225,8 @@ class HostAgent:
     def _loop(self) -> None:
         while not self._stop.is_set():
             wait = self.cfg.resync_interval - (time.monotonic() - self._last_full)
-            retry_at = self._retries.next_due()
+            retry_at = min((t for t in (self._retries.next_due(), self._pass_retries.next_due()) if t is not None),
+                           default=None)
             if retry_at is not None:  # a failed object's back-off ends: try it again then
                 wait = min(wait, retry_at - time.monotonic())
             woke = self._wake.wait(timeout=max(0.1, wait)) or retry_at is not None and time.monotonic() >= retry_at
@@ -255,13 +258,13 @@ class HostAgent:
                 LOG.warning("agent %s: heartbeat failed (%s); retrying", self.cfg.host, exc)
 
     def _safe(self, fn: Callable[[], object]) -> None:
+        """Run a pass; when the whole pass fails (the server unreachable), retry it with back-off
+        (1 s doubling to PASS_RETRY_MAX) and a rate-limited log, not twice a second forever."""
         try:
             fn()
-        except Exception:
-            LOG.exception("agent %s: %s failed; retrying on the next wake-up", self.cfg.host,
-                          getattr(fn, "__name__", "a pass"))
-            time.sleep(0.5)
-            self._wake.set()
+            self._pass_retries.succeeded(f"agent {self.cfg.host} pass")
+        except Exception as exc:
+            self._pass_retries.failed(f"agent {self.cfg.host} pass", str(exc), exc_info=True)
 
     def _report(self, start_flag: bool = False) -> None:
         """Heartbeat each agent type; ``failures`` lists the objects it cannot realise and why."""
@@ -537,15 +540,15 @@ class HostAgent:
             if pid in waiting:
                 continue
             if pid in rendered.failed_ports:
-                why = self._refused.get(pid) or rendered.failed_ports[pid]
-                self._retries.failed(key, f"firewall: {why}", _fingerprint(port))
+                refused = self._refused.get(pid)  # nft refused it: retried on a timer; a bad value: when it changes
+                why = refused or rendered.failed_ports[pid]
+                self._retries.failed(key, f"firewall: {why}", _fingerprint(port), timed=refused is not None)
             else:
                 self._retries.succeeded(key)
                 self._refused.pop(pid, None)
         self._retries.keep_only((f"port:{p['id']}" for p in ports), "port:")
         for rule_id, why in rendered.failed_rules.items():
-            if not self._retries.failures(f"rule:{rule_id}"):
-                self._retries.failed(f"rule:{rule_id}", why)
+            self._retries.failed(f"rule:{rule_id}", why, timed=False)
         self._retries.keep_only((f"rule:{r}" for r in rendered.failed_rules), "rule:")
 
     @property

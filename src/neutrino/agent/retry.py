@@ -11,6 +11,7 @@ broken object never floods the log; :meth:`Retries.failures` is what the agent r
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -47,8 +48,13 @@ class Retries:
             failure = self._failed.get(key)
             return failure is None or failure.fingerprint != fingerprint or self._clock() >= failure.next_at
 
-    def failed(self, key: str, reason: str, fingerprint: object = None, exc_info: bool = False) -> None:
-        """Record one more failure of ``key``; log it unless it was logged recently for the same reason."""
+    def failed(self, key: str, reason: str, fingerprint: object = None, exc_info: bool = False,
+               timed: bool = True) -> None:
+        """Record one more failure of ``key``; log it unless it was logged recently for the same reason.
+
+        ``timed`` false: the object is re-evaluated by every pass anyway (a value that cannot be
+        rendered), so no retry is scheduled for it; it is only reported and logged.
+        """
         now = self._clock()
         with self._lock:
             prior = self._failed.get(key)
@@ -56,10 +62,12 @@ class Retries:
             delay = min(self._cap, self._base * 2 ** (attempts - 1))
             loud = prior is None or prior.reason != reason or now - prior.logged_at >= self._log_every
             logged_at = now if loud else prior.logged_at  # type: ignore[union-attr]
-            self._failed[key] = _Failure(reason, attempts, now + delay, fingerprint, logged_at)
-        if loud:
+            self._failed[key] = _Failure(reason, attempts, now + delay if timed else math.inf, fingerprint, logged_at)
+        if loud and timed:
             LOG.warning("%s failed (attempt %d, next try in %.0f s): %s", key, attempts, delay, reason,
                         exc_info=exc_info)
+        elif loud:
+            LOG.warning("%s cannot be realised (left out until it changes): %s", key, reason)
 
     def succeeded(self, key: str) -> None:
         with self._lock:
@@ -82,4 +90,4 @@ class Retries:
     def next_due(self) -> float | None:
         """The monotonic time of the earliest retry, or None when nothing failed."""
         with self._lock:
-            return min((f.next_at for f in self._failed.values()), default=None)
+            return min((f.next_at for f in self._failed.values() if f.next_at != math.inf), default=None)

@@ -5,7 +5,11 @@ Layout (two tables, both replaced atomically by one ``nft -f`` transaction):
 * ``table bridge neutrino-antispoof``: stateless, per tap. Frames entering the bridge from a
   port's tap may carry only the port's MAC (or an allowed pair's MAC) with its fixed or
   allowed-pair IPs (IP, ARP, IPv6), plus DHCP discovery from 0.0.0.0; no DHCP/RA server.
-  The bridge family has no conntrack here, so nothing stateful lives in this table.
+  The bridge family has no conntrack here, so nothing stateful lives in this table. It fails
+  closed: its prerouting and postrouting chains name every tap that may pass (guarded ports
+  through their spoof chain; the network's own DHCP/router ports and ports without port
+  security as they are) and drop any other ``tap*`` both ways, so a port whose filter is not
+  rendered (a value that cannot be, or one nft refused) sends and receives nothing.
 * ``table inet neutrino-sg``: stateful, through br_netfilter. Bridged packets reach the inet
   forward hook with the bridge as iif/oif, so ports are told apart by MAC: ``ether saddr``
   picks the sender's egress chain (``return`` = allowed, end = drop) and then ``ether daddr``
@@ -29,7 +33,19 @@ needed: the host namespace sends nothing of its own through the bridges. :func:`
 keeps zones stable across re-renders and agent restarts, :func:`read_zones` reads them back
 from the kernel. Without ``zones`` the script is exactly what it was before zones existed.
 
-Ports with ``port_security_enabled`` false appear in neither table.
+Stateless groups (``stateful`` false, Neutron's stateful-security-group): a ``stateless``
+chain at priority -310 gives frames from or to such a port's MACs ``notrack`` (Neutron's
+iptables driver uses NOTRACK in the raw table), and the zone chain lets untracked packets
+through untouched. Their packets are never ``established``: each direction, replies
+included, passes only where a rule allows it.
+
+Protocols: every name of neutron-lib's IP_PROTOCOL_MAP and every number 0-255, for both
+ethertypes. Ports only for tcp/udp/sctp/udplite/dccp, type/code for icmp/ipv6-icmp,
+``meta l4proto N`` for the rest; 0 (``ip``, ``hopopt``) is any protocol, as in Neutron.
+
+Ports with ``port_security_enabled`` false get no chains: their taps pass as they are.
+:func:`render_host` leaves out (and names) any rule or port that cannot be rendered, so one
+such object never stops the rest of the host's rules; :func:`render` raises instead.
 """
 
 from __future__ import annotations
