@@ -19,6 +19,7 @@ import pytest
 from neutron_lib import constants as lib
 from sqlalchemy.orm import Session
 
+from neutrino.agent.l2 import firewall
 from neutrino.db.models.network import Port
 from neutrino.kernel import links
 from neutrino.kernel.names import bridge_name
@@ -303,3 +304,32 @@ def test_a_dhcp_server_that_cannot_start_hurts_only_its_network(c: Cloud, caplog
     assert wait_for(lambda: agent_failures(c, "DHCP agent") == {}, timeout=20)
     vm2 = c.compute().create("vm2", network="broken")
     assert ip_of(vm2).startswith("10.75.0.")
+
+
+def test_a_port_whose_rules_nft_refuses_is_cut_off_alone(c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nft itself refuses one port's rules (a defect injected into that port's spoof chain, the
+    kernel is real): the agent finds the port by ``nft -c``, applies everyone else, keeps that
+    port closed and ERROR, and retries it on its back-off: fixed, it comes back by itself."""
+    net, _ = c.network("net1", "10.77.0.0/24")
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1")
+    dhcp_ip = c.admin.get("/v2.0/ports", network_id=net["id"],
+                          device_owner="network:dhcp")["ports"][0]["fixed_ips"][0]["ip_address"]
+    real = firewall._spoof_rules
+
+    def broken(port: Any) -> list[str]:
+        rules = real(port)
+        return [*rules[:-1], "meta l4proto 999 accept", rules[-1]] if port["id"] == vm2.port_id else rules
+
+    monkeypatch.setattr(firewall, "_spoof_rules", broken)
+    c.client().put(f"/v2.0/ports/{vm1.port_id}", {"port": {"description": "a change, so the host re-renders"}})
+    assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
+    failures = agent_failures(c, "Linux bridge agent")
+    assert list(failures) == [f"port:{vm2.port_id}"] and "nft refused" in failures[f"port:{vm2.port_id}"]
+    assert not ping(vm2.namespace, dhcp_ip, tries=2)
+    assert ping(vm1.namespace, dhcp_ip), "everyone else's rules were applied"
+    assert port_status(c, vm1.port_id) == "ACTIVE"
+    monkeypatch.setattr(firewall, "_spoof_rules", real)
+    assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=15), "retried on its back-off"
+    assert wait_for(lambda: ping(vm2.namespace, dhcp_ip, tries=1), timeout=5)
+    assert agent_failures(c, "Linux bridge agent") == {}

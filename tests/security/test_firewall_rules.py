@@ -182,6 +182,15 @@ def test_a_hostile_port_is_cut_off_and_the_others_unchanged(check_ns: str, hosti
     nft_takes(check_ns, rendered.script)
 
 
+def test_two_ports_with_one_device_name_are_both_closed(check_ns: str) -> None:
+    groups = [{"id": SG_A, "security_group_rules": []}, {"id": SG_B, "security_group_rules": []}]
+    twin = port(P1[:11] + "-twin", "fa:16:3e:00:00:05", ["10.0.0.15"], [SG_B])
+    rendered = firewall.render_host([*ports(), twin], groups, {})
+    assert sorted(rendered.failed_ports) == sorted([P1, twin["id"]])
+    assert tap_name(P1) not in rendered.script and f"ingress-{P2}" in rendered.script
+    nft_takes(check_ns, rendered.script)
+
+
 def test_unknown_taps_drop_and_the_networks_own_ports_stay_trusted() -> None:
     script = firewall.render_host(ports(), [{"id": SG_A, "security_group_rules": []},
                                             {"id": SG_B, "security_group_rules": []}], {}).script

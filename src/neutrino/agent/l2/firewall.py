@@ -141,10 +141,14 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     keep_closed = set(closed)
     trusted: list[Port] = []
     guarded: list[Port] = []
-    for port in sorted(ports, key=lambda p: str(p.get("id"))):
+    everyone = sorted(ports, key=lambda p: str(p.get("id")))
+    shared = _shared_taps(everyone)
+    for port in everyone:
         problem = _port_problem(port, zones)
         if problem is None and str(port["id"]) in keep_closed:
             problem = "nft refused this port's rules"
+        if problem is None and tap_name(str(port["id"])) in shared:
+            problem = f"its device name {tap_name(str(port['id']))} is another port's too"
         if problem is not None:
             out.failed_ports[str(port.get("id"))] = problem
         elif is_trusted(port) or not port.get("port_security_enabled", True):
@@ -161,6 +165,19 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     out.script = (render_antispoof(guarded, trusted)
                   + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules))
     return out
+
+
+def _shared_taps(ports: Sequence[Port]) -> set[str]:
+    """Device names two ports would share (ids alike in their first 11 characters): whose tap
+    it really is cannot be told, so neither port gets filtered through it; both stay closed."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for port in ports:
+        pid = port.get("id")
+        if isinstance(pid, str) and _SAFE_ID.fullmatch(pid):
+            tap = tap_name(pid)
+            (shared if tap in seen else seen).add(tap)
+    return shared
 
 
 def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
