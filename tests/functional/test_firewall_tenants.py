@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,26 @@ def test_a_port_whose_rules_nft_refuses_is_cut_off_alone(c: Cloud, monkeypatch: 
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=15), "retried on its back-off"
     assert wait_for(lambda: ping(vm2.namespace, dhcp_ip, tries=1), timeout=5)
     assert agent_failures(c, "Linux bridge agent") == {}
+
+
+def test_a_failing_pass_backs_off_and_logs_rarely(c: Cloud, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The server's answer fails (here: the sync call raises): the agent retries the whole pass
+    after 1, 2, 4 ... s and logs the same failure once, instead of twice a second forever."""
+    caplog.set_level(logging.WARNING)
+    calls: list[float] = []
+    real = c.agent.rpc.sync
+
+    def away(host: str) -> dict[str, Any]:
+        calls.append(time.monotonic())
+        raise ConnectionError("server away")
+
+    monkeypatch.setattr(c.agent.rpc, "sync", away)
+    c.agent.wake()
+    time.sleep(6.5)
+    monkeypatch.setattr(c.agent.rpc, "sync", real)
+    gaps = [round(b - a, 1) for a, b in zip(calls, calls[1:], strict=False)]
+    assert 2 <= len(calls) <= 4 and all(later >= earlier for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
+    logged = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], ConnectionError)]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
+    c.settle(timeout=20)  # back by itself once the server answers

@@ -160,6 +160,7 @@ class HostAgent:
         self._verify = True
         self._last_pass = 0.0
         self._last_full = 0.0
+        self._full_due = False  # a part or the whole pass failed: the next pass (on its back-off) is full
         self._dhcp_servers: dict[str, DhcpNetwork] = {}
         self._proxied: set[str] = set()
         self.passes = 0  # finished passes
@@ -229,7 +230,7 @@ class HostAgent:
                            default=None)
             if retry_at is not None:  # a failed object's back-off ends: try it again then
                 wait = min(wait, retry_at - time.monotonic())
-            woke = self._wake.wait(timeout=max(0.1, wait)) or retry_at is not None and time.monotonic() >= retry_at
+            woke = self._wake.wait(timeout=max(0.1, wait))
             if woke:
                 self._wake.clear()  # cleared only when seen: a wake-up after a timeout is never lost
             if self._stop.is_set():
@@ -239,8 +240,10 @@ class HostAgent:
                 if self._stop.is_set():
                     break
             resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
-            if woke or resync:
-                self._safe(functools.partial(self.run_pass, full=resync))
+            retry = retry_at is not None and time.monotonic() >= retry_at
+            if woke or resync or retry:
+                # after a failed part or pass the next one verifies everything again
+                self._safe(functools.partial(self.run_pass, full=resync or self._full_due))
 
     def _quiet(self) -> None:
         """Let a burst of wake-ups settle before a pass: a VM's port create, binding and VIF plug
@@ -308,13 +311,15 @@ class HostAgent:
             self._part(result, "dhcp", lambda: self._dhcp(state, result))
             self._part(result, "l3", lambda: self._l3(state, result))
             self._part(result, "status", lambda: self._status(state, result))
-            if full and not result.failed_parts:  # a single failed object is retried on its own back-off
-                self._last_full = self._last_pass
+            self._full_due = bool(result.failed_parts)
             self._report_failures()
         except Exception as exc:
             result.errors.append(f"sync: {exc}")
+            self._full_due = True
             raise
         finally:
+            if full:  # failures are retried on their own back-off, never by resyncing in a tight loop
+                self._last_full = self._last_pass
             result.seconds = time.monotonic() - self._last_pass
             self.last_result = result
             with self.converged:
