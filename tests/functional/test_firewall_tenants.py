@@ -30,25 +30,30 @@ from tests.functional.traffic import ping
 
 IPV6_ONLY = {"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route"}
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "udplite", "dccp"}
-MARK = b"neutrino-probe"
 
-# Wait (argv[3] s) for one raw IP packet of protocol argv[2] from argv[1] carrying MARK.
+# Wait (argv[3] s) for one raw IP packet of protocol argv[2] from argv[1] (v4 or v6) carrying "neutrino-probe".
 RAW_RECV = """import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, int(sys.argv[2])); s.settimeout(float(sys.argv[3]))
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_RAW, int(sys.argv[2])); s.settimeout(float(sys.argv[3]))
 print("ready", flush=True)
 try:
     while True:
         data, addr = s.recvfrom(4096)
-        if addr[0] == sys.argv[1] and b"neutrino-probe" in data:
+        if addr[0].split("%")[0] == sys.argv[1] and b"neutrino-probe" in data:
             print("got", flush=True)
             break
 except socket.timeout:
     print("none", flush=True)
 """
+# Send a few such packets to argv[1]; an IPv6 (link-local) destination goes out of eth0.
 RAW_SEND = """import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, int(sys.argv[2]))
+if ":" in sys.argv[1]:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(sys.argv[2]))
+    to = (sys.argv[1], 0, 0, socket.if_nametoindex("eth0"))
+else:
+    s, to = socket.socket(socket.AF_INET, socket.SOCK_RAW, int(sys.argv[2])), (sys.argv[1], 0)
 for _ in range(6):
-    s.sendto(b"neutrino-probe", (sys.argv[1], 0)); time.sleep(0.1)
+    s.sendto(b"neutrino-probe", to); time.sleep(0.1)
 """
 
 
@@ -59,7 +64,7 @@ def c(tmp_path: Path, ns_prefix: str) -> Iterator[Cloud]:
 
 
 def raw_ok(src_ns: str, src_ip: str, dst_ns: str, dst_ip: str, proto: int) -> bool:
-    """Does an IP packet of protocol ``proto`` (vrrp 112, gre 47 ...) get from src to dst?"""
+    """Does an IP packet of protocol ``proto`` (vrrp 112, gre 47 ...) get from src to dst (IPv4 or IPv6)?"""
     recv = subprocess.Popen(["ip", "netns", "exec", dst_ns, sys.executable, "-S", "-c", RAW_RECV, src_ip, str(proto),
                              "2.0"], stdout=subprocess.PIPE, text=True)
     try:
@@ -359,25 +364,6 @@ def test_a_failing_pass_backs_off_and_logs_rarely(c: Cloud, monkeypatch: pytest.
     c.settle(timeout=20)  # back by itself once the server answers
 
 
-RAW6_RECV = """import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(sys.argv[2])); s.settimeout(float(sys.argv[3]))
-print("ready", flush=True)
-try:
-    while True:
-        data, addr = s.recvfrom(4096)
-        if addr[0].split("%")[0] == sys.argv[1] and b"neutrino-probe" in data:
-            print("got", flush=True)
-            break
-except socket.timeout:
-    print("none", flush=True)
-"""
-RAW6_SEND = """import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(sys.argv[2]))
-for _ in range(6):
-    s.sendto(b"neutrino-probe", (sys.argv[1], 0, 0, socket.if_nametoindex("eth0"))); time.sleep(0.1)
-"""
-
-
 def link_local(ns: str) -> str:
     """Turn IPv6 on for the instance's eth0 (instances run with it off) and return its fe80:: address."""
     assert run_in(ns, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0").returncode == 0
@@ -389,20 +375,6 @@ def link_local(ns: str) -> str:
     found = address()
     assert found is not None
     return found
-
-
-def raw6_ok(src_ns: str, src_ip: str, dst_ns: str, dst_ip: str, proto: int) -> bool:
-    recv = subprocess.Popen(["ip", "netns", "exec", dst_ns, sys.executable, "-S", "-c", RAW6_RECV, src_ip,
-                             str(proto), "2.0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert recv.stdout is not None and recv.stdout.readline().strip() == "ready"
-        sent = run_in(src_ns, sys.executable, "-S", "-c", RAW6_SEND, dst_ip, str(proto))
-        assert sent.returncode == 0, sent.stderr
-        return recv.stdout.readline().strip() == "got"
-    finally:
-        if recv.poll() is None:
-            recv.kill()
-        recv.wait(timeout=5)
 
 
 def test_ipv6_rules_are_enforced_by_ipv6_traffic(c: Cloud) -> None:
@@ -417,9 +389,9 @@ def test_ipv6_rules_are_enforced_by_ipv6_traffic(c: Cloud) -> None:
     sender = compute.create("v6a", network="net1")
     target = compute.create("v6b", network="net1", security_groups=["v6"])
     src, dst = link_local(sender.namespace), link_local(target.namespace)
-    assert raw6_ok(sender.namespace, src, target.namespace, dst, 112)
-    assert raw6_ok(sender.namespace, src, target.namespace, dst, 200)
-    assert not raw6_ok(sender.namespace, src, target.namespace, dst, 47)
+    assert raw_ok(sender.namespace, src, target.namespace, dst, 112)
+    assert raw_ok(sender.namespace, src, target.namespace, dst, 200)
+    assert not raw_ok(sender.namespace, src, target.namespace, dst, 47)
     rule(c, v6["id"], ethertype="IPv6", protocol="gre", remote_ip_prefix="fe80::/64")
     c.settle()
-    assert raw6_ok(sender.namespace, src, target.namespace, dst, 47)
+    assert raw_ok(sender.namespace, src, target.namespace, dst, 47)
