@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.agent.l2 import firewall
 from neutrino.db.models.network import Port
-from neutrino.kernel import links
+from neutrino.kernel import links, netns
 from neutrino.kernel.names import bridge_name
 from neutrino.services.security_groups import new_rule
 from tests.functional.cloud import OTHER_PROJECT, PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok, wait_for
@@ -395,3 +395,37 @@ def test_ipv6_rules_are_enforced_by_ipv6_traffic(c: Cloud) -> None:
     rule(c, v6["id"], ethertype="IPv6", protocol="gre", remote_ip_prefix="fe80::/64")
     c.settle()
     assert raw_ok(sender.namespace, src, target.namespace, dst, 47)
+
+
+def test_a_router_whose_namespace_cannot_be_entered_hurts_only_itself(c: Cloud) -> None:
+    """A router namespace operation fails for real (its name in /run/netns is a plain file the
+    kernel cannot enter): the other router and everything else converge, the L3 agent reports
+    the failed router, and once the cause is gone the back-off alone brings it up."""
+    subs = [c.network(f"net{i}", f"10.79.{i}.0/24")[1] for i in range(1, 5)]
+    compute = c.compute()
+    vms = [compute.create(f"vm{i}", network=f"net{i}") for i in range(1, 5)]
+    c.agent.stop()
+    broken = _router(c, subs[0], subs[1])
+    _router(c, subs[2], subs[3])
+    blocker = Path(netns.NETNS_RUN_DIR) / f"{c.ns_prefix}qrouter-{broken['id']}"
+    blocker.write_text("not a network namespace\n")
+    try:
+        agent = type(c.agent)(c.agent.cfg, c.agent.rpc, c.agent.bus)
+        agent.start()
+        c.agent = agent
+        assert wait_for(lambda: ping(vms[2].namespace, ip_of(vms[3]), tries=1), timeout=20), "the other router works"
+        assert wait_for(lambda: f"router:{broken['id']}" in agent_failures(c, "L3 agent"), timeout=10)
+        assert not ping(vms[0].namespace, ip_of(vms[1]), tries=1)
+        assert agent_failures(c, "DHCP agent") == {} and agent_failures(c, "Linux bridge agent") == {}
+    finally:
+        blocker.unlink()
+    assert wait_for(lambda: agent_failures(c, "L3 agent") == {}, timeout=20), "retried on its back-off"
+    assert wait_for(lambda: ping(vms[0].namespace, ip_of(vms[1]), tries=1), timeout=10)
+
+
+def _router(c: Cloud, *subnets: dict[str, Any]) -> dict[str, Any]:
+    api = c.client()
+    router = api.post("/v2.0/routers", {"router": {"name": "r"}})["router"]
+    for sub in subnets:
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+    return router  # type: ignore[no-any-return]
