@@ -89,7 +89,10 @@ def test_antispoof_allows_only_the_ports_addresses() -> None:
 def test_port_security_disabled_is_not_filtered() -> None:
     off = port(P3, "fa:16:3e:00:00:03", ["10.0.0.13"], [], port_security_enabled=False)
     script = firewall.render([off], [{"id": SG_A, "security_group_rules": EGRESS_ALL}], {})
-    assert P3 not in script and "fa:16:3e:00:00:03" not in script and "vmap" not in script
+    assert P3 not in script and "fa:16:3e:00:00:03" not in script
+    # its tap is let through as it is (not dropped as an unknown tap), with no chain of its own
+    assert chain(script, "prerouting")[1:] == ['iifname vmap { "tap33333333-aa" : accept }',
+                                               'iifname "tap*" counter drop']
     assert chain(script, "forward") == ["type filter hook forward priority filter; policy accept;",
                                         "ct state established,related accept"]
 

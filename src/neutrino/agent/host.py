@@ -34,6 +34,7 @@ from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
 from neutrino.agent.metadata.server import socket_path as metadata_socket_path
+from neutrino.agent.retry import Retries
 from neutrino.bus import CHANGES, Bus, Event
 from neutrino.files import write_atomic
 from neutrino.kernel import KernelError, conntrack, netns, nft
@@ -44,6 +45,7 @@ LOG = logging.getLogger(__name__)
 DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
+PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
 
 Dict = dict[str, Any]
 
@@ -84,6 +86,8 @@ class PassResult:
     firewall_applied: bool = False
     statuses: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    failed_parts: list[str] = field(default_factory=list)  # a whole part failed (errors also lists single objects)
+    deferred: list[str] = field(default_factory=list)  # failed objects left alone this pass (back-off)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per part
 
@@ -148,11 +152,16 @@ class HostAgent:
         self._firewall_key: bytes | None = None
         self._zones: dict[str, int] | None = None
         self._reported: dict[str, str] = {}
+        self._retries = Retries()
+        self._pass_retries = Retries(cap=PASS_RETRY_MAX)
+        self._refused: dict[str, str] = {}  # guarded port -> why nft itself refused its rules (kept closed)
+        self._reported_failures: dict[str, str] | None = None
         self._plugged_taps: set[str] = set()
         self._owned = self._load_owned()
         self._verify = True
         self._last_pass = 0.0
         self._last_full = 0.0
+        self._full_due = False  # a part or the whole pass failed: the next pass (on its back-off) is full
         self._dhcp_servers: dict[str, DhcpNetwork] = {}
         self._proxied: set[str] = set()
         self.passes = 0  # finished passes
@@ -217,7 +226,12 @@ class HostAgent:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            woke = self._wake.wait(timeout=max(0.1, self.cfg.resync_interval - (time.monotonic() - self._last_full)))
+            wait = self.cfg.resync_interval - (time.monotonic() - self._last_full)
+            retry_at = min((t for t in (self._retries.next_due(), self._pass_retries.next_due()) if t is not None),
+                           default=None)
+            if retry_at is not None:  # a failed object's back-off ends: try it again then
+                wait = min(wait, retry_at - time.monotonic())
+            woke = self._wake.wait(timeout=max(0.1, wait))
             if woke:
                 self._wake.clear()  # cleared only when seen: a wake-up after a timeout is never lost
             if self._stop.is_set():
@@ -227,8 +241,10 @@ class HostAgent:
                 if self._stop.is_set():
                     break
             resync = time.monotonic() - self._last_full >= self.cfg.resync_interval
-            if woke or resync:
-                self._safe(functools.partial(self.run_pass, full=resync))
+            retry = retry_at is not None and time.monotonic() >= retry_at
+            if woke or resync or retry:
+                # after a failed part or pass the next one verifies everything again
+                self._safe(functools.partial(self.run_pass, full=resync or self._full_due))
 
     def _quiet(self) -> None:
         """Let a burst of wake-ups settle before a pass: a VM's port create, binding and VIF plug
@@ -246,20 +262,26 @@ class HostAgent:
                 LOG.warning("agent %s: heartbeat failed (%s); retrying", self.cfg.host, exc)
 
     def _safe(self, fn: Callable[[], object]) -> None:
+        """Run a pass; when the whole pass fails (the server unreachable), retry it with back-off
+        (1 s doubling to PASS_RETRY_MAX) and a rate-limited log, not twice a second forever."""
         try:
             fn()
-        except Exception:
-            LOG.exception("agent %s: %s failed; retrying on the next wake-up", self.cfg.host,
-                          getattr(fn, "__name__", "a pass"))
-            time.sleep(0.5)
-            self._wake.set()
+            self._pass_retries.succeeded(f"agent {self.cfg.host} pass")
+        except Exception as exc:
+            self._pass_retries.failed(f"agent {self.cfg.host} pass", str(exc), exc_info=True)
 
     def _report(self, start_flag: bool = False) -> None:
+        """Heartbeat each agent type; ``failures`` lists the objects it cannot realise and why."""
         conf: dict[str, Any] = {"bridge_mappings": {}, "interface_mappings": dict(self.cfg.physical_interfaces),
                                 "tunneling_ip": self.cfg.local_ip, "tunnel_types": ["vxlan"],
-                                "devices": len(self._reported)}
-        per_type = {L2_AGENT: conf, DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": 0},
-                    L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers)},
+                                "devices": len(self._reported),
+                                "failures": {**self._retries.failures("firewall"), **self._retries.failures("port:"),
+                                             **self._retries.failures("rule:")}}
+        per_type = {L2_AGENT: conf,
+                    DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": len(self._dhcp_servers),
+                                 "failures": self._retries.failures("dhcp:")},
+                    L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),
+                               "failures": self._retries.failures("router:")},
                     METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
         for agent_type, configuration in per_type.items():
             self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
@@ -290,12 +312,15 @@ class HostAgent:
             self._part(result, "dhcp", lambda: self._dhcp(state, result))
             self._part(result, "l3", lambda: self._l3(state, result))
             self._part(result, "status", lambda: self._status(state, result))
-            if full and not result.errors:
-                self._last_full = self._last_pass
+            self._full_due = bool(result.failed_parts)
+            self._report_failures()
         except Exception as exc:
             result.errors.append(f"sync: {exc}")
+            self._full_due = True
             raise
         finally:
+            if full:  # failures are retried on their own back-off, never by resyncing in a tight loop
+                self._last_full = self._last_pass
             result.seconds = time.monotonic() - self._last_pass
             self.last_result = result
             with self.converged:
@@ -309,17 +334,41 @@ class HostAgent:
         result.l2_actions = len(actions)
         self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
 
-    @staticmethod
-    def _part(result: PassResult, name: str, fn: Callable[[], None]) -> None:
-        """Run one part; a failure is logged and retried next pass without blocking the others."""
+    def _part(self, result: PassResult, name: str, fn: Callable[[], None]) -> None:
+        """Run one part; a failure is logged (rate-limited) and retried without blocking the others."""
         started = time.monotonic()
         try:
             fn()
+            self._retries.succeeded(name)
         except Exception as exc:
-            LOG.exception("%s reconcile failed", name)
+            self._retries.failed(name, str(exc), exc_info=True)
             result.errors.append(f"{name}: {exc}")
+            result.failed_parts.append(name)
         finally:
             result.timings[name] = time.monotonic() - started
+
+    def _report_failures(self) -> None:
+        """Report at once when the set of failed objects changed (not only at the next heartbeat)."""
+        now = self._retries.failures()
+        if now != self._reported_failures:
+            try:
+                self._report()
+                self._reported_failures = now
+            except Exception as exc:  # the heartbeat carries it later
+                LOG.warning("agent %s: reporting failures failed (%s)", self.cfg.host, exc)
+
+    def _attempt(self, result: PassResult, key: str, fingerprint: object, fn: Callable[[], None]) -> None:
+        """Realise one object unless it is backing off; its failure is its own (see agent.retry)."""
+        if not self._retries.due(key, fingerprint):
+            result.deferred.append(key)
+            return
+        try:
+            fn()
+        except Exception as exc:
+            self._retries.failed(key, str(exc), fingerprint, exc_info=True)
+            result.errors.append(f"{key}: {exc}")
+        else:
+            self._retries.succeeded(key)
 
     def _stale_namespaces(self, prefix: str, wanted: set[str]) -> list[str]:
         """This agent's namespaces of one kind that are no longer wanted.
@@ -355,12 +404,12 @@ class HostAgent:
             served.add(net["id"])
             server = self._dhcp_server(net["id"])
             self._own(server.namespace)
-            try:
+
+            def apply(server: DhcpNetwork = server, entry: Dict = entry, net: Dict = net) -> None:
                 result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"],
                                                       verify=self._verify)
-            except Exception as exc:
-                LOG.exception("DHCP for network %s failed", net["id"])
-                result.errors.append(f"dhcp {net['id']}: {exc}")
+            self._attempt(result, f"dhcp:{net['id']}", _fingerprint(entry), apply)
+        self._retries.keep_only((f"dhcp:{n}" for n in served), "dhcp:")
         for name in self._stale_namespaces("qdhcp-", served):
             network_id = name[len(self.cfg.ns_prefix + "qdhcp-"):]
             self._dhcp_server(network_id).teardown()
@@ -383,7 +432,9 @@ class HostAgent:
             self._own(router.namespace)
             ports = list(entry["interfaces"]) + ([entry["gateway_port"]] if entry["gateway_port"] else [])
             plugs = {p["network_id"]: Plug(self.cfg.node_ns, bridge_name(p["network_id"])) for p in ports}
-            try:
+
+            def apply(router: RouterNamespace = router, entry: Dict = entry, router_id: str = router_id,
+                      plugs: dict[str, Plug] = plugs) -> None:
                 changed = router.apply(RouterState(
                     router=entry["router"], interfaces=entry["interfaces"], gateway_port=entry["gateway_port"],
                     floating_ips=entry["floating_ips"], plugs=plugs, metadata_port=PROXY_PORT), verify=self._verify)
@@ -391,9 +442,8 @@ class HostAgent:
                 if changed or self._verify or router_id not in self._proxied:
                     self._metadata_proxy(router.namespace, router_id).apply()
                     self._proxied.add(router_id)
-            except Exception as exc:
-                LOG.exception("router %s failed", router_id)
-                result.errors.append(f"router {router_id}: {exc}")
+            self._attempt(result, f"router:{router_id}", _fingerprint(entry), apply)
+        self._retries.keep_only((f"router:{r}" for r in wanted), "router:")
         for name in self._stale_namespaces("qrouter-", wanted):
             router_id = name[len(self.cfg.ns_prefix + "qrouter-"):]
             self._metadata_proxy(name, router_id).teardown()
@@ -406,28 +456,60 @@ class HostAgent:
                              router_id=router_id)
 
     def _firewall(self, state: Dict, result: PassResult) -> None:
-        # Neutron trusts the network's own ports (DHCP, router): they are never firewalled.
-        ports = [p for p in state["ports"] if not str(p["device_owner"]).startswith("network:")]
+        """Make the host's nft tables what the ports and groups say; a port that cannot be
+        filtered is left out of them, which cuts its tap off (see firewall.render_antispoof),
+        and is reported (port ERROR, agent ``failures``) and retried with back-off."""
+        # All the host's ports: the network's own (DHCP, router) are let through unfiltered, as in Neutron.
+        ports = state["ports"]
+        groups, members = state["security_groups"], state["members"]
         if self._zones is None:
             self._zones = firewall.read_zones(self._current_sg_table())
         previous = self._zones
-        self._zones = firewall.assign_zones(sorted(firewall.guarded_network_ids(ports)), previous)
+        self._zones = firewall.assign_zones(sorted(firewall.zoned_network_ids(ports)), previous)
         for network_id, zone in self._zones.items():
             if previous.get(network_id) != zone:  # newly given to this network: forget its old flows
                 conntrack.flush_zone(self.cfg.node_ns, zone)
+        by_id = {str(p["id"]): p for p in ports}
+        self._refused = {pid: why for pid, why in self._refused.items() if pid in by_id}
+        closed = {pid for pid in self._refused if not self._retries.due(f"port:{pid}", _fingerprint(by_id[pid]))}
         # Rendering a hundred ports' chains costs ~20 ms; the same inputs give the same script.
-        key = orjson.dumps([ports, state["security_groups"], state["members"], self._zones],
-                           option=orjson.OPT_SORT_KEYS)
+        key = orjson.dumps([ports, groups, members, self._zones, sorted(closed)], option=orjson.OPT_SORT_KEYS)
         if key == self._firewall_key and not self._verify and self._firewall_script is not None:
             return
-        script = firewall.render(ports, state["security_groups"], state["members"], zones=self._zones)
-        self._firewall_key = key
+        rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
+        refused: set[str] = set()
+        try:
+            applied = self._apply_firewall(rendered.script)
+        except KernelError as exc:
+            refused = self._isolate(ports, groups, members, closed)
+            if not refused:
+                if not self._firewall_tables_present():  # never open: at least cut every guarded tap off
+                    guarded = {pid for pid, p in by_id.items() if not firewall.is_trusted(p)}
+                    nft.apply(self.cfg.node_ns, firewall.render_host(
+                        ports, groups, members, zones=self._zones, closed=guarded).script)
+                raise
+            self._refused.update(dict.fromkeys(refused, f"nft refused its rules: {exc}"))
+            closed |= refused
+            LOG.warning("nft refused the rules of port(s) %s (%s); applying the host without them",
+                        ", ".join(sorted(refused)), exc)
+            rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
+            applied = self._apply_firewall(rendered.script)
+        # a port nft refused is retried when its back-off ends, so its render is not cached
+        self._firewall_key = key if not self._refused else None
+        self._record_firewall_failures(ports, rendered, closed - refused)
+        result.firewall_applied = applied
+
+    def _apply_firewall(self, script: str) -> bool:
+        """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync).
+
+        False when the kernel already held exactly this script.
+        """
         applied = self._firewall_script
         if applied is None and self._recorded_firewall() == script and self._firewall_tables_present():
             applied = script  # a restarted agent: the kernel already holds exactly this (see below)
         if script == applied and not (self._verify and self._firewall_script is not None):
             self._firewall_script = script
-            return
+            return False
         if applied is not None and not self._verify:
             try:
                 nft.apply(self.cfg.node_ns, firewall.delta(applied, script))
@@ -438,7 +520,42 @@ class HostAgent:
             nft.apply(self.cfg.node_ns, script)  # first pass, and every full resync: the whole, atomically
         self._firewall_script = script
         write_atomic(self._firewall_record, script, mode=0o600)
-        result.firewall_applied = True
+        return True
+
+    def _isolate(self, ports: list[Dict], groups: list[Dict], members: Mapping[str, Any],
+                 closed: set[str]) -> set[str]:
+        """The guarded ports whose own rules nft refuses (``nft -c``, nothing applied)."""
+        trusted = [p for p in ports if firewall.is_trusted(p)]
+        refused = set()
+        for port in ports:
+            pid = str(port["id"])
+            if firewall.is_trusted(port) or pid in closed or firewall.port_problem(port) is not None:
+                continue
+            alone = firewall.render_host([port, *trusted], groups, members, zones=self._zones)
+            try:
+                nft.check(self.cfg.node_ns, alone.script)
+            except KernelError:
+                refused.add(pid)
+        return refused
+
+    def _record_firewall_failures(self, ports: list[Dict], rendered: firewall.Rendered, waiting: set[str]) -> None:
+        """Record this pass's outcome per port and rule; ``waiting`` ports were not tried (back-off)."""
+        for port in ports:
+            pid = str(port["id"])
+            key = f"port:{pid}"
+            if pid in waiting:
+                continue
+            if pid in rendered.failed_ports:
+                refused = self._refused.get(pid)  # nft refused it: retried on a timer; a bad value: when it changes
+                why = refused or rendered.failed_ports[pid]
+                self._retries.failed(key, f"firewall: {why}", _fingerprint(port), timed=refused is not None)
+            else:
+                self._retries.succeeded(key)
+                self._refused.pop(pid, None)
+        self._retries.keep_only((f"port:{p['id']}" for p in ports), "port:")
+        for rule_id, why in rendered.failed_rules.items():
+            self._retries.failed(f"rule:{rule_id}", why, timed=False)
+        self._retries.keep_only((f"rule:{r}" for r in rendered.failed_rules), "rule:")
 
     @property
     def _firewall_record(self) -> Path:
@@ -466,17 +583,24 @@ class HostAgent:
 
     def _status(self, state: Dict, result: PassResult) -> None:
         """ACTIVE for ports whose tap the L2 step found and wired (a DHCP or router tap plugged
-        later in this pass is reported by the next pass, which its link event triggers)."""
-        if any(e.startswith("firewall:") for e in result.errors):
+        later in this pass is reported by the next pass, which its link event triggers); ERROR
+        for a port whose filter could not be put in place (its tap passes nothing meanwhile)."""
+        if "firewall" in result.failed_parts:
             return  # not ACTIVE without the port's filter: report once the firewall applies
+        unfiltered = {key[len("port:"):] for key in self._retries.failures("port:")}
         statuses = {}
         for port in state["ports"]:
             wired = (tap_name(port["id"]) in self._plugged_taps and port["admin_state_up"]
                      and port["network_id"] in state["networks"]
                      and state["networks"][port["network_id"]].get("provider:network_type") in l2_state.BRIDGED_TYPES)
-            statuses[port["id"]] = "ACTIVE" if wired else "DOWN"
+            statuses[port["id"]] = "ERROR" if port["id"] in unfiltered else "ACTIVE" if wired else "DOWN"
         changed = {pid: st for pid, st in statuses.items() if self._reported.get(pid) != st}
         if changed:
             self.rpc.update_port_status(changed, host=self.cfg.host)
         self._reported = statuses
         result.statuses = changed
+
+
+def _fingerprint(obj: object) -> bytes:
+    """What is wanted of one object, to retry it at once when that changes."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)

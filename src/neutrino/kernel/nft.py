@@ -103,3 +103,13 @@ def read_ruleset(ns: str) -> list[dict[str, Any]]:
     """``nft -j list ruleset`` in ``ns`` without the metainfo header (it carries versions, not state)."""
     out = json.loads(_nft("read ruleset", ns, ["-j", "list", "ruleset"]) or "{}")
     return [item for item in out.get("nftables", []) if "metainfo" not in item]
+
+
+def check(ns: str, script: str) -> None:
+    """``nft -c -f -`` inside ``ns``: would the kernel take ``script``? Nothing is applied.
+
+    Used to find which one object a refused script owes its failure to, so that only that
+    object is left out (see HostAgent._firewall).
+    """
+    check_script(script)
+    _nft("check nft", ns, ["-c", "-f", "-"], stdin=script)

@@ -284,10 +284,13 @@ def check_network_owner_attrs(ctx: Context, network: Network, body: dict[str, An
 
 
 def _check_security_groups(s: Session, ctx: Context, project_id: str, ids: list[str]) -> None:
+    found = []
     for sg_id in ids:
         sg = s.get(SecurityGroup, sg_id)
         if sg is None or (sg.project_id != project_id and not ctx.is_admin and not sg.shared):
             raise security_groups.SecurityGroupNotFound(id=sg_id)
+        found.append(sg)
+    security_groups.validate_port_groups(found)
 
 
 def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:

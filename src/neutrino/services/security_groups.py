@@ -21,7 +21,7 @@ from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.network import PortSecurityGroup
 from neutrino.db.models.security import DefaultSecurityGroup, SecurityGroup, SecurityGroupRule
-from neutrino.errors import BadRequest, InUse, InvalidInput, NotFound
+from neutrino.errors import BadRequest, Conflict, InUse, InvalidInput, NotFound
 from neutrino.services import common
 from neutrino.services.deps import Deps
 
@@ -90,6 +90,11 @@ class SecurityGroupDefaultAlreadyExists(InUse):
 class SecurityGroupRuleExists(InUse):
     message = "Security group rule already exists. Rule id is {rule_id}."
     type_name = "SecurityGroupRuleExists"
+
+
+class SecurityGroupConflict(Conflict):
+    message = "Error {reason} while attempting the operation."
+    type_name = "SecurityGroupConflict"
 
 
 class DuplicateSecurityGroupRuleInPost(InUse):
@@ -391,6 +396,16 @@ def validate_rule(rule: dict[str, Any]) -> None:
         raise SecurityGroupRemoteGroupAndRemoteAddressGroup()
     if rule["remote_address_group_id"] and rule["remote_ip_prefix"]:
         raise SecurityGroupRemoteAddressGroupAndRemoteIpPrefix()
+
+
+def validate_port_groups(groups: list[SecurityGroup]) -> None:
+    """Neutron's ``_validate_sgs_for_port``: a port's groups are all stateful or all stateless.
+
+    The host filters a port either through conntrack or without it (NOTRACK); it cannot do both.
+    """
+    if any(g.stateful for g in groups) and any(not g.stateful for g in groups):
+        raise SecurityGroupConflict(reason="Cannot apply both stateful and stateless security groups on the same "
+                                           "port at the same time")
 
 
 def _validate_port_range(rule: dict[str, Any]) -> None:

@@ -5,7 +5,11 @@ Layout (two tables, both replaced atomically by one ``nft -f`` transaction):
 * ``table bridge neutrino-antispoof``: stateless, per tap. Frames entering the bridge from a
   port's tap may carry only the port's MAC (or an allowed pair's MAC) with its fixed or
   allowed-pair IPs (IP, ARP, IPv6), plus DHCP discovery from 0.0.0.0; no DHCP/RA server.
-  The bridge family has no conntrack here, so nothing stateful lives in this table.
+  The bridge family has no conntrack here, so nothing stateful lives in this table. It fails
+  closed: its prerouting and postrouting chains name every tap that may pass (guarded ports
+  through their spoof chain; the network's own DHCP/router ports and ports without port
+  security as they are) and drop any other ``tap*`` both ways, so a port whose filter is not
+  rendered (a value that cannot be, or one nft refused) sends and receives nothing.
 * ``table inet neutrino-sg``: stateful, through br_netfilter. Bridged packets reach the inet
   forward hook with the bridge as iif/oif, so ports are told apart by MAC: ``ether saddr``
   picks the sender's egress chain (``return`` = allowed, end = drop) and then ``ether daddr``
@@ -29,7 +33,19 @@ needed: the host namespace sends nothing of its own through the bridges. :func:`
 keeps zones stable across re-renders and agent restarts, :func:`read_zones` reads them back
 from the kernel. Without ``zones`` the script is exactly what it was before zones existed.
 
-Ports with ``port_security_enabled`` false appear in neither table.
+Stateless groups (``stateful`` false, Neutron's stateful-security-group): a ``stateless``
+chain at priority -310 gives frames from or to such a port's MACs ``notrack`` (Neutron's
+iptables driver uses NOTRACK in the raw table), and the zone chain lets untracked packets
+through untouched. Their packets are never ``established``: each direction, replies
+included, passes only where a rule allows it.
+
+Protocols: every name of neutron-lib's IP_PROTOCOL_MAP and every number 0-255, for both
+ethertypes. Ports only for tcp/udp/sctp/udplite/dccp, type/code for icmp/ipv6-icmp,
+``meta l4proto N`` for the rest; 0 (``ip``, ``hopopt``) is any protocol, as in Neutron.
+
+Ports with ``port_security_enabled`` false get no chains: their taps pass as they are.
+:func:`render_host` leaves out (and names) any rule or port that cannot be rendered, so one
+such object never stops the rest of the host's rules; :func:`render` raises instead.
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, no I/O
@@ -52,29 +69,142 @@ _SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # quoted in the scrip
 Port = Mapping[str, Any]
 Group = Mapping[str, Any]
 
-# Neutron accepts names or numbers; these get port/type matches, the rest only an l4proto match.
-_PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58}
-_PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
+# neutron_lib.constants.IP_PROTOCOL_MAP: every protocol name a rule may carry, with its number.
+IP_PROTOCOL_MAP = {
+    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1, "igmp": 2,
+    "ip": 0, "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "icmpv6": 58,
+    "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46,
+    "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
+}
+# The protocols whose rules carry a destination port range (Neutron's SG_PORT_PROTO_NUMS), by nft keyword.
+_PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp", 136: "udplite", 33: "dccp"}
 _FAMILY = {"IPv4": ("ipv4", "ip", 4), "IPv6": ("ipv6", "ip6", 6)}
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 # ICMPv6 the stack needs whatever the group says (Neutron allows the same): MLD, RA, NS, NA.
 _ICMPV6_IN = "130, 131, 132, 134, 135, 136, 143"
 _ICMPV6_OUT = "130, 131, 132, 133, 135, 136, 143"
+NOTRACK_CHAIN = "stateless"  # raw-priority prerouting: stateless groups' ports never enter conntrack
+_NOTRACK_PRIORITY = -310  # before the zone chain (raw, -300): a zone template would undo notrack
+
+
+class Unrealisable(ValueError):
+    """One object (a rule, a port's filter) that cannot be written as nft: it alone is left out."""
+
+
+@dataclass
+class Rendered:
+    """A host's script plus what it leaves out, so the agent can report and retry just those.
+
+    A port in ``failed_ports`` is in neither table, so its tap hits the unknown-tap drop: it
+    sends and receives nothing. A rule in ``failed_rules`` is left out of its ports' chains;
+    since rules only ever allow, the port is filtered as if the rule did not exist (closed).
+    """
+
+    script: str
+    failed_ports: dict[str, str] = field(default_factory=dict)
+    failed_rules: dict[str, str] = field(default_factory=dict)
+
+
+def is_trusted(port: Port) -> bool:
+    """The network's own ports (DHCP, router): Neutron never firewalls them."""
+    return str(port.get("device_owner") or "").startswith("network:")
 
 
 def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
            zones: Mapping[str, int] | None = None) -> str:
     """The nft script that makes this host's firewall exactly what ``ports`` and ``groups`` say.
 
-    ``groups`` are security groups as the API shows them (``id``, ``security_group_rules``);
-    ``members`` maps a group id to the addresses of its member ports, for ``remote_group_id``.
-    ``zones`` maps a network id to its conntrack zone (see :func:`assign_zones`); when given
-    (non-empty), every network with a guarded port must be in it and each port needs its
-    ``network_id``. None or empty: no zone chain, the script is byte-identical to a render
-    without the argument.
+    Strict: raises ValueError when any port or rule cannot be rendered (tests, tools). The
+    agent uses :func:`render_host`, which leaves such objects out (closed) and says which.
     """
-    guarded = sorted((p for p in ports if p.get("port_security_enabled", True)), key=lambda p: str(p["id"]))
-    rules = {str(g["id"]): list(g.get("security_group_rules") or ()) for g in groups}
-    return render_antispoof(guarded) + render_sg(guarded, rules, members, zones)
+    rendered = render_host(ports, groups, members, zones)
+    problems = [*rendered.failed_ports.values(), *rendered.failed_rules.values()]
+    if problems:
+        raise ValueError(problems[0])
+    return rendered.script
+
+
+def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
+                zones: Mapping[str, int] | None = None, closed: Iterable[str] = ()) -> Rendered:
+    """The host's script; every port or rule that cannot be rendered is left out and named.
+
+    ``ports`` are all the host's ports: the network's own (``device_owner`` ``network:*``) and
+    those with ``port_security_enabled`` false are let through unfiltered; every other port
+    gets its anti-spoof and security-group chains. Any other tap on a bridge is dropped in
+    both directions. ``groups`` are security groups as the API shows them (``id``,
+    ``stateful``, ``security_group_rules``); ``members`` maps a group id to the addresses of
+    its member ports, for ``remote_group_id``. ``zones`` maps a network id to its conntrack
+    zone (see :func:`assign_zones`); None or empty: no zone chain. ``closed`` names ports the
+    caller wants kept closed (e.g. ones nft itself refused).
+    """
+    out = Rendered(script="")
+    keep_closed = set(closed)
+    trusted: list[Port] = []
+    guarded: list[Port] = []
+    everyone = sorted(ports, key=lambda p: str(p.get("id")))
+    shared = _shared_taps(everyone)
+    for port in everyone:
+        problem = _port_problem(port, zones)
+        if problem is None and str(port["id"]) in keep_closed:
+            problem = "nft refused this port's rules"
+        if problem is None and tap_name(str(port["id"])) in shared:
+            problem = f"its device name {tap_name(str(port['id']))} is another port's too"
+        if problem is not None:
+            out.failed_ports[str(port.get("id"))] = problem
+        elif is_trusted(port) or not port.get("port_security_enabled", True):
+            trusted.append(port)
+        else:
+            guarded.append(port)
+    group_list = list(groups)
+    rules = {str(g["id"]): list(g.get("security_group_rules") or ()) for g in group_list}
+    stateless = {str(g["id"]) for g in group_list if g.get("stateful", True) is False}
+    zone_lines = _zone_chain(guarded, zones, out.failed_ports)
+    guarded = [p for p in guarded if str(p["id"]) not in out.failed_ports]
+    if zone_lines and any(set(map(str, p.get("security_groups") or ())) & stateless for p in guarded):
+        zone_lines.insert(2, "    ct state untracked accept")  # keep notrack: a zone template would undo it
+    out.script = (render_antispoof(guarded, trusted)
+                  + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules))
+    return out
+
+
+def _shared_taps(ports: Sequence[Port]) -> set[str]:
+    """Device names two ports would share (ids alike in their first 11 characters): whose tap
+    it really is cannot be told, so neither port gets filtered through it; both stay closed."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for port in ports:
+        pid = port.get("id")
+        if isinstance(pid, str) and _SAFE_ID.fullmatch(pid):
+            tap = tap_name(pid)
+            (shared if tap in seen else seen).add(tap)
+    return shared
+
+
+def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
+    """Why this port's filter cannot be written (a hostile or broken value), or None."""
+    pid = port.get("id")
+    if not isinstance(pid, str) or not _SAFE_ID.fullmatch(pid):
+        return f"port id {pid!r} cannot be written into an nft script"
+    if is_trusted(port) or not port.get("port_security_enabled", True):
+        return None
+    try:
+        for mac in _macs(port):
+            if not _MAC.fullmatch(mac):
+                raise Unrealisable(f"MAC address {mac!r} cannot be matched")
+        _sources(port)
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"port {pid}: {exc}"
+    if zones:
+        net = port.get("network_id")
+        if not net:
+            return f"port {pid} has no network_id, so it cannot get a conntrack zone"
+        if not _SAFE_ID.fullmatch(str(net)):
+            return f"network id {net!r} cannot be written into an nft comment"
+        if str(net) not in zones:
+            return f"no conntrack zone for network(s) {net}"
+        if not _valid_zone(zones[str(net)]):
+            return f"conntrack zone {zones[str(net)]!r} of network {net} is outside {ZONE_MIN}..{ZONE_MAX}"
+    return None
 
 
 def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
@@ -87,6 +217,17 @@ def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
             raise ValueError(f"port {port.get('id')} has no network_id, so it cannot get a conntrack zone")
         found.add(str(port["network_id"]))
     return found
+
+
+def zoned_network_ids(ports: Iterable[Port]) -> set[str]:
+    """The networks that need a conntrack zone, skipping the ports :func:`render_host` keeps closed."""
+    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None
+                               and _SAFE_ID.fullmatch(str(p.get("network_id") or "")))
+
+
+def port_problem(port: Port) -> str | None:
+    """Why this port's filter cannot be written (a hostile or broken value), or None."""
+    return _port_problem(port, None)
 
 
 def _valid_zone(zone: Any) -> bool:
@@ -197,14 +338,25 @@ def _link_local(mac: str) -> ipaddress.IPv6Address:
     return ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui))
 
 
-def render_antispoof(ports: Sequence[Port]) -> str:
-    """The stateless bridge-family table: what may enter the bridge from each port's tap."""
+def render_antispoof(ports: Sequence[Port], trusted: Sequence[Port] = ()) -> str:
+    """The stateless bridge-family table: what may enter the bridge from each port's tap.
+
+    Fail closed: a tap that is neither a guarded port (its spoof chain) nor a trusted one
+    (the network's DHCP/router ports, ports without port security) sends nothing into the
+    bridge and gets nothing out of it, so a port whose filter is missing is cut off, never open.
+    """
     lines = _replace("bridge", ANTISPOOF_TABLE)
     lines += ["  chain prerouting {", "    type filter hook prerouting priority -200; policy accept;"]
-    if ports:
-        entries = ", ".join(f'"{tap_name(str(p["id"]))}" : jump spoof-{p["id"]}' for p in ports)
-        lines.append(f"    iifname vmap {{ {entries} }}")
-    lines.append("  }")
+    entries = [f'"{tap_name(str(p["id"]))}" : jump spoof-{p["id"]}' for p in ports]
+    entries += [f'"{tap_name(str(p["id"]))}" : accept' for p in trusted]
+    if entries:
+        lines.append(f"    iifname vmap {{ {', '.join(entries)} }}")
+    lines += ['    iifname "tap*" counter drop', "  }"]
+    lines += ["  chain postrouting {", "    type filter hook postrouting priority -200; policy accept;"]
+    known = sorted({tap_name(str(p["id"])) for p in (*ports, *trusted)})
+    if known:
+        lines.append("    oifname vmap { " + ", ".join(f'"{tap}" : accept' for tap in known) + " }")
+    lines += ['    oifname "tap*" counter drop', "  }"]
     for port in ports:
         lines += [f"  chain spoof-{port['id']} {{", *(f"    {r}" for r in _spoof_rules(port)), "  }"]
     return "\n".join([*lines, "}", ""])
@@ -236,46 +388,84 @@ def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 
 def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, Any]]],
-              members: Mapping[str, Iterable[str]], zones: Mapping[str, int] | None = None) -> str:
-    """The stateful inet table: remote-group sets, the zone chain, the forward dispatch and per-port chains."""
+              members: Mapping[str, Iterable[str]], zone_lines: Sequence[str] = (),
+              stateless: Iterable[str] = (), failed_rules: dict[str, str] | None = None) -> str:
+    """The stateful inet table: remote-group sets, raw chains, the forward dispatch and per-port chains.
+
+    A rule that cannot be rendered is left out of every chain and named in ``failed_rules``.
+    Ports in a ``stateless`` group (``stateful`` false) never enter conntrack (see
+    :func:`_notrack_chain`): their rules match each direction on its own, as Neutron's
+    iptables driver does with NOTRACK, so a reply passes only where a rule allows it.
+    """
+    failed = failed_rules if failed_rules is not None else {}
     chains: list[str] = []
     wanted_sets: set[tuple[str, int]] = set()
     for port in ports:
         port_rules = [r for g in sorted(set(port.get("security_groups") or ())) for r in rules.get(str(g), ())]
         for direction, verdict in (("ingress", "accept"), ("egress", "return")):
-            mine = (r for r in port_rules if r.get("direction") == direction)
-            rendered = (_rule(r, direction, verdict, wanted_sets) for r in mine)
-            body = sorted({line for line in rendered if line})  # sorted and deduplicated: stable across groups
-            chains += [f"  chain {direction}-{port['id']} {{", *(f"    {x}" for x in _chain(direction, body)), "  }"]
+            body: set[str] = set()
+            for rule in port_rules:
+                if rule.get("direction") != direction:
+                    continue
+                try:
+                    line = _rule(rule, direction, verdict, wanted_sets)
+                except (Unrealisable, TypeError, ValueError) as exc:
+                    failed[str(rule.get("id") or rule)] = f"security group rule {rule.get('id')}: {exc}"
+                    continue
+                if line:
+                    body.add(line)
+            # sorted and deduplicated: stable across groups
+            chains += [f"  chain {direction}-{port['id']} {{", *(f"    {x}" for x in _chain(direction, sorted(body))),
+                       "  }"]
     lines = _replace("inet", SG_TABLE)
     for group_id, version in sorted(wanted_sets):
         lines += _member_set(group_id, version, members.get(group_id, ()))
-    lines += _zone_chain(ports, zones)
+    untracked = [p for p in ports if set(map(str, p.get("security_groups") or ())) & set(stateless)]
+    lines += _notrack_chain(untracked)
+    lines += zone_lines
     lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;",
               "    ct state established,related accept"]
     lines += _dispatch(ports)
     return "\n".join([*lines, "  }", *chains, "}", ""])
 
 
-def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None) -> list[str]:
-    """The raw-priority prerouting chain that puts each network's bridged traffic in its own zone."""
+def _notrack_chain(ports: Sequence[Port]) -> list[str]:
+    """Frames from or to a stateless port's MACs skip conntrack entirely (before the zone chain).
+
+    Untracked packets are never ``established`` nor ``invalid``: every one of them, replies
+    included, is judged by the port's rules alone. A zone rule would attach a conntrack
+    template and so undo ``notrack``; the ``accept`` ends this priority's evaluation and the
+    zone chain skips untracked packets.
+    """
+    macs = sorted({mac for p in ports for mac in _macs(p)})
+    if not macs:
+        return []
+    listed = ", ".join(macs)
+    return [f"  chain {NOTRACK_CHAIN} {{",
+            f"    type filter hook prerouting priority {_NOTRACK_PRIORITY}; policy accept;",
+            f"    ether saddr {{ {listed} }} notrack", f"    ether daddr {{ {listed} }} notrack", "  }"]
+
+
+def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str]) -> list[str]:
+    """The raw-priority prerouting chain that puts each network's bridged traffic in its own zone.
+
+    Ports whose network cannot get its own zone (two networks given one zone) are added to
+    ``failed_ports`` and kept closed, rather than sharing conntrack with another network.
+    """
     if not zones:
         return []
-    networks = sorted(guarded_network_ids(ports))
-    missing = [net for net in networks if net not in zones]
-    if missing:
-        raise ValueError(f"no conntrack zone for network(s) {', '.join(missing)}")
-    owner: dict[int, str] = {}
+    by_zone: dict[int, list[str]] = {}
+    for net in sorted(guarded_network_ids(ports)):
+        by_zone.setdefault(zones[net], []).append(net)
     lines = [f"  chain {ZONE_CHAIN} {{", "    type filter hook prerouting priority raw; policy accept;"]
-    for net in networks:
-        if not _SAFE_ID.fullmatch(net):
-            raise ValueError(f"network id {net!r} cannot be written into an nft comment")
-        zone = zones[net]
-        if not _valid_zone(zone):
-            raise ValueError(f"conntrack zone {zone!r} of network {net} is outside {ZONE_MIN}..{ZONE_MAX}")
-        if zone in owner:
-            raise ValueError(f"networks {owner[zone]} and {net} would share conntrack zone {zone}")
-        owner[zone] = net
+    for zone, nets in sorted(by_zone.items(), key=lambda item: item[1][0]):
+        if len(nets) > 1:
+            for port in ports:
+                if str(port.get("network_id")) in nets:
+                    failed_ports[str(port["id"])] = (f"networks {nets[0]} and {nets[1]} would share "
+                                                     f"conntrack zone {zone}")
+            continue
+        net = nets[0]
         lines.append(f'    iifname "{bridge_name(net)}" ct zone set {zone} comment "{_ZONE_COMMENT}{net}"')
     return [*lines, "  }"]
 
@@ -305,12 +495,18 @@ def _chain(direction: str, body: list[str]) -> list[str]:
 
 
 def _member_set(group_id: str, version: int, addresses: Iterable[str]) -> list[str]:
-    nets = sorted({n for n in (ipaddress.ip_network(a, strict=False) for a in addresses) if n.version == version})
+    nets: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for address in addresses:
+        try:
+            nets.add(ipaddress.ip_network(address, strict=False))
+        except (TypeError, ValueError):  # never matched: a member address that is not one
+            continue
     kind = "ipv4_addr" if version == 4 else "ipv6_addr"
     head = f"  set {_set_name(group_id, version)} {{ type {kind}; flags interval; auto-merge;"
-    if not nets:
+    found = sorted(n for n in nets if n.version == version)
+    if not found:
         return [head + " }"]
-    return [head + " elements = { " + ", ".join(_addr(n) for n in nets) + " } }"]
+    return [head + " elements = { " + ", ".join(_addr(n) for n in found) + " } }"]
 
 
 def _set_name(group_id: str, version: int) -> str:
@@ -318,39 +514,69 @@ def _set_name(group_id: str, version: int) -> str:
 
 
 def _rule(rule: Mapping[str, Any], direction: str, verdict: str, sets: set[tuple[str, int]]) -> str | None:
-    """One SG rule as one nft line, or None when it can never match (e.g. a CIDR of the other family)."""
+    """One SG rule as one nft line, or None when it can never match (e.g. a CIDR of the other family).
+
+    Raises :class:`Unrealisable` (or ValueError) for a value that is not what the API accepts:
+    every part of the line is built from a parsed, typed value, never from the raw string.
+    """
     ethertype = rule.get("ethertype") or "IPv4"
     if ethertype not in _FAMILY:
-        return None
+        raise Unrealisable(f"ethertype {ethertype!r} is neither IPv4 nor IPv6")
     nfproto, ipkw, version = _FAMILY[ethertype]
     parts = [f"meta nfproto {nfproto}"]
     side = "saddr" if direction == "ingress" else "daddr"
     if rule.get("remote_group_id"):
         group_id = str(rule["remote_group_id"])
+        if not _SAFE_ID.fullmatch(group_id):
+            raise Unrealisable(f"remote group id {group_id!r} cannot be a set name")
         sets.add((group_id, version))
         parts.append(f"{ipkw} {side} @{_set_name(group_id, version)}")
     elif rule.get("remote_ip_prefix"):
-        net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
+        net = ipaddress.ip_network(str(rule["remote_ip_prefix"]), strict=False)
         if net.version != version:
             return None
         if net.prefixlen:
             parts.append(f"{ipkw} {side} {_addr(net)}")
-    proto = _protocol(rule.get("protocol"), version)
+    proto = protocol_number(rule.get("protocol"), version)
     if proto is not None:
         parts.append(_l4(proto, rule.get("port_range_min"), rule.get("port_range_max")))
     return " ".join([*parts, verdict])
 
 
-def _protocol(value: Any, version: int) -> int | None:
-    if value in (None, "", "any"):
+def protocol_number(value: Any, version: int) -> int | None:
+    """The IP protocol number a rule's ``protocol`` means, or None for any protocol.
+
+    As Neutron: a name from IP_PROTOCOL_MAP or a number 0-255; 0 (``ip``, ``hopopt``) is no
+    constraint (Neutron's iptables driver writes no ``-p`` for it); in an IPv6 rule the legacy
+    ``icmp``/``icmpv6``/1 mean ICMPv6 (58).
+    """
+    if value is None or value == "" or (isinstance(value, str) and value.lower() == "any"):
         return None
+    if isinstance(value, bool):
+        raise Unrealisable(f"protocol {value!r} is not a protocol")
     text = str(value).lower()
-    number = int(text) if text.isdigit() else _PROTO_NUMBERS.get(text)
-    if number is None:
-        raise ValueError(f"unknown protocol {value!r}")
-    if number == 1 and version == 6:  # Neutron lets "icmp" stand for ICMPv6 in IPv6 rules
+    if text.isascii() and text.isdigit() and len(text) <= 3:
+        number = int(text)
+    elif text in IP_PROTOCOL_MAP:
+        number = IP_PROTOCOL_MAP[text]
+    else:
+        raise Unrealisable(f"unknown protocol {value!r}")
+    if not 0 <= number <= 255:
+        raise Unrealisable(f"protocol {value!r} is outside 0..255")
+    if number == 0:
+        return None
+    if number == 1 and version == 6:
         return 58
     return number
+
+
+def _int_in(value: Any, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise Unrealisable(f"{what} {value!r} is not a number")
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise Unrealisable(f"{what} {value!r} is outside {low}..{high}")
+    return int(text)
 
 
 def _l4(proto: int, low: Any, high: Any) -> str:
@@ -358,17 +584,25 @@ def _l4(proto: int, low: Any, high: Any) -> str:
         name = _PORT_PROTOS[proto]
         if low is None and high is None:
             return f"meta l4proto {name}"
-        low, high = int(low if low is not None else 1), int(high if high is not None else 65535)
-        return f"{name} dport {low}" if low == high else f"{name} dport {low}-{high}"
+        first = _int_in(low if low is not None else 1, 1, 65535, "port_range_min")
+        last = _int_in(high if high is not None else 65535, 1, 65535, "port_range_max")
+        if first > last:
+            raise Unrealisable(f"port range {first}-{last} is empty")
+        return f"{name} dport {first}" if first == last else f"{name} dport {first}-{last}"
     if proto in (1, 58):
+        if low is None and high is not None:
+            raise Unrealisable(f"ICMP code {high!r} without a type")
         # For ICMP Neutron reuses the range fields: min is the type, max the code.
         name = "icmp" if proto == 1 else "icmpv6"
         match = f"meta l4proto {'icmp' if proto == 1 else 'ipv6-icmp'}"
         if low is not None:
-            match = f"{name} type {int(low)}"
+            match = f"{name} type {_int_in(low, 0, 255, 'ICMP type')}"
             if high is not None:
-                match += f" {name} code {int(high)}"
+                match += f" {name} code {_int_in(high, 0, 255, 'ICMP code')}"
         return match
+    # Any other protocol: only its number (Neutron: ports only for tcp/udp/sctp/udplite/dccp).
+    if low is not None or high is not None:
+        raise Unrealisable(f"protocol {proto} has no ports")
     return f"meta l4proto {proto}"
 
 
