@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from neutrino.agent.l2 import firewall
 from neutrino.db.models.network import Port
-from neutrino.kernel import links, netns
-from neutrino.kernel.names import bridge_name
+from neutrino.kernel import links, netns, procs
+from neutrino.kernel.names import bridge_name, qdhcp_ns
 from neutrino.services.security_groups import new_rule
 from tests.functional.cloud import OTHER_PROJECT, PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok, wait_for
 from tests.functional.traffic import ping
@@ -292,7 +292,8 @@ def test_a_dhcp_server_that_cannot_start_hurts_only_its_network(c: Cloud, caplog
     caplog.set_level(logging.WARNING, logger="neutrino.agent.retry")
     api = c.client()
     broken = api.post("/v2.0/networks", {"network": {"name": "broken"}})["network"]
-    blocker = Path(c.agent.cfg.state_dir) / "dhcp" / broken["id"]
+    # dnsmasq's files live in /run/neutrino/dhcp/<its namespace>: a plain file there blocks them
+    blocker = procs.run_path("dhcp", c.agent.cfg.ns_prefix + qdhcp_ns(broken["id"]))
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a directory: dnsmasq's files cannot go here\n")
     api.post("/v2.0/subnets", {"subnet": {"network_id": broken["id"], "cidr": "10.75.0.0/24", "ip_version": 4}})
