@@ -51,7 +51,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
-        controllers.append(Controller(res, svc, db, max_body=cfg.DEFAULT.max_request_body_size))
+        controllers.append(Controller(res, svc, db, deps.policy, max_body=cfg.DEFAULT.max_request_body_size))
         extra += routes
     routes = extra + api_app.resource_routes(controllers)
     served = {r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.startswith("/v2.0/")}

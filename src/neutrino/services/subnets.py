@@ -97,7 +97,6 @@ class SubnetService:
 
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         network = get_network(s, ctx, body["network_id"])
-        common.check_owner(ctx, network, "create_subnet")
         if not body.get("cidr"):
             raise InvalidInput(error_message="A cidr must be specified in the absence of a subnet pool"
                                if not body.get("subnetpool_id") else "Subnet pools are not supported yet")
@@ -136,7 +135,6 @@ class SubnetService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sub = get_visible(s, ctx, id)
-        common.check_owner(ctx, sub, "update_subnet")
         net = netaddr.IPNetwork(sub.cidr)
         _check_lists(net, body)
         if "segment_id" in body:
@@ -166,7 +164,6 @@ class SubnetService:
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         sub = get_visible(s, ctx, id)
-        common.check_owner(ctx, sub, "delete_subnet")
         owners = s.execute(select(Port.device_owner).join(IPAllocation, IPAllocation.port_id == Port.id)
                            .where(IPAllocation.subnet_id == id))
         if any(o not in AUTO_DELETE_OWNERS for (o,) in owners):
