@@ -218,6 +218,7 @@ class Controller:
 
     async def create(self, request: Request) -> Response:
         ctx = context_of(request)
+        action = self._action("create")
         items, bulk = attributes.parse_body(self.res, await read_json(request, self.max_body))
         bodies = [attributes.prepare_create(self.res, i, ctx) for i in items]
 
@@ -226,7 +227,7 @@ class Controller:
                 for parent, parent_id, parent_target in targets.parents(self.res.member, body, target):
                     if parent_target is None or not self.policy.check(ctx, f"get_{parent}", parent_target):
                         raise _not_found(parent, parent_id)
-                self.policy.authorize(ctx, self._action("create"), target, self._explicit(body))
+                self.policy.authorize(ctx, action, target, self._explicit(body))
             return [self.svc.create(s, ctx, b) for b in bodies]
 
         created = await run_in_threadpool(self.db.transaction, run)
@@ -237,6 +238,7 @@ class Controller:
 
     async def update(self, request: Request) -> Response:
         ctx = context_of(request)
+        self._action("update")  # 405 before the body is looked at
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or self.res.member not in data:
             raise HTTPBadRequest(msg=f"Unable to find '{self.res.member}' in request body")

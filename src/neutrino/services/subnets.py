@@ -21,8 +21,10 @@ UPDATABLE = ("name", "description", "gateway_ip", "allocation_pools", "dns_names
 
 
 def visible_clause(ctx: Context) -> tuple[Any, ...]:
-    """A project sees the subnets of shared and external networks, as it sees those networks."""
-    shared = select(Network.id).where((Network.shared.is_(True)) | (Network.external.is_(True)))
+    """A project sees the subnets of shared and external networks, as it sees those networks, and
+    those on networks it owns (Neutron's get_subnet: ``role:reader and rule:network_owner``)."""
+    shared = select(Network.id).where((Network.shared.is_(True)) | (Network.external.is_(True))
+                                      | (Network.project_id == ctx.project_id))
     return (Subnet.network_id.in_(shared),)
 
 
