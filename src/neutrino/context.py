@@ -13,10 +13,18 @@ class Context:
     user_name: str = ""
     project_name: str = ""
     request_id: str = ""
+    # set by the API when the policy lets this caller see other projects' objects (admin,
+    # service, or an operator's rule): services then do not narrow their queries to the project
+    all_projects: bool = False
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def sees_all(self) -> bool:
+        """Queries need not be narrowed to the caller's project (the policy still decides)."""
+        return self.all_projects or self.is_admin
 
     @property
     def can_write(self) -> bool:

@@ -9,6 +9,7 @@ something is decided here, by :class:`neutrino.policy.Policy`, and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -117,6 +118,21 @@ def _not_found(resource: str, id: str) -> NotFound:
     return ResourceNotFound(resource, id)
 
 
+# an object of no project: a rule that allows it does not depend on the object's owner
+_FOREIGN = "\x00"
+_FOREIGN_TARGET = {"project_id": _FOREIGN, "tenant_id": _FOREIGN, "network:project_id": _FOREIGN,
+                   "security_group:project_id": _FOREIGN, "ext_parent:project_id": _FOREIGN}
+
+
+def scoped(policy: Policy, ctx: Context, res: Resource) -> Context:
+    """``ctx`` with ``all_projects`` set when ``get_<res>`` allows another project's object
+    (admin, service role, an operator's rule), so that the services' project-narrowed queries
+    never hide what the policy would show."""
+    if ctx.is_admin or not policy.check(ctx, f"get_{res.rule}", _FOREIGN_TARGET):
+        return ctx
+    return dataclasses.replace(ctx, all_projects=True)
+
+
 def visible_target(policy: Policy, s: Session, ctx: Context, res: Resource, svc: Any, id: str) -> tuple[Item, Item]:
     """The item and its policy target; 404 when ``get_<res>`` does not let the caller see it."""
     item = svc.get(s, ctx, id)
@@ -192,8 +208,11 @@ class Controller:
 
     # ------------------------------------------------------------ handlers
 
+    def _context(self, request: Request) -> Context:
+        return scoped(self.policy, context_of(request), self.res)
+
     async def index(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         params = list(request.query_params.multi_items())
         q = query.parse(self.res, params, self.max_limit, self._hidden(ctx, {"project_id": ctx.project_id}))
         items = await run_in_threadpool(
@@ -210,7 +229,7 @@ class Controller:
         return json_response(body)
 
     async def show(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         fields = [f for v in request.query_params.getlist("fields") for f in v.split(",") if f]
         item, _ = await run_in_threadpool(
             self.db.read, lambda s: self._get_visible(s, ctx, request.path_params["id"]))
@@ -237,7 +256,7 @@ class Controller:
         return json_response({self.res.member: self._render(created[0], hidden, None)}, 201)
 
     async def update(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         self._action("update")  # 405 before the body is looked at
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or self.res.member not in data:
@@ -254,7 +273,7 @@ class Controller:
         return json_response({self.res.member: self._render(updated, self._hidden(ctx, updated), None)})
 
     async def delete(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         id = request.path_params["id"]
 
         def run(s: Session) -> None:
@@ -273,7 +292,7 @@ class Controller:
         return action if self.policy.known(action) else self._action(verb)
 
     async def _tag_op(self, request: Request, verb: str, op: Callable[[list[str]], list[str]]) -> list[str]:
-        ctx = context_of(request)
+        ctx = self._context(request)
         id = request.path_params["id"]
 
         def run(s: Session) -> list[str]:
@@ -284,7 +303,7 @@ class Controller:
         return await run_in_threadpool(self.db.transaction, run)
 
     async def _tags(self, request: Request) -> list[str]:
-        ctx = context_of(request)
+        ctx = self._context(request)
         id = request.path_params["id"]
 
         def run(s: Session) -> list[str]:

@@ -15,9 +15,12 @@ M = TypeVar("M", bound=StandardAttrs)
 
 
 def visible(model: type[M], ctx: Context, *also: Any) -> Select[M]:
-    """Rows the context may see: everything for admins, else own project (or ``also`` rules)."""
+    """Rows the context may see: everything for admins, else own project (or ``also`` rules).
+
+    This only narrows the query for efficiency; whether the caller may see a row is the policy
+    engine's decision (``get_<resource>``), made on what this returns."""
     stmt = select(model)
-    if not ctx.is_admin:
+    if not ctx.sees_all:
         stmt = stmt.where(or_(model.project_id == ctx.project_id, *also))
     return stmt
 

@@ -303,7 +303,7 @@ class PortService:
         resync and every `port list`, and object loading would triple its cost."""
         table = Port.__table__
         stmt = select(table)
-        if not ctx.is_admin:
+        if not ctx.sees_all:
             stmt = stmt.where(or_(table.c.project_id == ctx.project_id, *visible_clause(ctx)))
         stmt = common.prefilter(stmt, table, filters)
         rows = s.execute(stmt).all()

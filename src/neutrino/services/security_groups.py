@@ -422,7 +422,7 @@ def _validate_port_range(rule: dict[str, Any]) -> None:
 def _visible_group(s: Session, ctx: Context, id: str) -> SecurityGroup:
     """A group the context may see (own project, or any for admins), else SecurityGroupNotFound."""
     sg = s.get(SecurityGroup, id) if isinstance(id, str) else None
-    if sg is None or not (ctx.is_admin or sg.project_id == ctx.project_id or sg.shared):
+    if sg is None or not (ctx.sees_all or sg.project_id == ctx.project_id or sg.shared):
         raise SecurityGroupNotFound(id=id)
     return sg
 
@@ -519,7 +519,7 @@ class SecurityGroupRuleService:
     def _visible(self, ctx: Context) -> Any:
         """Own rules, and every rule of the project's own groups (Neutron's sg_owner rule)."""
         stmt = select(SecurityGroupRule)
-        if not ctx.is_admin:
+        if not ctx.sees_all:
             owned = select(SecurityGroup.id).where(SecurityGroup.project_id == ctx.project_id)
             stmt = stmt.where(or_(SecurityGroupRule.project_id == ctx.project_id,
                                   SecurityGroupRule.security_group_id.in_(owned)))

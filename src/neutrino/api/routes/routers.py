@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api import attributes
-from neutrino.api.controller import authorize_change, context_of, json_response, read_json
+from neutrino.api.controller import authorize_change, context_of, json_response, read_json, scoped
 from neutrino.api.definitions.routers import ROUTERS, hostroutes
 from neutrino.db.engine import Database
 from neutrino.errors import HTTPBadRequest
@@ -43,7 +43,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
     policy = svc.deps.policy
 
     async def interface(request: Request, add: bool) -> Response:
-        ctx = context_of(request)
+        ctx = scoped(policy, context_of(request), ROUTERS)
         action = "add_router_interface" if add else "remove_router_interface"
         info = await read_json(request, max_body)
         router_id = request.path_params["id"]
@@ -56,7 +56,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
         return json_response(await run_in_threadpool(db.transaction, run))
 
     async def extraroutes(request: Request, add: bool) -> Response:
-        ctx = context_of(request)
+        ctx = scoped(policy, context_of(request), ROUTERS)
         routes = _routes_body(await read_json(request, max_body))
         router_id = request.path_params["id"]
 
