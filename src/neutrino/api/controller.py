@@ -113,8 +113,11 @@ def check_if_match(request: Request, current: int) -> None:
 
 
 def _not_found(resource: str, id: str) -> NotFound:
+    """The 404 Neutron gives for an object the caller may not see, named as the services name it."""
     if resource == "security_group":
         return security_groups.SecurityGroupNotFound(id=id)
+    if resource == "network_ip_availability":
+        return ResourceNotFound("network", id)
     return ResourceNotFound(resource, id)
 
 
@@ -138,7 +141,7 @@ def visible_target(policy: Policy, s: Session, ctx: Context, res: Resource, svc:
     item = svc.get(s, ctx, id)
     target = targets.one(s, res.member, item)
     if not policy.check(ctx, f"get_{res.rule}", target):
-        raise ResourceNotFound(res.member, id)
+        raise _not_found(res.member, id)
     return item, target
 
 
@@ -309,7 +312,7 @@ class Controller:
         def run(s: Session) -> list[str]:
             _, target = self._get_visible(s, ctx, id)
             if not self.policy.check(ctx, self._tag_action("get"), target):
-                raise ResourceNotFound(self.res.member, id)
+                raise _not_found(self.res.member, id)
             return list(self.svc.row(s, ctx, id).tags or [])
 
         return await run_in_threadpool(self.db.read, run)
