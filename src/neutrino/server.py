@@ -59,7 +59,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     noauth = cfg.DEFAULT.auth_strategy == "noauth"
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
                             None if noauth else identity.authenticate, None if noauth else identity.cached,
-                            cfg.DEFAULT.thread_pool_size, on_change=on_change)
+                            cfg.DEFAULT.thread_pool_size, on_change=on_change, decide=deps.policy.decide_admin)
     return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps, on_change),
                   new_passwords=passwords)
 

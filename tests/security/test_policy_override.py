@@ -97,3 +97,16 @@ def test_policy_file_is_a_config_option(tmp_path: Path) -> None:
     assert config.load(path, env={}).oslo_policy.policy_file == "/etc/neutrino/custom-policy.yaml"
     env = {"NEUTRINO_OSLO_POLICY__POLICY_FILE": "/x/policy.yaml"}
     assert config.load(None, env=env).oslo_policy.policy_file == "/x/policy.yaml"
+
+
+def test_context_is_admin_decides_who_is_an_admin(
+        api: Api, policy_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neutron derives ``context.is_admin`` from the ``context_is_admin`` rule: overriding it
+    makes another role an admin everywhere, naming another project in a body included."""
+    ops = api.as_("ops", roles="cloud_admin,reader")
+    r = ops.post(NETS, json={"network": {"tenant_id": "A", "shared": True}})
+    assert r.status_code == 400 and "requires admin privileges" in err(r)["message"]
+    rewrite(policy_file, 'context_is_admin: "role:admin or role:cloud_admin"\n', monkeypatch)
+    r = ops.post(NETS, json={"network": {"tenant_id": "A", "shared": True}})
+    assert r.status_code == 201 and r.json()["network"]["project_id"] == "A"
+    assert "provider:network_type" in ops.get(f"{NETS}/{r.json()['network']['id']}").json()["network"]
