@@ -146,7 +146,7 @@ class Policy:
                 rule = oslo.AndCheck([rule, oslo.AndCheck(subs)])
             match = oslo.AndCheck([match, rule])
         if not self._passes(match, target, creds(ctx)):
-            raise PolicyNotAuthorized(message=f"{match} is disallowed by policy")
+            raise PolicyNotAuthorized(rule=str(match))
 
     def hidden(self, ctx: Context, rule: str, names: list[str], target: Mapping[str, Any]) -> set[str]:
         """The attributes among ``names`` whose ``get_<rule>:<attr>`` rule refuses ``target``
