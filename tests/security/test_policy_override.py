@@ -110,3 +110,12 @@ def test_context_is_admin_decides_who_is_an_admin(
     r = ops.post(NETS, json={"network": {"tenant_id": "A", "shared": True}})
     assert r.status_code == 201 and r.json()["network"]["project_id"] == "A"
     assert "provider:network_type" in ops.get(f"{NETS}/{r.json()['network']['id']}").json()["network"]
+
+
+def test_a_file_broken_while_running_keeps_the_rules_in_force(
+        api: Api, policy_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rewrite(policy_file, 'create_network: "rule:admin_only"\n', monkeypatch)
+    assert api.as_("A").post(NETS, json={"network": {}}).status_code == 403
+    rewrite(policy_file, 'create_network: [unclosed\n', monkeypatch)
+    assert api.as_("A").post(NETS, json={"network": {}}).status_code == 403  # not a 500, not open
+    assert api.get(NETS).status_code == 200

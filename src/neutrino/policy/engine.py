@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from neutrino.errors import PolicyNotAuthorized
 from neutrino.policy import checks  # noqa: F401  (registers Neutron's field/owner checks)
 from neutrino.policy.defaults import RULES
 
+LOG = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = "/etc/neutrino/policy.yaml"
 RELOAD_INTERVAL = 1.0  # seconds between looks at the policy file's mtime
 
@@ -97,6 +99,7 @@ class Policy:
             raise PolicyFileError(f"policy file {policy_file or DEFAULT_POLICY_FILE}: {exc}") from None
         self._rule_checks: dict[str, oslo.RuleCheck] = {}
         self._loaded_at = time.monotonic()
+        self._broken = ""  # the last load error reported, so a broken file is logged once
 
     def known(self, name: str) -> bool:
         """A rule of this name exists (a default or one the operator's file adds)."""
@@ -113,8 +116,16 @@ class Policy:
         if now - self._loaded_at > RELOAD_INTERVAL:
             # oslo.policy re-reads the file when its mtime changed; it also walks every
             # registered rule each time, so not on every one of a list's 1000 checks
-            self._enforcer.load_rules()
             self._loaded_at = now
+            try:
+                self._enforcer.load_rules()
+            except Exception as exc:  # a file broken while running: keep the rules in force
+                if self._broken != str(exc):
+                    LOG.error("policy file %s not applied, keeping the previous rules: %s",
+                              self._enforcer.policy_path, exc)
+                    self._broken = str(exc)
+            else:
+                self._broken = ""
         return _check(check, target, who, self._enforcer)
 
     def check(self, ctx: Context, action: str, target: Mapping[str, Any]) -> bool:
