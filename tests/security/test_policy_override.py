@@ -86,9 +86,14 @@ def test_the_file_can_show_admin_only_attributes(tmp_path: Path) -> None:
         assert api.as_("A").get(NETS, params={"provider:network_type": "vxlan"}).status_code == 200
 
 
-def test_a_named_policy_file_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(PolicyFileError):
+def test_a_named_policy_file_must_exist_and_parse(tmp_path: Path) -> None:
+    """Both stop the server at start as configuration errors (exit 2, no traceback)."""
+    with pytest.raises(config.ConfigError, match="does not exist"):
         Policy(str(tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("create_network: [unclosed\n")
+    with pytest.raises(PolicyFileError, match="broken.yaml"):
+        Policy(str(broken))
 
 
 def test_policy_file_is_a_config_option(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from oslo_config import cfg
 from oslo_policy import _checks
 from oslo_policy import policy as oslo
 
+from neutrino.config import ConfigError
 from neutrino.context import Context
 from neutrino.errors import PolicyNotAuthorized
 from neutrino.policy import checks  # noqa: F401  (registers Neutron's field/owner checks)
@@ -51,8 +52,9 @@ DEFAULT_POLICY_FILE = "/etc/neutrino/policy.yaml"
 RELOAD_INTERVAL = 1.0  # seconds between looks at the policy file's mtime
 
 
-class PolicyFileError(ValueError):
-    """The configured policy file is missing or does not parse."""
+class PolicyFileError(ConfigError):
+    """The configured policy file is missing or does not parse (the CLI reports it as a
+    configuration error, without a traceback)."""
 
 
 _TAKES_CURRENT_RULE: dict[type, bool] = {}
