@@ -116,6 +116,13 @@ class PublicSection:
 
 
 @dataclass
+class OsloPolicySection:
+    """Neutron's ``[oslo_policy]``: a YAML (or JSON) file whose rules override the defaults."""
+
+    policy_file: str = ""  # empty: /etc/neutrino/policy.yaml when it exists
+
+
+@dataclass
 class Config:
     DEFAULT: DefaultSection = field(default_factory=DefaultSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -126,6 +133,7 @@ class Config:
     linux_bridge: LinuxBridgeSection = field(default_factory=LinuxBridgeSection)
     vxlan: VxlanSection = field(default_factory=VxlanSection)
     public: PublicSection = field(default_factory=PublicSection)
+    oslo_policy: OsloPolicySection = field(default_factory=OsloPolicySection)
 
     @property
     def db_url(self) -> str:

@@ -13,10 +13,21 @@ class Context:
     user_name: str = ""
     project_name: str = ""
     request_id: str = ""
+    # set by the API when the policy lets this caller see other projects' objects (admin,
+    # service, or an operator's rule): services then do not narrow their queries to the project
+    all_projects: bool = False
+    # the policy's ``context_is_admin`` for this caller (set per request); None: the admin role
+    policy_admin: bool | None = None
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """Neutron's ``context.is_admin``: what the ``context_is_admin`` rule says of the caller."""
+        return self.policy_admin if self.policy_admin is not None else "admin" in self.roles
+
+    @property
+    def sees_all(self) -> bool:
+        """Queries need not be narrowed to the caller's project (the policy still decides)."""
+        return self.all_projects or self.is_admin
 
     @property
     def can_write(self) -> bool:

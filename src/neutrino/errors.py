@@ -63,7 +63,7 @@ class NotAuthenticated(NeutrinoError):
 
 class PolicyNotAuthorized(NeutrinoError):
     status = 403
-    message = "({action}) is disallowed by policy."
+    message = "{rule} is disallowed by policy"  # oslo.policy's wording, the rule as evaluated
     type_name = "PolicyNotAuthorized"
 
 

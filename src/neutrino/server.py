@@ -51,7 +51,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
-        controllers.append(Controller(res, svc, db, max_body=cfg.DEFAULT.max_request_body_size))
+        controllers.append(Controller(res, svc, db, deps.policy, max_body=cfg.DEFAULT.max_request_body_size))
         extra += routes
     routes = extra + api_app.resource_routes(controllers)
     served = {r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.startswith("/v2.0/")}
@@ -59,7 +59,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     noauth = cfg.DEFAULT.auth_strategy == "noauth"
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
                             None if noauth else identity.authenticate, None if noauth else identity.cached,
-                            cfg.DEFAULT.thread_pool_size, on_change=on_change)
+                            cfg.DEFAULT.thread_pool_size, on_change=on_change, decide=deps.policy.decide_admin)
     return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps, on_change),
                   new_passwords=passwords)
 

@@ -25,7 +25,8 @@ from neutrino.db.engine import Database
 from neutrino.db.frozen import ReadOnlyInputError
 from tests.conftest import Config, live_servers
 
-ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
+# binding:profile is Neutron's service_api rule (Nova sets it), so the writer holds the service role too
+ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader,service"}
 
 
 def _transient_error(dialect: str) -> Exception:

@@ -9,7 +9,8 @@ from neutrino.api import validators as v
 from neutrino.api.definitions.networks import NETWORKS
 from neutrino.api.definitions.ports import PORTS
 from neutrino.context import Context
-from neutrino.errors import HTTPBadRequest, MarkerNotFound, PolicyNotAuthorized
+from neutrino.errors import HTTPBadRequest, MarkerNotFound
+from neutrino.policy import Policy
 
 MEMBER = Context(user_id="u", project_id="p", roles=frozenset({"member"}))
 ADMIN = Context(user_id="a", project_id="admin", roles=frozenset({"admin", "member"}))
@@ -37,13 +38,11 @@ def test_mac_uuid_boolean() -> None:
         v.to_boolean("maybe")
 
 
-def test_prepare_create_defaults_and_policy() -> None:
+def test_prepare_create_defaults() -> None:
+    """Validation only: who may set ``shared`` or ``provider:*`` is the policy engine's question
+    (tests/security/test_policy_*.py)."""
     body = attributes.prepare_create(NETWORKS, {"name": "x"}, MEMBER)
     assert body["admin_state_up"] is True and body["project_id"] == "p" and body["shared"] is False
-    with pytest.raises(PolicyNotAuthorized):
-        attributes.prepare_create(NETWORKS, {"provider:network_type": "vlan"}, MEMBER)
-    with pytest.raises(PolicyNotAuthorized):
-        attributes.prepare_create(NETWORKS, {"shared": True}, MEMBER)
     assert attributes.prepare_create(NETWORKS, {"shared": False}, MEMBER)["shared"] is False
     with pytest.raises(HTTPBadRequest, match="Unrecognized attribute"):
         attributes.prepare_create(NETWORKS, {"color": "red"}, MEMBER)
@@ -56,12 +55,15 @@ def test_prepare_create_defaults_and_policy() -> None:
         attributes.prepare_create(PORTS, {}, MEMBER)
 
 
-def test_render_hides_admin_only_and_applies_fields() -> None:
+def test_render_hides_what_the_policy_hides_and_applies_fields() -> None:
     item = {"id": "i", "project_id": "p", "name": "n", "provider:network_type": "vxlan", "shared": False}
-    assert "provider:network_type" not in attributes.render(NETWORKS, item, MEMBER, None)
-    assert attributes.render(NETWORKS, item, ADMIN, None)["provider:network_type"] == "vxlan"
-    assert attributes.render(NETWORKS, item, ADMIN, ["name"]) == {"name": "n"}
-    assert attributes.render(NETWORKS, item, ADMIN, None)["tenant_id"] == "p"
+    hidden = Policy().hidden(MEMBER, "network", list(NETWORKS.attrs), item)
+    assert "provider:network_type" in hidden and "name" not in hidden
+    assert "provider:network_type" not in attributes.render(NETWORKS, item, hidden, None)
+    assert not Policy().hidden(ADMIN, "network", list(NETWORKS.attrs), item)
+    assert attributes.render(NETWORKS, item, set(), None)["provider:network_type"] == "vxlan"
+    assert attributes.render(NETWORKS, item, set(), ["name"]) == {"name": "n"}
+    assert attributes.render(NETWORKS, item, set(), None)["tenant_id"] == "p"
 
 
 def test_query_parse_sort_paginate_links() -> None:

@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 
 Authenticate = Callable[[str], Context]
 Cached = Callable[[str], Context | None]
+Decide = Callable[[Context], Context]
 
 
 def neutron_error(exc: NeutrinoError) -> Response:
@@ -90,17 +91,20 @@ class AuthMiddleware:
     to the thread pool rather than stall every other request.
     """
 
-    def __init__(self, app: ASGIApp, authenticate: Authenticate | None, cached: Cached | None = None) -> None:
+    def __init__(self, app: ASGIApp, authenticate: Authenticate | None, cached: Cached | None = None,
+                 decide: Decide | None = None) -> None:
         self.app = app
         self.authenticate = authenticate
         self.cached = cached
+        self.decide = decide  # the policy's say on the context (is it an admin?)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] == "http" and path.startswith("/v2.0") and path not in ("/v2.0", "/v2.0/"):
             headers = dict(scope["headers"])
             scope.setdefault("state", {})
-            scope["state"]["context"] = await self._context(headers)
+            ctx = await self._context(headers)
+            scope["state"]["context"] = self.decide(ctx) if self.decide is not None else ctx
         await self.app(scope, receive, send)
 
     async def _context(self, headers: dict[bytes, bytes]) -> Context:
@@ -190,6 +194,7 @@ def build_app(
     cached: Cached | None = None,
     thread_pool_size: int = 4,
     on_change: OnChange | None = None,
+    decide: Decide | None = None,
 ) -> Starlette:
     """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
 
@@ -226,7 +231,8 @@ def build_app(
     return Starlette(
         routes=all_routes,
         lifespan=lifespan,
-        middleware=[Middleware(ErrorMiddleware), Middleware(AuthMiddleware, authenticate=authenticate, cached=cached),
+        middleware=[Middleware(ErrorMiddleware),
+                    Middleware(AuthMiddleware, authenticate=authenticate, cached=cached, decide=decide),
                     Middleware(ChangeMiddleware, on_change=on_change)],
         exception_handlers={HTTPException: http_error},
     )

@@ -4,7 +4,9 @@ A definition (``api/definitions/*.py``) is data: for each attribute whether it m
 create (``post``) or update (``put``), its default, converter and validator, whether clients
 see it, may filter and sort on it, and whether only admins may set or see it — the same
 switches as neutron-lib's attribute maps. This module turns bodies into validated dicts and
-dicts into responses; services never see an unvalidated value.
+dicts into responses; services never see an unvalidated value. Who may set or see an
+attribute is not decided here but by the policy engine (``create_network:shared``,
+``get_port:binding:host_id``...), see :mod:`neutrino.policy`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from neutrino.api import validators as v
 from neutrino.context import Context
-from neutrino.errors import HTTPBadRequest, PolicyNotAuthorized
+from neutrino.errors import HTTPBadRequest
 
 
 class _Unset:
@@ -37,8 +39,6 @@ class Attr:
     visible: bool = True
     filter: bool = True
     sort: bool = True
-    admin_only: bool = False  # only admins may set it (403) or see it
-    admin_write: bool = False  # only admins may set it to a non-default value (shared, external)
     convert_filter: Callable[[Any], Any] | None = None  # for query-string values
 
     def default_value(self) -> Any:
@@ -99,7 +99,7 @@ def _check_project(body: dict[str, Any], ctx: Context) -> None:
 
 
 def prepare_create(res: Resource, body: Any, ctx: Context) -> dict[str, Any]:
-    """Validate one create body; fill defaults; enforce allow_post and admin-only attributes."""
+    """Validate one create body; fill defaults; enforce allow_post."""
     if not isinstance(body, dict):
         raise _bad(f"Invalid input for {res.member}. Reason: '{body}' is not a dictionary.")
     body = dict(body)
@@ -117,9 +117,6 @@ def prepare_create(res: Resource, body: Any, ctx: Context) -> dict[str, Any]:
             if not attr.post:
                 raise _bad(f"Attribute '{name}' not allowed in POST")
             out[name] = _convert_and_validate(name, attr, body[name])
-            explicit = attr.admin_only or (attr.admin_write and out[name] != attr.default_value())
-            if explicit and not ctx.is_admin:
-                raise PolicyNotAuthorized(action=f"rule:create_{res.rule}:{name}")
         elif attr.post:
             if attr.required:
                 raise _bad(f"Failed to parse request. Required attribute '{name}' not specified")
@@ -130,7 +127,7 @@ def prepare_create(res: Resource, body: Any, ctx: Context) -> dict[str, Any]:
     return out
 
 
-def prepare_update(res: Resource, body: Any, ctx: Context) -> dict[str, Any]:
+def prepare_update(res: Resource, body: Any) -> dict[str, Any]:
     """Validate one update body: only allow_put attributes, converted and validated."""
     if not isinstance(body, dict):
         raise _bad(f"Invalid input for {res.member}. Reason: '{body}' is not a dictionary.")
@@ -141,17 +138,15 @@ def prepare_update(res: Resource, body: Any, ctx: Context) -> dict[str, Any]:
             raise _bad(f"Unrecognized attribute(s) '{name}'")
         if not attr.put:
             raise _bad(f"Cannot update read-only attribute {name}")
-        if (attr.admin_only or attr.admin_write) and not ctx.is_admin:
-            raise PolicyNotAuthorized(action=f"rule:update_{res.rule}:{name}")
         out[name] = _convert_and_validate(name, attr, value)
     return out
 
 
-def render(res: Resource, item: dict[str, Any], ctx: Context, fields: list[str] | None) -> dict[str, Any]:
-    """The response view of one item: visible attributes, admin-only ones for admins only."""
+def render(res: Resource, item: dict[str, Any], hidden: set[str], fields: list[str] | None) -> dict[str, Any]:
+    """The response view of one item: visible attributes but those the policy ``hidden``."""
     out: dict[str, Any] = {}
     for name, attr in res.attrs.items():
-        if not attr.visible or (attr.admin_only and not ctx.is_admin):
+        if not attr.visible or name in hidden:
             continue
         if fields and name not in fields:
             continue

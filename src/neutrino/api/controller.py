@@ -1,12 +1,15 @@
 """The generic resource controller: one set of handlers drives every collection.
 
-Per request: parse and validate with the resource definition, run the service's function in
-one transaction (bulk creates share it), then filter/sort/page/strip the result. Services
-implement :class:`Service`; they never see HTTP and never render responses.
+Per request: parse and validate with the resource definition, ask the policy engine (with the
+object's attributes, inside the transaction that then runs the service's function; bulk
+creates share it), then filter/sort/page/strip the result. Services implement
+:class:`Service`; they never see HTTP and never render responses. Whether a caller may do
+something is decided here, by :class:`neutrino.policy.Policy`, and nowhere else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,18 +21,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from neutrino.api import attributes, query
-from neutrino.api.attributes import Resource
+from neutrino.api.attributes import UNSET, Resource
 from neutrino.context import Context
 from neutrino.db.engine import Database
 from neutrino.errors import (
     HTTPBadRequest,
     MalformedRequestBody,
+    MethodNotAllowed,
     NotFound,
-    PolicyNotAuthorized,
     RequestTooLarge,
+    ResourceNotFound,
     RevisionNumberConstraintFailed,
 )
-from neutrino.services import common
+from neutrino.policy import Policy, targets
+from neutrino.services import common, security_groups
 
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
@@ -91,11 +96,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def require_writer(ctx: Context, action: str) -> None:
-    if not ctx.can_write:
-        raise PolicyNotAuthorized(action=f"rule:{action}")
-
-
 def check_if_match(request: Request, current: int) -> None:
     header = request.headers.get("if-match")
     if not header:
@@ -112,6 +112,50 @@ def check_if_match(request: Request, current: int) -> None:
             raise RevisionNumberConstraintFailed(expected=expected, current=current)
 
 
+def _not_found(resource: str, id: str) -> NotFound:
+    """The 404 Neutron gives for an object the caller may not see, named as the services name it."""
+    if resource == "security_group":
+        return security_groups.SecurityGroupNotFound(id=id)
+    if resource == "network_ip_availability":
+        return ResourceNotFound("network", id)
+    return ResourceNotFound(resource, id)
+
+
+# an object of no project: a rule that allows it does not depend on the object's owner
+_FOREIGN = "\x00"
+_FOREIGN_TARGET = {"project_id": _FOREIGN, "tenant_id": _FOREIGN, "network:project_id": _FOREIGN,
+                   "security_group:project_id": _FOREIGN, "ext_parent:project_id": _FOREIGN}
+
+
+def scoped(policy: Policy, ctx: Context, res: Resource) -> Context:
+    """``ctx`` with ``all_projects`` set when ``get_<res>`` allows another project's object
+    (admin, service role, an operator's rule), so that the services' project-narrowed queries
+    never hide what the policy would show."""
+    if ctx.is_admin or not policy.check(ctx, f"get_{res.rule}", _FOREIGN_TARGET):
+        return ctx
+    return dataclasses.replace(ctx, all_projects=True)
+
+
+def visible_target(policy: Policy, s: Session, ctx: Context, res: Resource, svc: Any, id: str) -> tuple[Item, Item]:
+    """The item and its policy target; 404 when ``get_<res>`` does not let the caller see it."""
+    item = svc.get(s, ctx, id)
+    target = targets.one(s, res.member, item)
+    if not policy.check(ctx, f"get_{res.rule}", target):
+        raise _not_found(res.member, id)
+    return item, target
+
+
+def authorize_change(policy: Policy, s: Session, ctx: Context, res: Resource, svc: Any, id: str,
+                     action: str, body: Item | None = None) -> Item:
+    """update/delete/member actions: 404 for what the caller may not see, 403 for what it sees
+    but may not change (Neutron's policy hook); the target is the object with the change applied."""
+    item, target = visible_target(policy, s, ctx, res, svc, id)
+    if body:
+        target = {**target, **body}
+    policy.authorize(ctx, action, target, body)
+    return item
+
+
 @dataclass
 class Controller:
     """HTTP handlers for one resource collection."""
@@ -119,66 +163,124 @@ class Controller:
     res: Resource
     svc: Any  # Service
     db: Database
+    policy: Policy
     max_body: int = 1024 * 1024
     max_limit: int = 0
 
-    def _render(self, item: Item, ctx: Context, fields: list[str] | None) -> Item:
-        return attributes.render(self.res, item, ctx, fields)
+    # ------------------------------------------------------------ policy
+
+    def _action(self, verb: str) -> str:
+        if verb in getattr(self.svc, "unsupported", ()):
+            raise MethodNotAllowed()  # Neutron has no such route: no policy question to ask
+        return f"{verb}_{self.res.rule}"
+
+    def _explicit(self, body: Item) -> Item:
+        """The attributes a create sets on purpose: those not at their default (Neutron's
+        ``_is_attribute_explicitly_set``), which their ``create_<res>:<attr>`` rules then judge."""
+        out = {}
+        for name, value in body.items():
+            attr = self.res.attrs.get(name)
+            if name in ("project_id", "tenant_id") or attr is None:
+                continue
+            if attr.default is UNSET or value != attr.default_value():
+                out[name] = value
+        return out
+
+    def _visible(self, s: Session, ctx: Context, items: list[Item]) -> list[Item]:
+        """The items ``get_<res>`` lets the caller see (Neutron hides the others from lists)."""
+        action = self._action("get")
+        return [i for i, t in zip(items, targets.build(s, self.res.member, items), strict=True)
+                if self.policy.check(ctx, action, t)]
+
+    def _get_visible(self, s: Session, ctx: Context, id: str) -> tuple[Item, Item]:
+        return visible_target(self.policy, s, ctx, self.res, self.svc, id)
+
+    def _authorize_change(self, s: Session, ctx: Context, verb: str, id: str,
+                          body: Item | None = None, action: str | None = None) -> Item:
+        return authorize_change(self.policy, s, ctx, self.res, self.svc, id, action or self._action(verb), body)
+
+    def _hidden(self, ctx: Context, sample: Item) -> set[str]:
+        names = [n for n, a in self.res.attrs.items() if a.visible]
+        hidden = self.policy.hidden(ctx, self.res.rule, names, sample)
+        if "project_id" in hidden:
+            hidden.add("tenant_id")
+        return hidden
+
+    def _render(self, item: Item, hidden: set[str], fields: list[str] | None) -> Item:
+        return attributes.render(self.res, item, hidden, fields)
+
+    # ------------------------------------------------------------ handlers
+
+    def _context(self, request: Request) -> Context:
+        return scoped(self.policy, context_of(request), self.res)
 
     async def index(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         params = list(request.query_params.multi_items())
-        q = query.parse(self.res, params, self.max_limit, ctx.is_admin)
-        items = await run_in_threadpool(self.db.read, lambda s: self.svc.get_all(s, ctx, q.filters))
+        q = query.parse(self.res, params, self.max_limit, self._hidden(ctx, {"project_id": ctx.project_id}))
+        items = await run_in_threadpool(
+            self.db.read, lambda s: self._visible(s, ctx, self.svc.get_all(s, ctx, q.filters)))
         special = self.svc.special_filters
         items = [i for i in items if query.matches(i, q.filters, special)]
         if q.sorts or q.limit or q.marker:
             items = query.paginate(query.sort_items(items, q.sorts), q)
-        body: dict[str, Any] = {self.res.collection: [self._render(i, ctx, q.fields) for i in items]}
+        hidden = self._hidden(ctx, items[0]) if items else set()
+        body: dict[str, Any] = {self.res.collection: [self._render(i, hidden, q.fields) for i in items]}
         page_links = query.links(str(request.url.replace(query="")), params, items, q)
         if page_links:
             body[f"{self.res.collection}_links"] = page_links
         return json_response(body)
 
     async def show(self, request: Request) -> Response:
-        ctx = context_of(request)
+        ctx = self._context(request)
         fields = [f for v in request.query_params.getlist("fields") for f in v.split(",") if f]
-        item = await run_in_threadpool(self.db.read, lambda s: self.svc.get(s, ctx, request.path_params["id"]))
-        return json_response({self.res.member: self._render(item, ctx, fields)})
+        item, _ = await run_in_threadpool(
+            self.db.read, lambda s: self._get_visible(s, ctx, request.path_params["id"]))
+        return json_response({self.res.member: self._render(item, self._hidden(ctx, item), fields)})
 
     async def create(self, request: Request) -> Response:
         ctx = context_of(request)
-        require_writer(ctx, f"create_{self.res.rule}")
+        action = self._action("create")
         items, bulk = attributes.parse_body(self.res, await read_json(request, self.max_body))
         bodies = [attributes.prepare_create(self.res, i, ctx) for i in items]
-        created = await run_in_threadpool(self.db.transaction,
-                                          lambda s, bs: [self.svc.create(s, ctx, b) for b in bs], bodies)
+
+        def run(s: Session, bodies: list[Item]) -> list[Item]:
+            for body, target in zip(bodies, targets.build(s, self.res.member, bodies), strict=True):
+                for parent, parent_id, parent_target in targets.parents(self.res.member, body, target):
+                    if parent_target is None or not self.policy.check(ctx, f"get_{parent}", parent_target):
+                        raise _not_found(parent, parent_id)
+                self.policy.authorize(ctx, action, target, self._explicit(body))
+            return [self.svc.create(s, ctx, b) for b in bodies]
+
+        created = await run_in_threadpool(self.db.transaction, run, bodies)
+        hidden = self._hidden(ctx, created[0])
         if bulk:
-            return json_response({self.res.collection: [self._render(i, ctx, None) for i in created]}, 201)
-        return json_response({self.res.member: self._render(created[0], ctx, None)}, 201)
+            return json_response({self.res.collection: [self._render(i, hidden, None) for i in created]}, 201)
+        return json_response({self.res.member: self._render(created[0], hidden, None)}, 201)
 
     async def update(self, request: Request) -> Response:
-        ctx = context_of(request)
-        require_writer(ctx, f"update_{self.res.rule}")
+        ctx = self._context(request)
+        self._action("update")  # 405 before the body is looked at
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or self.res.member not in data:
             raise HTTPBadRequest(msg=f"Unable to find '{self.res.member}' in request body")
-        body = attributes.prepare_update(self.res, data[self.res.member], ctx)
+        body = attributes.prepare_update(self.res, data[self.res.member])
         id = request.path_params["id"]
 
         def run(s: Session, body: Item) -> Item:
+            self._authorize_change(s, ctx, "update", id, body)
             check_if_match(request, self.svc.row(s, ctx, id).revision_number)
             return self.svc.update(s, ctx, id, body)
 
         updated = await run_in_threadpool(self.db.transaction, run, body)
-        return json_response({self.res.member: self._render(updated, ctx, None)})
+        return json_response({self.res.member: self._render(updated, self._hidden(ctx, updated), None)})
 
     async def delete(self, request: Request) -> Response:
-        ctx = context_of(request)
-        require_writer(ctx, f"delete_{self.res.rule}")
+        ctx = self._context(request)
         id = request.path_params["id"]
 
         def run(s: Session) -> None:
+            self._authorize_change(s, ctx, "delete", id)
             check_if_match(request, self.svc.row(s, ctx, id).revision_number)
             self.svc.delete(s, ctx, id)
 
@@ -187,21 +289,33 @@ class Controller:
 
     # ------------------------------------------------------------ tags subresource
 
-    async def _tag_op(self, request: Request, op: Callable[[list[str]], list[str]]) -> list[str]:
-        ctx = context_of(request)
+    def _tag_action(self, verb: str) -> str:
+        """``update_network:tags`` where Neutron has such a rule, else the resource's own rule."""
+        action = f"{verb}_{self.res.rule}:tags"
+        return action if self.policy.known(action) else self._action(verb)
+
+    async def _tag_op(self, request: Request, verb: str, op: Callable[[list[str]], list[str]]) -> list[str]:
+        ctx = self._context(request)
+        id = request.path_params["id"]
 
         def run(s: Session) -> list[str]:
-            row = self.svc.row(s, ctx, request.path_params["id"])
-            if row.project_id != ctx.project_id and not ctx.is_admin:
-                raise PolicyNotAuthorized(action=f"rule:update_{self.res.rule}:tags")
+            self._authorize_change(s, ctx, verb, id, action=self._tag_action(verb))
+            row = self.svc.row(s, ctx, id)
             return common.set_tags(row, op(list(row.tags or [])))
 
         return await run_in_threadpool(self.db.transaction, run)
 
     async def _tags(self, request: Request) -> list[str]:
-        ctx = context_of(request)
-        row = await run_in_threadpool(self.db.read, lambda s: self.svc.row(s, ctx, request.path_params["id"]))
-        return list(row.tags or [])
+        ctx = self._context(request)
+        id = request.path_params["id"]
+
+        def run(s: Session) -> list[str]:
+            _, target = self._get_visible(s, ctx, id)
+            if not self.policy.check(ctx, self._tag_action("get"), target):
+                raise _not_found(self.res.member, id)
+            return list(self.svc.row(s, ctx, id).tags or [])
+
+        return await run_in_threadpool(self.db.read, run)
 
     async def tags_index(self, request: Request) -> Response:
         return json_response({"tags": await self._tags(request)})
@@ -213,7 +327,6 @@ class Controller:
         return Response(status_code=204)
 
     async def tags_replace(self, request: Request) -> Response:
-        require_writer(context_of(request), f"update_{self.res.rule}:tags")
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or "tags" not in data:
             raise HTTPBadRequest(msg="Invalid input for tags. Reason: body must be {\"tags\": [...]}.")
@@ -221,23 +334,20 @@ class Controller:
         if reason:
             raise HTTPBadRequest(msg=f"Invalid input for tags. Reason: {reason}.")
         new = list(dict.fromkeys(data["tags"]))
-        return json_response({"tags": await self._tag_op(request, lambda _old: new)})
+        return json_response({"tags": await self._tag_op(request, "update", lambda _old: new)})
 
     async def tag_add(self, request: Request) -> Response:
-        require_writer(context_of(request), f"update_{self.res.rule}:tags")
         tag = request.path_params["tag"]
         if reason := attributes.v.string(255)(tag):
             raise HTTPBadRequest(msg=f"Invalid input for tag. Reason: {reason}.")
-        await self._tag_op(request, lambda old: old if tag in old else old + [tag])
+        await self._tag_op(request, "update", lambda old: old if tag in old else old + [tag])
         return Response(status_code=201)
 
     async def tags_delete_all(self, request: Request) -> Response:
-        require_writer(context_of(request), f"update_{self.res.rule}:tags")
-        await self._tag_op(request, lambda _old: [])
+        await self._tag_op(request, "delete", lambda _old: [])
         return Response(status_code=204)
 
     async def tag_delete(self, request: Request) -> Response:
-        require_writer(context_of(request), f"update_{self.res.rule}:tags")
         tag = request.path_params["tag"]
 
         def remove(old: list[str]) -> list[str]:
@@ -245,7 +355,5 @@ class Controller:
                 raise NotFound(f"Tag {tag} could not be found.")
             return [t for t in old if t != tag]
 
-        await self._tag_op(request, remove)
+        await self._tag_op(request, "delete", remove)
         return Response(status_code=204)
-
-

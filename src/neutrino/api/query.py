@@ -40,9 +40,10 @@ def _filter_converter(res: Resource, key: str) -> Any:
     return None
 
 
-def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0, is_admin: bool = True) -> ListQuery:
-    """``is_admin`` False: admin-only attributes (provider:*, binding:*) are not filterable or
-    sortable, or filtering would reveal what the response hides."""
+def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0,
+          hidden: frozenset[str] | set[str] = frozenset()) -> ListQuery:
+    """``hidden``: attributes the policy hides from this caller (provider:*, binding:* for
+    non-admins); they are not filterable or sortable, or filtering would reveal them."""
     q = ListQuery()
     sort_keys: list[str] = []
     sort_dirs: list[str] = []
@@ -60,8 +61,8 @@ def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0, is_a
         elif key == "page_reverse":
             q.page_reverse = _bool_param("page_reverse", value)
         else:
-            q.filters.setdefault(key, []).append(_convert_filter(res, key, value, is_admin))
-    q.sorts = _parse_sorts(res, sort_keys, sort_dirs, is_admin)
+            q.filters.setdefault(key, []).append(_convert_filter(res, key, value, hidden))
+    q.sorts = _parse_sorts(res, sort_keys, sort_dirs, hidden)
     if max_limit and (not q.limit or q.limit > max_limit):
         q.limit = max_limit
     return q
@@ -84,13 +85,13 @@ def _parse_limit(value: str) -> int:
     return limit
 
 
-def _convert_filter(res: Resource, key: str, value: str, is_admin: bool) -> Any:
+def _convert_filter(res: Resource, key: str, value: str, hidden: frozenset[str] | set[str]) -> Any:
     if key in TAG_FILTERS and "tags" in res.attrs:
         return value
     if key in res.extra_filters:
         return value
     attr = res.attrs.get(key)
-    if attr is None or not attr.filter or not attr.visible or (attr.admin_only and not is_admin):
+    if attr is None or not attr.filter or not attr.visible or key in hidden:
         raise HTTPBadRequest(msg=f"[{key}] is invalid attribute for filtering")
     conv = _filter_converter(res, key)
     if conv is None:
@@ -101,17 +102,18 @@ def _convert_filter(res: Resource, key: str, value: str, is_admin: bool) -> Any:
         raise HTTPBadRequest(msg=f"Invalid input for {key}. Reason: {exc}.") from None
 
 
-def _parse_sorts(res: Resource, keys: list[str], dirs: list[str], is_admin: bool) -> list[tuple[str, bool]]:
+def _parse_sorts(res: Resource, keys: list[str], dirs: list[str],
+                 hidden: frozenset[str] | set[str]) -> list[tuple[str, bool]]:
     if len(keys) != len(dirs) and dirs:
         raise HTTPBadRequest(msg="The number of sort_keys and sort_dirs must be same")
     sorts = []
     for i, key in enumerate(keys):
         attr = res.attrs.get(key)
-        def sortable(a: Any) -> bool:
-            return bool(a.sort and a.visible and (is_admin or not a.admin_only))
+        def sortable(name: str, a: Any) -> bool:
+            return bool(a.sort and a.visible and name not in hidden)
 
-        if attr is None or not sortable(attr):
-            valid = sorted(k for k, a in res.attrs.items() if sortable(a))
+        if attr is None or not sortable(key, attr):
+            valid = sorted(k for k, a in res.attrs.items() if sortable(k, a))
             raise HTTPBadRequest(msg=f"{key} is an invalid attribute for sort_keys. Valid keys: {valid}")
         direction = dirs[i] if dirs else "asc"
         if direction not in ("asc", "desc"):

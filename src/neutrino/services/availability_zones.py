@@ -30,6 +30,7 @@ class AvailabilityZoneNotFound(NotFound):
 
 class AvailabilityZoneService:
     special_filters: dict[str, Any] = {}
+    unsupported = frozenset({"create", "update", "delete"})  # 405 before any policy question
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

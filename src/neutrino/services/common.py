@@ -9,15 +9,18 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.base import StandardAttrs, utcnow
-from neutrino.errors import PolicyNotAuthorized, ResourceNotFound
+from neutrino.errors import ResourceNotFound
 
 M = TypeVar("M", bound=StandardAttrs)
 
 
 def visible(model: type[M], ctx: Context, *also: Any) -> Select[M]:
-    """Rows the context may see: everything for admins, else own project (or ``also`` rules)."""
+    """Rows the context may see: everything for admins, else own project (or ``also`` rules).
+
+    This only narrows the query for efficiency; whether the caller may see a row is the policy
+    engine's decision (``get_<resource>``), made on what this returns."""
     stmt = select(model)
-    if not ctx.is_admin:
+    if not ctx.sees_all:
         stmt = stmt.where(or_(model.project_id == ctx.project_id, *also))
     return stmt
 
@@ -39,12 +42,6 @@ def prefilter(stmt: Any, table: Any, filters: dict[str, list[Any]]) -> Any:
                 continue  # beyond any SQL integer: leave the (empty) answer to the Python pass
             stmt = stmt.where(col.in_(wanted))
     return stmt
-
-
-def check_owner(ctx: Context, row: Any, action: str) -> None:
-    """Visible is not writable: a shared/external resource of another project is 403."""
-    if not ctx.is_admin and row.project_id != ctx.project_id:
-        raise PolicyNotAuthorized(action=f"rule:{action}")
 
 
 def touch(row: Any) -> None:

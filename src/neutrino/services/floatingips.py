@@ -156,7 +156,6 @@ class FloatingIPService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         fip = get_visible(s, ctx, id)
-        common.check_owner(ctx, fip, "update_floatingip")
         before = (fip.fixed_port_id, fip.fixed_ip_address, fip.router_id, fip.description)
         self._update_association(s, ctx, fip, body)
         if "description" in body:
@@ -170,7 +169,6 @@ class FloatingIPService:
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         fip = get_visible(s, ctx, id)
-        common.check_owner(ctx, fip, "delete_floatingip")
         port = s.get(Port, fip.floating_port_id)
         s.delete(fip)
         s.flush()

@@ -41,6 +41,7 @@ def _ip_versions(filters: dict[str, list[Any]]) -> set[int] | None:
 class NetworkIpAvailabilityService:
     # ip_version selects subnets in list() itself; the generic filter pass has nothing to do.
     special_filters: dict[str, Any] = {"ip_version": lambda item, wanted: True}
+    unsupported = frozenset({"create", "update", "delete"})  # 405 before any policy question
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -83,16 +84,14 @@ class NetworkIpAvailabilityService:
         return out
 
     def row(self, s: Session, ctx: Context, id: str) -> Any:
-        raise ResourceNotFound("network", id) if not ctx.is_admin else MethodNotAllowed()
+        raise MethodNotAllowed()
 
     def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        if not ctx.is_admin:
-            return []
         ids = [str(i) for i in filters["network_id"]] if "network_id" in filters else None
         return self.availabilities(s, ids, _ip_versions(filters))
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
-        found = self.availabilities(s, [id], None) if ctx.is_admin else []
+        found = self.availabilities(s, [id], None)
         if not found:
             raise ResourceNotFound("network", id)
         return found[0]

@@ -21,7 +21,7 @@ from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
-from neutrino.errors import BadRequest, InUse, InvalidInput, NotFound, PolicyNotAuthorized, PortInUse
+from neutrino.errors import BadRequest, InUse, InvalidInput, NotFound, PortInUse
 from neutrino.services import common, ipam
 from neutrino.services import networks as networks_svc
 from neutrino.services import subnets as subnets_svc
@@ -233,18 +233,8 @@ class RouterService:
 
     # ------------------------------------------------------------ create / update / delete
 
-    @staticmethod
-    def _check_gateway_policy(ctx: Context, info: Any, action: str) -> None:
-        """Only admins may choose enable_snat or external_fixed_ips (Neutron's policy)."""
-        if ctx.is_admin or not isinstance(info, dict):
-            return
-        for key in ("enable_snat", "external_fixed_ips"):
-            if key in info:
-                raise PolicyNotAuthorized(action=f"rule:{action}_router:external_gateway_info:{key}")
-
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         info = body.get("external_gateway_info")
-        self._check_gateway_policy(ctx, info, "create")
         project = body["project_id"]
         self.deps.quotas.check(s, project, "router", Router)
         if body.get("flavor_id"):
@@ -263,9 +253,6 @@ class RouterService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         router = get_visible(s, ctx, id)
-        common.check_owner(ctx, router, "update_router")
-        if "external_gateway_info" in body:
-            self._check_gateway_policy(ctx, body["external_gateway_info"], "update")
         changed = False
         if "routes" in body:
             routes = normalize_routes(body["routes"])
@@ -285,7 +272,6 @@ class RouterService:
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         router = get_visible(s, ctx, id)
-        common.check_owner(ctx, router, "delete_router")
         attached = [p.id for p in router_ports(s, id, (ROUTER_INTF,))]
         if attached:
             raise RouterInUse(router_id=id, reason="has ports still attached: " + ", ".join(attached))
@@ -408,7 +394,6 @@ class RouterService:
     ) -> dict[str, Any]:
         """add_extraroutes / remove_extraroutes: merge with the current routes, then update."""
         router = get_visible(s, ctx, id)
-        common.check_owner(ctx, router, "update_router")
         old = list(router.routes or [])
         new = add_routes(old, normalize_routes(routes)) if add else remove_routes(old, normalize_routes(routes))
         return self.update(s, ctx, id, {"routes": new})
@@ -454,7 +439,6 @@ class RouterService:
 
     def add_interface(self, s: Session, ctx: Context, router_id: str, info: Any) -> dict[str, Any]:
         router = get_visible(s, ctx, router_id)
-        common.check_owner(ctx, router, "add_router_interface")
         by_port, _ = self._interface_info(info)
         if by_port:
             port, subnets = self._add_interface_by_port(s, ctx, router, info["port_id"])
@@ -535,7 +519,6 @@ class RouterService:
 
     def remove_interface(self, s: Session, ctx: Context, router_id: str, info: Any) -> dict[str, Any]:
         router = get_visible(s, ctx, router_id)
-        common.check_owner(ctx, router, "remove_router_interface")
         by_port, _ = self._interface_info(info, for_removal=True)
         if by_port:
             view, subnets = self._remove_interface_by_port(s, router, info["port_id"], info.get("subnet_id"))

@@ -21,8 +21,10 @@ UPDATABLE = ("name", "description", "gateway_ip", "allocation_pools", "dns_names
 
 
 def visible_clause(ctx: Context) -> tuple[Any, ...]:
-    """A project sees the subnets of shared and external networks, as it sees those networks."""
-    shared = select(Network.id).where((Network.shared.is_(True)) | (Network.external.is_(True)))
+    """A project sees the subnets of shared and external networks, as it sees those networks, and
+    those on networks it owns (Neutron's get_subnet: ``role:reader and rule:network_owner``)."""
+    shared = select(Network.id).where((Network.shared.is_(True)) | (Network.external.is_(True))
+                                      | (Network.project_id == ctx.project_id))
     return (Subnet.network_id.in_(shared),)
 
 
@@ -97,7 +99,6 @@ class SubnetService:
 
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         network = get_network(s, ctx, body["network_id"])
-        common.check_owner(ctx, network, "create_subnet")
         if not body.get("cidr"):
             raise InvalidInput(error_message="A cidr must be specified in the absence of a subnet pool"
                                if not body.get("subnetpool_id") else "Subnet pools are not supported yet")
@@ -136,7 +137,6 @@ class SubnetService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sub = get_visible(s, ctx, id)
-        common.check_owner(ctx, sub, "update_subnet")
         net = netaddr.IPNetwork(sub.cidr)
         _check_lists(net, body)
         if "segment_id" in body:
@@ -166,7 +166,6 @@ class SubnetService:
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         sub = get_visible(s, ctx, id)
-        common.check_owner(ctx, sub, "delete_subnet")
         owners = s.execute(select(Port.device_owner).join(IPAllocation, IPAllocation.port_id == Port.id)
                            .where(IPAllocation.subnet_id == id))
         if any(o not in AUTO_DELETE_OWNERS for (o,) in owners):

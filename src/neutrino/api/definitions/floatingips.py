@@ -12,7 +12,7 @@ from neutrino.api import validators as v
 from neutrino.api.attributes import Attr, Resource, standard_attrs
 
 _attrs = standard_attrs(
-    floating_ip_address=Attr(post=True, default=None, validate=v.ip_address_or_none, admin_write=True),
+    floating_ip_address=Attr(post=True, default=None, validate=v.ip_address_or_none),
     subnet_id=Attr(post=True, default=None, validate=v.uuid_or_none, visible=False, filter=False, sort=False),
     floating_network_id=Attr(post=True, required=True, validate=v.uuid_),
     router_id=Attr(),

@@ -23,9 +23,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api import validators as v
-from neutrino.api.controller import context_of, json_response, read_json, require_writer
+from neutrino.api.controller import context_of, json_response, read_json
 from neutrino.context import Context
-from neutrino.errors import BadRequest, HTTPBadRequest, InvalidInput, NeutrinoError, PolicyNotAuthorized
+from neutrino.errors import BadRequest, HTTPBadRequest, InvalidInput, NeutrinoError
+from neutrino.policy import Policy
 from neutrino.services.deps import Deps
 from neutrino.services.quotas import MAX_LIMIT, QuotaService
 
@@ -41,9 +42,10 @@ class QuotaMissingTenant(BadRequest):
     type_name = "QuotaMissingTenant"
 
 
-def _may_read(ctx: Context, project_id: str) -> None:
-    if project_id != ctx.project_id and not ctx.is_admin:
-        raise PolicyNotAuthorized(action="rule:get_quota")
+def _may_read(policy: Policy, ctx: Context, project_id: str) -> None:
+    """A project reads its own quota; another project's needs ``get_quota`` (Neutron's show)."""
+    if project_id != ctx.project_id:
+        policy.authorize(ctx, "get_quota", {"project_id": project_id})
 
 
 def _parse_update(data: Any, resources: tuple[str, ...]) -> tuple[dict[str, int], bool]:
@@ -81,13 +83,16 @@ def _parse_update(data: Any, resources: tuple[str, ...]) -> tuple[dict[str, int]
 def quota_routes(deps: Deps) -> list[BaseRoute]:
     svc = QuotaService(deps)
     db = deps.db
+    policy = deps.policy
     max_body = deps.cfg.DEFAULT.max_request_body_size
 
     async def index(request: Request) -> Response:
         ctx = context_of(request)
-        only = None if ctx.is_admin else ctx.project_id
-        quotas = await run_in_threadpool(db.read, lambda s: svc.all_projects(s, only))
-        return json_response({"quotas": quotas})
+        # what GET /v2.0/quotas/{id} would show this caller: its own project's, and those
+        # ``get_quota`` allows (Neutron answers a member's list with 403 instead)
+        quotas = await run_in_threadpool(db.read, lambda s: svc.all_projects(s, None))
+        return json_response({"quotas": [q for q in quotas if q["project_id"] == ctx.project_id or
+                                         policy.check(ctx, "get_quota", {"project_id": q["project_id"]})]})
 
     async def create(_request: Request) -> Response:
         raise HTTPNotImplemented()
@@ -106,32 +111,29 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
 
     async def show(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
-        _may_read(ctx, pid)
+        _may_read(policy, ctx, pid)
         return json_response({"quota": await run_in_threadpool(db.read, lambda s: svc.limits(s, pid))})
 
     async def default(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
-        _may_read(ctx, pid)
+        _may_read(policy, ctx, pid)
         return json_response({"quota": svc.defaults()})
 
     async def details(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
-        _may_read(ctx, pid)
+        _may_read(policy, ctx, pid)
         return json_response({"quota": await run_in_threadpool(db.read, lambda s: svc.details(s, pid))})
 
     async def update(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
-        require_writer(ctx, "update_quota")
-        if not ctx.is_admin:
-            raise PolicyNotAuthorized(action="rule:update_quota")
+        policy.authorize(ctx, "update_quota", {"project_id": pid})
         values, check_limit = _parse_update(await read_json(request, max_body), svc.resources)
         limits = await run_in_threadpool(db.transaction, lambda s, vs: svc.update(s, pid, vs, check_limit), values)
         return json_response({"quota": limits})
 
     async def remove(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
-        if not ctx.is_admin:
-            raise PolicyNotAuthorized(action="rule:delete_quota")
+        policy.authorize(ctx, "delete_quota", {"project_id": pid})
         await run_in_threadpool(db.transaction, lambda s: svc.reset(s, pid))
         return Response(status_code=204)
 

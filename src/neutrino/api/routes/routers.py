@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api import attributes
-from neutrino.api.controller import context_of, json_response, read_json, require_writer
+from neutrino.api.controller import authorize_change, context_of, json_response, read_json, scoped
 from neutrino.api.definitions.routers import ROUTERS, hostroutes
 from neutrino.db.engine import Database
 from neutrino.errors import HTTPBadRequest
@@ -39,24 +40,34 @@ def _routes_body(data: Any) -> list[Any]:
 
 
 def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseRoute]:
+    policy = svc.deps.policy
+
     async def interface(request: Request, add: bool) -> Response:
-        ctx = context_of(request)
+        ctx = scoped(policy, context_of(request), ROUTERS)
         action = "add_router_interface" if add else "remove_router_interface"
-        require_writer(ctx, action)
         info = await read_json(request, max_body)
         router_id = request.path_params["id"]
         fn = svc.add_interface if add else svc.remove_interface
-        result = await run_in_threadpool(db.transaction, lambda s, body: fn(s, ctx, router_id, body), info)
-        return json_response(result)
+
+        def run(s: Session, body: Any) -> Any:
+            authorize_change(policy, s, ctx, ROUTERS, svc, router_id, action)
+            return fn(s, ctx, router_id, body)
+
+        return json_response(await run_in_threadpool(db.transaction, run, info))
 
     async def extraroutes(request: Request, add: bool) -> Response:
-        ctx = context_of(request)
-        require_writer(ctx, "add_extraroutes" if add else "remove_extraroutes")
+        ctx = scoped(policy, context_of(request), ROUTERS)
         routes = _routes_body(await read_json(request, max_body))
         router_id = request.path_params["id"]
-        item = await run_in_threadpool(db.transaction,
-                                       lambda s, rs: svc.change_routes(s, ctx, router_id, rs, add), routes)
-        return json_response({"router": attributes.render(ROUTERS, item, ctx, None)})
+
+        def run(s: Session, routes: Any) -> Any:
+            authorize_change(policy, s, ctx, ROUTERS, svc, router_id,
+                             "add_extraroutes" if add else "remove_extraroutes")
+            return svc.change_routes(s, ctx, router_id, routes, add)
+
+        item = await run_in_threadpool(db.transaction, run, routes)
+        hidden = policy.hidden(ctx, ROUTERS.rule, list(ROUTERS.attrs), item)
+        return json_response({"router": attributes.render(ROUTERS, item, hidden, None)})
 
     async def add_interface(request: Request) -> Response:
         return await interface(request, True)
