@@ -183,7 +183,7 @@ def standard_attrs(**overrides: Attr) -> dict[str, Attr]:
         "project_id": Attr(post=True, validate=v.string(255)),
         "tenant_id": Attr(post=True, validate=v.string(255)),
         "name": Attr(post=True, put=True, default="", validate=v.string(255)),
-        "description": Attr(post=True, put=True, default="", validate=v.string(255)),
+        "description": Attr(post=True, put=True, default="", validate=v.string(255, multiline=True)),
         "tags": Attr(post=True, default=list, validate=v.tags, filter=False, sort=False),
         "created_at": Attr(),
         "updated_at": Attr(),
