@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,43 @@ def live(cfg: Config) -> Iterator[LiveServer]:
     with LiveServer(srv.app, port) as live_server:
         yield live_server
     srv.db.dispose()
+
+
+# ---------------------------------------------------------------- throwaway server databases
+
+ADMIN_URLS = {
+    "postgresql": os.environ.get("NEUTRINO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "mysql": os.environ.get("NEUTRINO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+}
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A throwaway database on the PostgreSQL or MariaDB/MySQL server at loopback, dropped
+    afterwards; skipped (saying how to provide one) where no server answers."""
+    yield from throwaway_database(request.param)
+
+
+def throwaway_database(kind: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    admin_url = ADMIN_URLS[kind]
+    name = f"neutrino_t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means skip
+        pytest.skip(f"{kind} not reachable at {admin_url.split('@')[-1]} ({type(exc).__name__}); start it "
+                    f"or set NEUTRINO_TEST_{'PG' if kind == 'postgresql' else 'MYSQL'}_URL")
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
 
 
 # ---------------------------------------------------------------- nothing left behind (issue test 6)

@@ -153,6 +153,12 @@ class IpAddressGenerationFailure(Conflict):
     type_name = "IpAddressGenerationFailure"
 
 
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = ("No valid service subnet for the given device owner, network {network_id}, "
+               "service type {service_type}.")
+    type_name = "IpAddressGenerationFailureNoMatchingSubnet"
+
+
 class OverQuota(Conflict):
     message = "Quota exceeded for resources: {overs}."
     type_name = "OverQuota"

@@ -1,49 +1,17 @@
 """The same API on PostgreSQL and MariaDB/MySQL: migrations, constraints and concurrent IPAM.
 
-Each test makes a throwaway database on the server at loopback and drops it afterwards; where
-no server answers, the test is skipped and says how to provide one.
+Each test makes a throwaway database on the server at loopback and drops it afterwards (the
+``db_url`` fixture of tests/conftest.py); where no server answers, the test is skipped.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import create_engine, text
 
 from tests.conftest import Config, LiveServer, free_port
-
-ADMIN_URLS = {
-    "postgresql": os.environ.get("NEUTRINO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-    "mysql": os.environ.get("NEUTRINO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
-}
-
-
-@pytest.fixture(params=["postgresql", "mysql"])
-def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    kind = request.param
-    admin_url = ADMIN_URLS[kind]
-    name = f"neutrino_t_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means skip
-        pytest.skip(f"{kind} not reachable at {admin_url.split('@')[-1]} ({type(exc).__name__}); start it "
-                    f"or set NEUTRINO_TEST_{'PG' if kind == 'postgresql' else 'MYSQL'}_URL")
-    base = admin_url.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if kind == "postgresql" else ""
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
 
 
 def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> None:
