@@ -102,6 +102,14 @@ def test_ipv6_values_are_stored_canonical(api: Api, net: dict[str, Any]) -> None
     assert r.status_code == 409, r.text
 
 
+def test_dns_names_are_stored_lower_case(api: Api, net: dict[str, Any]) -> None:
+    """neutron-lib's convert_string_to_case_insensitive: "Host" and "host" are one name."""
+    port = api.create("port", network_id=net["id"], dns_name="Web-01", dns_domain="Example.COM.")
+    assert (port["dns_name"], port["dns_domain"]) == ("web-01", "example.com.")
+    r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"dns_domain": "Corp.Example."}})
+    assert r.json()["network"]["dns_domain"] == "corp.example.", r.text
+
+
 def test_dns_names_match_whole(api: Api, net: dict[str, Any]) -> None:
     for label in ("host\n", "host\nevil", "ho st", "host.\n", "-host", "host-", "a..b", "h\x00st", "host.123",
                   "hóst", "example.com\n"):
