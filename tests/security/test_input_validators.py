@@ -200,3 +200,11 @@ def test_host_routes_follow_neutrons_hostroutes_rule(api: Api, net: dict[str, An
                    [{"destination": f"10.{i}.0.0/16", "nexthop": "10.2.0.1"} for i in range(30, 51)]):  # > 20
         bad(api.post("/v2.0/subnets", json={"subnet": {**base, "host_routes": routes}}))
     bad(api.post("/v2.0/subnets", json={"subnet": {**base, "dns_nameservers": [f"10.2.0.{i}" for i in range(2, 8)]}}))
+
+
+def test_allowed_address_pairs_are_bounded(api: Api, net: dict[str, Any]) -> None:
+    """neutron.conf's max_allowed_address_pair (10): each pair is rules on the host."""
+    pairs = [{"ip_address": f"10.0.0.{i}"} for i in range(10, 21)]
+    r = api.post("/v2.0/ports", json={"port": {"network_id": net["id"], "allowed_address_pairs": pairs}})
+    assert bad(r)["type"] == "AllowedAddressPairExhausted"
+    api.create("port", network_id=net["id"], allowed_address_pairs=pairs[:10])

@@ -6,6 +6,7 @@ from typing import Any
 from neutrino.api import dhcp_options
 from neutrino.api import validators as v
 from neutrino.api.attributes import Attr, Resource, standard_attrs
+from neutrino.errors import BadRequest
 
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
               "smart-nic", "vdpa", "remote-managed")
@@ -60,6 +61,21 @@ def _canonical_addresses(value: Any) -> Any:
     return out
 
 
+MAX_ALLOWED_ADDRESS_PAIRS = 10  # neutron.conf's max_allowed_address_pair
+
+
+class AllowedAddressPairExhausted(BadRequest):
+    message = "The number of allowed address pair exceeds the maximum {quota}."
+    type_name = "AllowedAddressPairExhausted"
+
+
+def _address_pairs_in(value: Any) -> Any:
+    """Each pair becomes firewall rules on the host, so their number is bounded as in Neutron."""
+    if isinstance(value, list) and len(value) > MAX_ALLOWED_ADDRESS_PAIRS:
+        raise AllowedAddressPairExhausted(quota=MAX_ALLOWED_ADDRESS_PAIRS)
+    return _canonical_addresses(value)
+
+
 PORTS = Resource(
     member="port",
     collection="ports",
@@ -75,7 +91,7 @@ PORTS = Resource(
         status=Attr(),
         security_groups=Attr(post=True, put=True, validate=v.uuid_list, sort=False),
         port_security_enabled=Attr(post=True, put=True, convert=v.to_boolean, validate=v.boolean),
-        allowed_address_pairs=Attr(post=True, put=True, default=list, convert=_canonical_addresses,
+        allowed_address_pairs=Attr(post=True, put=True, default=list, convert=_address_pairs_in,
                                    validate=v.dict_list(_address_pair), filter=False, sort=False),
         extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=_canonical_dhcp_opts,
                              validate=v.dict_list(dhcp_options.extra_dhcp_opt), filter=False, sort=False),
