@@ -57,6 +57,10 @@ def test_nul_bytes_in_identity_requests_are_keystone_400(any_db_api: Api) -> Non
                  {"name": "admin", "domain": {"name": "Def\x00ault"}, "password": "p\x00"}):
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}}
         keystone_4xx(c.post("/identity/v3/auth/tokens", json=body), 400)
+    lone_surrogate = (b'{"auth": {"identity": {"methods": ["password"], "password": {"user": '
+                      b'{"name": "ad\\ud800min", "domain": {"id": "default"}, "password": "x"}}}}}')
+    keystone_4xx(c.post("/identity/v3/auth/tokens", content=lone_surrogate,
+                        headers={"Content-Type": "application/json"}), 400)
     keystone_4xx(c.get("/identity/v3/users/a%00b"), 400)
     keystone_4xx(c.get("/identity/v3/projects?name=%00"), 400)
 

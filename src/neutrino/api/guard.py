@@ -8,6 +8,7 @@ under /identity, Keystone) would answer, in one place rather than in every handl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -21,6 +22,8 @@ from neutrino.identity.errors import Unauthorized, ValidationError
 # value); far below the ~1000 frames that would raise RecursionError.
 MAX_JSON_DEPTH = 32
 TOKEN_HEADERS = (b"x-auth-token", b"x-subject-token")
+# NUL, and the lone surrogates a JSON "\\ud800" escape can produce: no database stores either.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -28,7 +31,8 @@ class BodyError(ValueError):
 
 
 def check_json(data: Any) -> None:
-    """Refuse NUL characters in any key or string, and nesting deeper than MAX_JSON_DEPTH.
+    """Refuse NUL characters and lone surrogates in any key or string, and nesting deeper than
+    MAX_JSON_DEPTH.
 
     Iterative, so the check itself cannot overflow the stack.
     """
@@ -36,8 +40,9 @@ def check_json(data: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            if "\x00" in value:
-                raise BodyError("NUL characters (\\u0000) are not allowed in the request body")
+            if (m := UNSTORABLE.search(value)) is not None:
+                what = "NUL characters (\\u0000)" if m.group() == "\x00" else "Lone surrogates (\\ud800-\\udfff)"
+                raise BodyError(f"{what} are not allowed in the request body")
         elif isinstance(value, (dict, list)):
             if depth > MAX_JSON_DEPTH:
                 raise BodyError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
