@@ -168,6 +168,12 @@ REFUSED_DHCP_OPTS = [
     {"opt_name": "", "opt_value": "1"},
     {"opt_name": "m" * 65, "opt_value": "1"},
     {"opt_name": "mtu", "opt_value": "1" * 256},
+    {"opt_name": "router", "opt_value": "notanip"},  # dnsmasq refuses the file: DHCP off for all
+    {"opt_name": "3", "opt_value": "10.0.0.1,x"},
+    {"opt_name": "dns-server", "opt_value": "10.0.0.1, 10.0.0.2"},
+    {"opt_name": "ntp-server", "opt_value": "fd00::1"},
+    {"opt_name": "dns-server", "opt_value": "10.0.0.53", "ip_version": 6},
+    {"opt_name": "23", "opt_value": "[fd00::1", "ip_version": 6},
 ]
 
 
@@ -184,7 +190,9 @@ def test_extra_dhcp_opts_accepted(api: Api, net: dict[str, Any]) -> None:
             {"opt_name": "bootfile-name", "opt_value": "pxelinux.0", "ip_version": 4},
             {"opt_name": "bootfile-url", "opt_value": "http://[fd00::1]/boot.ipxe", "ip_version": "6"},
             {"opt_name": "1000", "opt_value": "ab:cd", "ip_version": 6},
-            {"opt_name": "T1", "opt_value": "300"}]
+            {"opt_name": "T1", "opt_value": "300"}, {"opt_name": "dns-server", "opt_value": "10.0.0.2,10.0.0.3"},
+            {"opt_name": "dns-server", "opt_value": "[fd00::53],fd00::54", "ip_version": 6},
+            {"opt_name": "static-route", "opt_value": "10.9.0.0,10.0.0.1"}]
     port = api.create("port", network_id=net["id"], extra_dhcp_opts=opts)
     got = {(o["opt_name"], o["opt_value"], o["ip_version"]) for o in port["extra_dhcp_opts"]}
     assert ("bootfile-url", "http://[fd00::1]/boot.ipxe", 6) in got and ("router", "", 4) in got, got
