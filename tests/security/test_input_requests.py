@@ -122,11 +122,11 @@ def test_ids_longer_than_their_column_are_4xx(any_db_api: Api) -> None:
         ("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "device_id": "d" * 256}}),
         ("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "security_groups": [long]}}),
         ("PUT", f"/v2.0/routers/{long}/add_router_interface", {"subnet_id": long}),
-        ("PUT", f"/v2.0/quotas/{long}", {"quota": {"network": 5}}),  # project id column: 255
         ("POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": long}}),
     ):
         r = api.request(method, path, json=body)
         if r.status_code != 200:
             neutron_4xx(r)
     keystone_4xx(api.client.get(f"/identity/v3/users/{long}"), 401)  # no token: 401 before the lookup
+    neutron_4xx(api.put(f"/v2.0/quotas/{long}", json={"quota": {"network": 5}}), 400)  # column: 255
     neutron_4xx(api.as_("p" * 300).post("/v2.0/networks", json={"network": {}}))  # noauth's project header

@@ -124,6 +124,8 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
         require_writer(ctx, "update_quota")
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="rule:update_quota")
+        if reason := v.string(255)(pid):  # stored as the quota's project id, on every database alike
+            raise HTTPBadRequest(msg=f"Invalid input for project_id. Reason: {reason}.")
         values, check_limit = _parse_update(await read_json(request, max_body), svc.resources)
         limits = await run_in_threadpool(db.transaction, lambda s: svc.update(s, pid, values, check_limit))
         return json_response({"quota": limits})
