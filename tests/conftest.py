@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -130,7 +131,28 @@ def live(cfg: Config) -> Iterator[LiveServer]:
     srv.db.dispose()
 
 
-# ---------------------------------------------------------------- throwaway server databases
+@contextlib.contextmanager
+def live_servers(cfg: Config, count: int) -> Iterator[list[tuple[Any, LiveServer]]]:
+    """``count`` servers on the configured database, each with its own engine, locks and
+    uvicorn: as API workers or replicas of one deployment are. Yields (server, live) pairs."""
+    from neutrino import server
+
+    started: list[tuple[Any, LiveServer]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            cfg.DEFAULT.bind = f"127.0.0.1:{port}"
+            srv = server.build(cfg)
+            started.append((srv, LiveServer(srv.app, port)))
+            started[-1][1].__enter__()
+        yield started
+    finally:
+        for srv, live_server in started:
+            live_server.__exit__(None, None, None)
+            srv.db.dispose()
+
+
+# ---------------------------------------------------------------- throwaway PostgreSQL / MariaDB databases
 
 ADMIN_URLS = {
     "postgresql": os.environ.get("NEUTRINO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -140,12 +162,13 @@ ADMIN_URLS = {
 
 @pytest.fixture(params=["postgresql", "mysql"])
 def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A throwaway database on the PostgreSQL or MariaDB/MySQL server at loopback, dropped
-    afterwards; skipped (saying how to provide one) where no server answers."""
+    """A new empty database on the PostgreSQL or MariaDB server at loopback, dropped afterwards;
+    the test is skipped (saying how to provide one) where no server answers."""
     yield from throwaway_database(request.param)
 
 
 def throwaway_database(kind: str) -> Iterator[str]:
+    """The generator behind ``db_url``, for fixtures that choose the database kind themselves."""
     from sqlalchemy import create_engine, text
 
     admin_url = ADMIN_URLS[kind]

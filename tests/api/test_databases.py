@@ -1,7 +1,7 @@
 """The same API on PostgreSQL and MariaDB/MySQL: migrations, constraints and concurrent IPAM.
 
-Each test makes a throwaway database on the server at loopback and drops it afterwards (the
-``db_url`` fixture of tests/conftest.py); where no server answers, the test is skipped.
+Each test makes a throwaway database on the server at loopback and drops it afterwards; where
+no server answers, the test is skipped and says how to provide one.
 """
 
 from __future__ import annotations
@@ -11,24 +11,16 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Config, LiveServer, free_port
+from tests.conftest import Config, live_servers
 
 
 def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> None:
     """Two servers (as two API workers would be) share the database; requests alternate between
     them, so allocations race across processes' worth of engines and locks, not within one."""
-    from neutrino import server
-
     cfg.database.connection = db_url
-    servers, lives = [], []
     headers = {"X-Project-Id": "admin", "X-Roles": "admin,member"}
-    try:
-        for _ in range(2):
-            port = free_port()
-            cfg.DEFAULT.bind = f"127.0.0.1:{port}"
-            servers.append(server.build(cfg))
-            lives.append(LiveServer(servers[-1].app, port).__enter__())
-        urls = [live.url for live in lives]
+    with live_servers(cfg, 2) as started:
+        urls = [live.url for _, live in started]
 
         def call(i: int, method: str, path: str, body: Any = None) -> Any:
             with httpx.Client(base_url=urls[i % 2], headers=headers, timeout=60) as cc:
@@ -80,8 +72,3 @@ def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> No
             assert set(pool.map(add_route, range(10))) == {200}
         routes = call(0, "GET", f"/v2.0/routers/{router['id']}").json()["router"]["routes"]
         assert len(routes) == 10, routes
-    finally:
-        for live in lives:
-            live.__exit__(None, None, None)
-        for srv in servers:
-            srv.db.dispose()
