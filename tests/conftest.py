@@ -164,9 +164,13 @@ ADMIN_URLS = {
 def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A new empty database on the PostgreSQL or MariaDB server at loopback, dropped afterwards;
     the test is skipped (saying how to provide one) where no server answers."""
+    yield from throwaway_database(request.param)
+
+
+def throwaway_database(kind: str) -> Iterator[str]:
+    """The generator behind ``db_url``, for fixtures that choose the database kind themselves."""
     from sqlalchemy import create_engine, text
 
-    kind = request.param
     admin_url = ADMIN_URLS[kind]
     name = f"neutrino_t_{uuid.uuid4().hex[:10]}"
     try:

@@ -7,7 +7,7 @@
     ├── NotFound (404)          NetworkNotFound, PortNotFound, ...
     ├── Conflict (409)          InUse, IpAddressAlreadyAllocated, OverQuota, ...
     ├── RequestTooLarge (413)
-    └── ServiceUnavailable (503) NoNetworkAvailable
+    └── ServiceUnavailable (503) NoNetworkAvailable, DatabaseUnavailable (with Retry-After)
 
 Each subclass carries Neutron's message template; ``type`` defaults to the class name.
 """
@@ -153,6 +153,12 @@ class IpAddressGenerationFailure(Conflict):
     type_name = "IpAddressGenerationFailure"
 
 
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = ("No valid service subnet for the given device owner, network {network_id}, "
+               "service type {service_type}.")
+    type_name = "IpAddressGenerationFailureNoMatchingSubnet"
+
+
 class OverQuota(Conflict):
     message = "Quota exceeded for resources: {overs}."
     type_name = "OverQuota"
@@ -182,6 +188,14 @@ class ServiceUnavailable(NeutrinoError):
     status = 503
     message = "The service is unavailable: {msg}"
     type_name = "ServiceUnavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached: 503 and a Retry-After, as webob's HTTPServiceUnavailable."""
+
+    message = "The server is currently unavailable. Please try again at a later time."
+    type_name = "HTTPServiceUnavailable"
+    retry_after = 5  # seconds; a restarted database is usually back within this
 
 
 class NoNetworkAvailable(ServiceUnavailable):

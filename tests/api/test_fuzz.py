@@ -12,6 +12,12 @@ steered towards them: path ``{id}`` values and body references (``network_id``, 
 ``security_group_id``...) are often drawn from the ids that exist; CIDRs come from a real strategy
 (format ``cidr``). The per-operation status counts are printed (``pytest -s``, or on failure).
 
+Hostile families are mixed into every generated request (``hostile``): NUL, newline and other
+control characters, over-long ids and deep nesting replace some strings and ids of bodies,
+query strings and paths. The admin run uses SQLite; a shorter run (coverage phase plus a few
+fuzzed cases per operation) repeats it on PostgreSQL and MariaDB, which refuse NUL and
+over-long values where SQLite stores them.
+
 Bugs the fuzzer found are kept as plain regression tests at the end of this file.
 """
 
@@ -29,7 +35,7 @@ from hypothesis import strategies as st
 from schemathesis.config import CacheConfig, SchemathesisConfig
 from schemathesis.engine import events
 
-from tests.conftest import LiveServer
+from tests.conftest import Config, LiveServer, free_port
 
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
 MEMBER = {"X-Project-Id": "demo", "X-Roles": "member,reader"}
@@ -51,6 +57,37 @@ schemathesis.openapi.format("cidr", _cidrs())
 EXPECTED_5XX = {
     ("POST", "/v2.0/quotas", 501),  # quotasv2 has no create: HTTPNotImplemented, as in Neutron
 }
+
+
+# Strings no request may turn into a 5xx, whatever field they land in.
+HOSTILE_STRINGS = ("\x00", "a\x00b", "name\n", "\r\nX-Injected: 1", "\x1b[31m", "tab\there", "\u2028",
+                   "fa:16:3e:00:00:01\n", "10.0.0.0/24\n", "x" * 300, "é" * 100)
+
+
+def _deep(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _hostile(value: Any, n: int) -> Any:
+    """Replace string leaves (and some ids) by hostile strings; now and then nest a value far
+    deeper than any schema allows."""
+    if isinstance(value, dict):
+        out = {k: _hostile(x, n + i) for i, (k, x) in enumerate(value.items())}
+        if out and n % 7 == 0:
+            out[next(iter(out))] = _deep(200)
+        return out
+    if isinstance(value, list):
+        return [_hostile(x, n + i) for i, x in enumerate(value)]
+    if isinstance(value, str):
+        return HOSTILE_STRINGS[n % len(HOSTILE_STRINGS)] if n % 2 == 0 else value + HOSTILE_STRINGS[n % 5]
+    return value
+
+
+def _hostile_strategy(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.tuples(strategy, st.integers(0, 10**6)).map(lambda t: _hostile(copy.deepcopy(t[0]), t[1]))
 
 
 # --------------------------------------------------------------------- seeding and steering
@@ -129,7 +166,7 @@ def _collection(path: str) -> str:
     return parts[2] if len(parts) > 2 else ""
 
 
-def load_schema(live: LiveServer, headers: dict[str, str], max_examples: int) -> Any:
+def load_schema(live: LiveServer, headers: dict[str, str], max_examples: int, hostile: bool = True) -> Any:
     """The live server's schema, configured for one run, with the steering hooks.
 
     No ``max_time``: with one, the engine keeps cycling the fuzzing phase until the time is up;
@@ -153,12 +190,16 @@ def load_schema(live: LiveServer, headers: dict[str, str], max_examples: int) ->
             return strategy
         real = st.tuples(strategy, st.sampled_from(known)).map(
             lambda t: {**t[0], "id": t[1]} if isinstance(t[0], dict) else t[0])
-        return st.one_of(strategy, real, real)
+        return st.one_of(strategy, real, real, *([_hostile_strategy(real)] if hostile else []))
+
+    @schema.hook
+    def before_generate_query(context: Any, strategy: st.SearchStrategy) -> st.SearchStrategy:
+        return st.one_of(strategy, _hostile_strategy(strategy)) if hostile else strategy
 
     @schema.hook
     def before_generate_body(context: Any, strategy: st.SearchStrategy) -> st.SearchStrategy:
         steered = st.tuples(strategy, st.integers(0, 10**6)).map(lambda t: _steer(copy.deepcopy(t[0]), ids, t[1]))
-        out = st.one_of(strategy, steered, steered)
+        out = st.one_of(strategy, steered, steered, *([_hostile_strategy(steered)] if hostile else []))
         if context.operation.path.endswith("_router_interface"):  # a permissive body in the schema
             refs = st.one_of(st.sampled_from(ids["subnets"]).map(lambda i: {"subnet_id": i}),
                              st.sampled_from(ids["ports"]).map(lambda i: {"port_id": i}))
@@ -217,6 +258,32 @@ def test_no_server_errors_as_member(live: LiveServer) -> None:
     schema.config.phases.update(phases=["examples", "fuzzing"])
     problems, sent = run(schema)
     assert sent > 300
+    assert not problems, "server errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def live_on_server_db(cfg: Config, db_url: str) -> Any:
+    """The server over HTTP on a throwaway PostgreSQL or MariaDB database."""
+    from neutrino import server
+
+    port = free_port()
+    cfg.DEFAULT.bind = f"127.0.0.1:{port}"
+    cfg.database.connection = db_url
+    srv = server.build(cfg)
+    try:
+        with LiveServer(srv.app, port) as live_server:
+            yield live_server
+    finally:
+        srv.db.dispose()
+
+
+def test_no_server_errors_on_postgresql_and_mariadb(live_on_server_db: LiveServer) -> None:
+    """The hostile run again where the database itself refuses NUL (PostgreSQL) and over-long
+    values (both): the coverage phase and a few fuzzed cases per operation, as the admin."""
+    schema = load_schema(live_on_server_db, ADMIN, 3)
+    schema.config.phases.update(phases=["coverage", "fuzzing"])
+    problems, sent = run(schema)
+    assert sent > 500
     assert not problems, "server errors:\n" + "\n".join(problems)
 
 

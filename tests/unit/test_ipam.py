@@ -27,9 +27,9 @@ def test_validate_pools() -> None:
     n = net("10.0.0.0/24")
     ok = ipam.validate_pools(n, [{"start": "10.0.0.10", "end": "10.0.0.20"}], "10.0.0.1")
     assert ok == [{"start": "10.0.0.10", "end": "10.0.0.20"}]
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ipam.OutOfBoundsAllocationPool):
         ipam.validate_pools(n, [{"start": "10.0.0.10", "end": "10.0.1.20"}], None)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ipam.InvalidAllocationPool):
         ipam.validate_pools(n, [{"start": "10.0.0.30", "end": "10.0.0.20"}], None)
     with pytest.raises(Conflict):
         ipam.validate_pools(n, [{"start": "10.0.0.10", "end": "10.0.0.20"},

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio.to_thread
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -25,8 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neutrino.api import openapi
 from neutrino.api.controller import Controller, json_response
+from neutrino.api.guard import GuardMiddleware
 from neutrino.context import Context
-from neutrino.errors import NeutrinoError, NotAuthenticated
+from neutrino.db.engine import unreachable
+from neutrino.errors import DatabaseUnavailable, HTTPBadRequest, NeutrinoError, NotAuthenticated
 
 LOG = logging.getLogger(__name__)
 
@@ -35,9 +38,29 @@ Cached = Callable[[str], Context | None]
 Decide = Callable[[Context], Context]
 
 
+INTERNAL_ERROR = {"NeutronError": {"type": "HTTPInternalServerError",
+                                   "message": "Request Failed: internal server error while processing your request.",
+                                   "detail": ""}}
+
+
 def neutron_error(exc: NeutrinoError) -> Response:
     body = {"NeutronError": {"type": exc.type, "message": exc.msg, "detail": ""}}
-    return json_response(body, exc.status)
+    response = json_response(body, exc.status)
+    if (retry_after := getattr(exc, "retry_after", None)) is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def database_error(exc: DBAPIError) -> NeutrinoError | None:
+    """What the client is told about a database failure that is not a bug of ours: the server
+    is unreachable (503), or it refused a value (too long for its column, not storable): 400."""
+    if unreachable(exc):
+        LOG.warning("database unreachable: %s", str(exc.orig).strip().splitlines()[0] if str(exc.orig) else exc)
+        return DatabaseUnavailable()
+    if isinstance(exc, DataError):
+        return HTTPBadRequest(msg="Invalid input: a value is not valid for the database (too long or "
+                                  "not representable)")
+    return None
 
 
 def _http_error(status: int, detail: str) -> Response:
@@ -74,14 +97,13 @@ class ErrorMiddleware:
         except HTTPException as exc:
             if not started:
                 await _http_error(exc.status_code, str(exc.detail))(scope, receive, tracking_send)
-        except Exception:  # a 500 is a bug: log it whole, answer briefly
-            LOG.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            mapped = database_error(exc) if isinstance(exc, DBAPIError) else None
+            if mapped is None:  # a 500 is a bug: log it whole, answer briefly
+                LOG.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
-                body = {"NeutronError": {"type": "HTTPInternalServerError",
-                                         "message": "Request Failed: internal server error while "
-                                                    "processing your request.",
-                                         "detail": ""}}
-                await json_response(body, 500)(scope, receive, tracking_send)
+                await (neutron_error(mapped) if mapped else json_response(INTERNAL_ERROR, 500))(
+                    scope, receive, tracking_send)
 
 
 class AuthMiddleware:
@@ -109,11 +131,11 @@ class AuthMiddleware:
 
     async def _context(self, headers: dict[bytes, bytes]) -> Context:
         if self.authenticate is None:  # noauth: whoever the headers say, admin by default
-            project = headers.get(b"x-project-id", b"").decode() or "admin"
-            roles = headers.get(b"x-roles", b"admin,member,reader").decode().split(",")
-            return Context(user_id=headers.get(b"x-user-id", b"").decode(), project_id=project,
+            project = headers.get(b"x-project-id", b"").decode("latin-1") or "admin"
+            roles = headers.get(b"x-roles", b"admin,member,reader").decode("latin-1").split(",")
+            return Context(user_id=headers.get(b"x-user-id", b"").decode("latin-1"), project_id=project,
                            roles=frozenset(r.strip() for r in roles))
-        token = headers.get(b"x-auth-token", b"").decode()
+        token = headers.get(b"x-auth-token", b"").decode("ascii")  # GuardMiddleware refused anything else
         if not token:
             raise NotAuthenticated()
         ctx = self.cached(token) if self.cached is not None else None
@@ -231,7 +253,7 @@ def build_app(
     return Starlette(
         routes=all_routes,
         lifespan=lifespan,
-        middleware=[Middleware(ErrorMiddleware),
+        middleware=[Middleware(ErrorMiddleware), Middleware(GuardMiddleware),
                     Middleware(AuthMiddleware, authenticate=authenticate, cached=cached, decide=decide),
                     Middleware(ChangeMiddleware, on_change=on_change)],
         exception_handlers={HTTPException: http_error},

@@ -85,11 +85,10 @@ def _check_project(body: dict[str, Any], ctx: Context) -> None:
     if pid is not UNSET and tid is not UNSET and pid != tid:
         raise _bad("'project_id' and 'tenant_id' do not match")
     given = pid if pid is not UNSET else tid
-    if given is UNSET:
-        body["project_id"] = ctx.project_id
-        return
-    if not isinstance(given, str) or not given or len(given) > 255:
-        raise _bad(f"Invalid input for project_id. Reason: '{given}' is not a valid string.")
+    if given is UNSET:  # the caller's own project, checked alike (noauth takes it from a header)
+        given = ctx.project_id
+    if not isinstance(given, str) or not given or len(given) > 255 or v.has_control(given):
+        raise _bad(f"Invalid input for project_id. Reason: '{v.shown(given)}' is not a valid string.")
     if given != ctx.project_id and not ctx.is_admin:
         raise _bad(
             "Specifying 'project_id' or 'tenant_id' other than the authenticated project "
@@ -178,7 +177,7 @@ def standard_attrs(**overrides: Attr) -> dict[str, Attr]:
         "project_id": Attr(post=True, validate=v.string(255)),
         "tenant_id": Attr(post=True, validate=v.string(255)),
         "name": Attr(post=True, put=True, default="", validate=v.string(255)),
-        "description": Attr(post=True, put=True, default="", validate=v.string(255)),
+        "description": Attr(post=True, put=True, default="", validate=v.string(255, multiline=True)),
         "tags": Attr(post=True, default=list, validate=v.tags, filter=False, sort=False),
         "created_at": Attr(),
         "updated_at": Attr(),

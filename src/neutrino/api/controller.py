@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from neutrino.api import attributes, query
+from neutrino.api import attributes, guard, query
 from neutrino.api.attributes import UNSET, Resource
 from neutrino.context import Context
 from neutrino.db.engine import Database
@@ -80,9 +80,10 @@ async def read_limited(request: Request, max_size: int) -> bytes:
 async def read_json(request: Request, max_size: int) -> Any:
     body = await read_limited(request, max_size)
     try:
-        return orjson.loads(body or b"null")
+        data = orjson.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequestBody(reason=f"Cannot understand JSON: {exc}") from None
+    return guard.check_neutron_body(data)
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -131,6 +131,8 @@ ATTRIBUTE_SCHEMAS: dict[str, Schema] = {
         {"network_id": UUID, "enable_snat": {"type": "boolean"}, "external_fixed_ips": array(FIXED_IP)},
         ["network_id"])),
     "router.routes": array(HOST_ROUTE, unique=True),
+    "subnet.service_types": array({"type": "string", "maxLength": 255, "pattern": "^(network|neutron|compute):"},
+                                  unique=True),
     "router.distributed": NULLABLE_BOOL,
     "router.ha": NULLABLE_BOOL,
 }

@@ -17,12 +17,54 @@ import netaddr
 Validator = Callable[[Any], str | None]
 Converter = Callable[[Any], Any]
 
-MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$")  # one separator
-DNS_LABEL_RE = re.compile(r"^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+# Every pattern is applied with ``fullmatch`` and anchored with \A...\Z: ``$`` would also match
+# before a final newline, and "fa:16:3e:00:00:01\n" would pass as a MAC (and dodge uniqueness).
+MAC_RE = re.compile(r"\A[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}\Z")  # one separator
+DNS_LABEL_RE = re.compile(r"\A(?!-)[a-zA-Z0-9-]{1,63}(?<!-)\Z")
+# C0 and C1 controls, DEL and the Unicode line/paragraph separators: anything that can end a
+# line or a token in a file, command line or rule set the agents write.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# An address then a prefix length without leading zeros; the address part is checked strictly
+# (inet_pton) by :func:`parse_cidr`. netaddr alone would take "10.0.0.0/24\n" and "10.0.0.0/024".
+CIDR_RE = re.compile(r"\A([0-9A-Fa-f:.]+)/(0|[1-9][0-9]{0,2})\Z")
 
 
 class ConversionError(ValueError):
     """A value that cannot be converted; the message is the reason shown to the client."""
+
+
+def has_control(value: str) -> bool:
+    return CONTROL_RE.search(value) is not None
+
+
+def shown(value: Any) -> str:
+    """A value for an error message, control characters escaped so the message stays one line."""
+    if not isinstance(value, str):
+        return str(value)
+    return CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+
+
+def parse_ip(value: Any) -> netaddr.IPAddress | None:
+    """The address ``value`` spells exactly (inet_pton rules, IPv4 without leading zeros), else None."""
+    if not isinstance(value, str) or not value or has_control(value) or value != value.strip():
+        return None
+    try:
+        addr = netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+    if addr.version == 4 and str(addr) != value:
+        return None
+    return addr
+
+
+def parse_cidr(value: Any) -> netaddr.IPNetwork | None:
+    """The network ``value`` spells exactly as ``address/prefixlen``, else None (host bits allowed)."""
+    if not isinstance(value, str) or (m := CIDR_RE.fullmatch(value)) is None:
+        return None
+    addr = parse_ip(m.group(1))
+    if addr is None or int(m.group(2)) > (32 if addr.version == 4 else 128):
+        return None
+    return netaddr.IPNetwork(f"{addr}/{m.group(2)}")
 
 
 # ---------------------------------------------------------------- converters
@@ -73,7 +115,8 @@ def to_protocol(value: Any) -> Any:
 
 
 def to_mac(value: Any) -> str:
-    if not isinstance(value, str) or not MAC_RE.match(value):
+    """The canonical form of a MAC: lower case, colon separated (what uniqueness compares)."""
+    if not isinstance(value, str) or not MAC_RE.fullmatch(value):
         raise ConversionError(f"'{value}' is not a valid MAC address")
     return value.lower().replace("-", ":")
 
@@ -82,15 +125,51 @@ def to_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+def to_canonical_cidr(value: Any) -> Any:
+    """neutron-lib's convert_cidr_to_canonical_format: IPv6 compressed and lower case; a value
+    that is not a CIDR is left for the validator to refuse."""
+    net = parse_cidr(value)
+    if net is None or net.version == 4:
+        return value
+    return f"{net.ip.format(netaddr.ipv6_compact)}/{net.prefixlen}"
+
+
+def to_canonical_ip(value: Any) -> Any:
+    """neutron-lib's convert_ip_to_canonical_format: IPv6 compressed and lower case."""
+    addr = parse_ip(value)
+    return value if addr is None or addr.version == 4 else str(addr)
+
+
 # ---------------------------------------------------------------- validators
 
 
-def string(max_len: int | None = 255) -> Validator:
+def string(max_len: int | None = 255, multiline: bool = False) -> Validator:
+    """neutron-lib's ``type:string``, and one line without control characters: any string a
+    project sets may end up in a file, command line or rule set on a host. ``multiline`` (free
+    text such as descriptions, which never reach a host) still refuses every other control."""
+
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"'{value}' is not a valid string"
         if max_len is not None and len(value) > max_len:
-            return f"'{value}' exceeds maximum length of {max_len}"
+            return f"'{shown(value)}' exceeds maximum length of {max_len}"
+        text = value.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else value
+        if has_control(text):
+            return f"'{shown(value)}' contains control characters"
+        return None
+
+    return check
+
+
+def oneline_not_empty(max_len: int) -> Validator:
+    """neutron-lib's ``type:oneline_not_empty_string`` (extra DHCP option names and values)."""
+    inner = string(max_len)
+
+    def check(value: Any) -> str | None:
+        if (msg := inner(value)) is not None:
+            return msg
+        if not value.strip():
+            return f"'{value}' Blank strings are not permitted"
         return None
 
     return check
@@ -101,15 +180,14 @@ def string_or_none(max_len: int | None = 255) -> Validator:
     return lambda value: None if value is None else inner(value)
 
 
+UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}\Z")
+
+
 def uuid_(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"'{value}' is not a valid UUID"
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return f"'{value}' is not a valid UUID"
-    if len(value) not in (32, 36):
-        return f"'{value}' is not a valid UUID"
+    """neutron-lib's ``type:uuid``: 8-4-4-4-12 hex digits (or the 32 without dashes), whole."""
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
+        return f"'{shown(value)}' is not a valid UUID"
+    uuid.UUID(value)
     return None
 
 
@@ -158,13 +236,15 @@ def values(allowed: tuple[Any, ...]) -> Validator:
 def ip_address(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"'{value}' is not a valid IP address"
-    try:
-        addr = netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+    if parse_ip(value) is not None:
+        return None
+    try:  # Neutron's hint for an IPv4 address with leading zeros
+        addr = netaddr.IPAddress(value, flags=netaddr.ZEROFILL)
+        if addr.version == 4 and not has_control(value) and value == value.strip():
+            return f"'{value}' is not an accepted IP address, '{addr}' is recommended"
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"'{value}' is not a valid IP address"
-    if addr.version == 4 and str(addr) != value:
-        return f"'{value}' is not an accepted IP address, '{addr}' is recommended"
-    return None
+        pass
+    return f"'{shown(value)}' is not a valid IP address"
 
 
 def ip_address_or_none(value: Any) -> str | None:
@@ -173,12 +253,9 @@ def ip_address_or_none(value: Any) -> str | None:
 
 def subnet_cidr(value: Any) -> str | None:
     """A CIDR with a prefix length, host bits zero (Neutron's ``type:subnet``)."""
-    if not isinstance(value, str) or "/" not in value:
-        return f"'{value}' is not a valid IP subnet"
-    try:
-        net = netaddr.IPNetwork(value)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"'{value}' is not a valid IP subnet"
+    net = parse_cidr(value)
+    if net is None:
+        return f"'{shown(value)}' is not a valid IP subnet"
     if net.ip != net.network:
         return f"'{value}' isn't a recommended CIDR, '{net.cidr}' is recommended"
     return None
@@ -190,18 +267,14 @@ def subnet_cidr_or_none(value: Any) -> str | None:
 
 def ip_or_cidr(value: Any) -> str | None:
     """A remote_ip_prefix: an address or a network (normalised later, as Neutron does)."""
-    if not isinstance(value, str):
-        return f"'{value}' is not a valid IP address or CIDR"
-    try:
-        netaddr.IPNetwork(value)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"'{value}' is not a valid IP address or CIDR"
+    if parse_ip(value) is None and parse_cidr(value) is None:
+        return f"'{shown(value)}' is neither a valid IP address, nor is it a valid IP subnet"
     return None
 
 
 def mac_address(value: Any) -> str | None:
-    if not isinstance(value, str) or not MAC_RE.match(value):
-        return f"'{value}' is not a valid MAC address"
+    if not isinstance(value, str) or not MAC_RE.fullmatch(value):
+        return f"'{shown(value)}' is not a valid MAC address"
     if netaddr.EUI(value).words[0] & 1:
         return f"'{value}' is not a valid unicast MAC address"
     if value.replace("-", ":").lower() == "00:00:00:00:00:00":
@@ -216,10 +289,12 @@ def dns_name(value: Any) -> str | None:
         return f"'{value}' exceeds the 255 character FQDN limit"
     if value == "":
         return None
-    labels = value.rstrip(".").split(".")
+    labels = (value[:-1] if value.endswith(".") else value).split(".")
     for label in labels:
-        if not DNS_LABEL_RE.match(label):
-            return f"'{value}' not a valid PQDN or FQDN. Reason: '{label}' is not a valid DNS label"
+        if not DNS_LABEL_RE.fullmatch(label):
+            return f"'{shown(value)}' not a valid PQDN or FQDN. Reason: '{shown(label)}' is not a valid DNS label"
+    if len(labels) > 1 and labels[-1].isdigit():
+        return f"'{value}' not a valid PQDN or FQDN. Reason: TLD '{labels[-1]}' must not be all numeric"
     return None
 
 
@@ -286,6 +361,54 @@ def string_list(value: Any) -> str | None:
 
 def tags(value: Any) -> str | None:
     return list_of(string(255), unique=False)(value)
+
+
+def route_cidr(value: Any) -> str | None:
+    """neutron-lib's validate_route_cidr: a network address with a prefix, not loopback."""
+    net = parse_cidr(value)
+    if net is None or net.network != net.ip:
+        return f"'{shown(value)}' is not a valid CIDR"
+    if net.is_loopback():
+        return f"'{value}' is not a routable CIDR"
+    return None
+
+
+def verify_dict_keys(expected: list[str], target: Any, strict: bool = True) -> str | None:
+    if not isinstance(target, dict):
+        return f"Invalid input. '{target}' must be a dictionary with keys: {expected}"
+    want, have = set(expected), set(target)
+    if not (want == have if strict else want <= have):
+        return f"Validation of dictionary's keys failed. Expected keys: {want} Provided keys: {have}"
+    return None
+
+
+def hostroutes(value: Any) -> str | None:
+    """neutron-lib's ``type:hostroutes`` (subnet host_routes and router routes): unique
+    {destination, nexthop} dicts, the destination a routable network address."""
+    if not isinstance(value, list):
+        return f"Invalid data format for hostroute: '{value}'"
+    seen: list[Any] = []
+    for route in value:
+        if msg := verify_dict_keys(["destination", "nexthop"], route):
+            return msg
+        if msg := route_cidr(route["destination"]):
+            return msg
+        if msg := ip_address(route["nexthop"]):
+            return msg
+        if route in seen:
+            return f"Duplicate hostroute '{route}'"
+        seen.append(route)
+    return None
+
+
+def to_canonical_routes(value: Any) -> Any:
+    """Routes as stored: destination and nexthop in canonical form (None is no routes)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return value
+    return [{**r, "destination": to_canonical_cidr(r["destination"]), "nexthop": to_canonical_ip(r["nexthop"])}
+            if isinstance(r, dict) and "destination" in r and "nexthop" in r else r for r in value]
 
 
 def any_dict(value: Any) -> str | None:

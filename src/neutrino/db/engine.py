@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neutrino.db.frozen import freeze
@@ -77,6 +77,26 @@ def _is_transient(exc: DBAPIError) -> bool:
         key in text
         for key in ("deadlock", "serializ", "database is locked", "lock wait timeout", "could not obtain lock")
     )
+
+
+# How the drivers say the server is not there (refused, gone, restarting); MySQL client codes
+# 2002/2003 (cannot connect), 2006 (gone away), 2013 (lost connection).
+_UNREACHABLE = ("connection refused", "could not connect", "can't connect", "connection to server",
+                "server closed the connection", "terminating connection", "connection is closed",
+                "connection not open", "connection timed out", "timeout expired", "gone away",
+                "lost connection", "the database system is", "(2002,", "(2003,", "(2006,", "(2013,")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database server cannot be reached (rather than a bad query):
+    the API answers 503 with Retry-After, and the pool's pre-ping replaces the dead connections
+    once it is back."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return isinstance(exc, (OperationalError, InterfaceError)) and any(key in text for key in _UNREACHABLE)
 
 
 class Database:

@@ -77,3 +77,12 @@ class RequestTooLarge(KeystoneError):
     code = 413
     title = "Request Entity Too Large"
     default = "Request is too large."
+
+
+class ServiceUnavailable(KeystoneError):
+    """The database cannot be reached; the response carries Retry-After."""
+
+    code = 503
+    title = "Service Unavailable"
+    default = "The service is temporarily unavailable. Please try again later."
+    retry_after = 5

@@ -13,11 +13,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
+from neutrino.api import guard
+from neutrino.db.engine import unreachable
 from neutrino.identity import auth, schema, store
 from neutrino.identity.errors import (
     Forbidden,
@@ -25,6 +28,7 @@ from neutrino.identity.errors import (
     MethodNotAllowed,
     NotFound,
     RequestTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     ValidationError,
 )
@@ -43,6 +47,16 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(data, separators=(",", ":")), status_code=status,
                     media_type="application/json", headers=headers)
+
+
+def database_error(exc: Exception) -> KeystoneError | None:
+    """Keystone's answer to a database failure that is not a bug: unreachable (503), or a value
+    the database refuses (400)."""
+    if unreachable(exc):
+        return ServiceUnavailable()
+    if isinstance(exc, DataError):
+        return ValidationError("Invalid input: a value is not valid for the database.")
+    return None
 
 
 def _truthy(value: str) -> bool:
@@ -115,10 +129,14 @@ class Endpoints:
                 response = json_response(exc.body(), exc.code)
                 if exc.code == 401:
                     response.headers["WWW-Authenticate"] = f'Keystone uri="{self.views.root}"'
-            except Exception:  # a bug: log it whole, answer in Keystone's shape
-                LOG.exception("identity: unhandled error on %s %s", request.method, request.url.path)
-                err = KeystoneError()
+            except Exception as exc:
+                err = database_error(exc)
+                if err is None:  # a bug: log it whole, answer in Keystone's shape
+                    LOG.exception("identity: unhandled error on %s %s", request.method, request.url.path)
+                    err = KeystoneError()
                 response = json_response(err.body(), err.code)
+                if isinstance(err, ServiceUnavailable):
+                    response.headers["Retry-After"] = str(ServiceUnavailable.retry_after)
             if request.method == "HEAD" and response.body:
                 response = Response(status_code=response.status_code, headers={
                     k: v for k, v in response.headers.items() if k.lower() != "content-length"})
@@ -141,9 +159,13 @@ class Endpoints:
             if len(raw) > limit:
                 raise RequestTooLarge()
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(raw)
+            guard.check_json(data)
+        except guard.BodyError as exc:
+            raise ValidationError(f"Invalid input for field/attribute: {exc}.") from None
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ValidationError("The request body could not be parsed as JSON.") from None
+        return data
 
     async def _caller(self, request: Request) -> TokenInfo:
         token = request.headers.get("x-auth-token", "")

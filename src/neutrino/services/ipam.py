@@ -7,11 +7,13 @@ whose primary key (subnet, address) rejects a duplicate even when two requests r
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import netaddr
 
-from neutrino.errors import Conflict, InvalidInput
+from neutrino.errors import BadRequest, Conflict, InvalidInput, IpAddressGenerationFailureNoMatchingSubnet
+
+DEVICE_OWNER_DHCP = "network:dhcp"
 
 
 class GatewayConflictWithAllocationPools(Conflict):
@@ -22,6 +24,36 @@ class GatewayConflictWithAllocationPools(Conflict):
 class OverlappingAllocationPools(Conflict):
     message = "Found overlapping allocation pools: {pool_1} and {pool_2} for subnet {subnet_cidr}."
     type_name = "OverlappingAllocationPools"
+
+
+class InvalidAllocationPool(BadRequest):
+    message = "The allocation pool {pool} is not valid."
+    type_name = "InvalidAllocationPool"
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    message = "The allocation pool {pool} spans beyond the subnet cidr {subnet_cidr}."
+    type_name = "OutOfBoundsAllocationPool"
+
+
+class ServiceSubnet(Protocol):
+    service_types: Any
+    enable_dhcp: bool
+
+
+S = TypeVar("S", bound=ServiceSubnet)
+
+
+def subnets_for_service(subnets: list[S], device_owner: str, network_id: str) -> list[S]:
+    """The subnets a port of ``device_owner`` may take addresses from (subnet-service-types):
+    those whose service_types name it, then those without service types; a DHCP port may use
+    any subnet with DHCP enabled. None of several: IpAddressGenerationFailureNoMatchingSubnet."""
+    fit = [sub for sub in subnets
+           if not sub.service_types or device_owner in sub.service_types
+           or (device_owner == DEVICE_OWNER_DHCP and sub.enable_dhcp)]
+    if subnets and not fit:
+        raise IpAddressGenerationFailureNoMatchingSubnet(network_id=network_id, service_type=device_owner)
+    return sorted(fit, key=lambda sub: not sub.service_types)  # stable: typed subnets first
 
 
 def first_usable(net: netaddr.IPNetwork) -> netaddr.IPAddress:
@@ -53,21 +85,22 @@ def _pool(a: int, b: int, version: int) -> dict[str, str]:
 
 
 def validate_pools(net: netaddr.IPNetwork, pools: list[dict[str, Any]], gateway: str | None) -> list[dict[str, str]]:
-    """Check requested pools: inside the subnet, ordered, disjoint, not holding the gateway."""
+    """Check requested pools as Neutron's validate_allocation_pools does: ordered, of the
+    subnet's version, within its usable range (never the network address, nor an IPv4
+    broadcast address), disjoint, not holding the gateway."""
+    lo, hi = usable_range(net)
     ranges: list[netaddr.IPRange] = []
     for pool in pools:
         try:
             start, end = netaddr.IPAddress(pool["start"]), netaddr.IPAddress(pool["end"])
+            if start > end:
+                raise ValueError
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            raise InvalidInput(error_message=f"Invalid allocation pool {pool}") from None
+            raise InvalidAllocationPool(pool=f"{pool.get('start')}-{pool.get('end')}") from None
         if start.version != net.version or end.version != net.version:
-            raise InvalidInput(
-                error_message=f"Allocation pool {pool['start']} - {pool['end']} is not of the subnet's IP version")
-        if start not in net or end not in net:
-            raise InvalidInput(
-                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net.cidr}")
-        if start > end:
-            raise InvalidInput(error_message=f"The allocation pool {start}-{end} is not valid: start is after end")
+            raise InvalidAllocationPool(pool=f"{start}-{end}")
+        if int(start) < lo or int(end) > hi:
+            raise OutOfBoundsAllocationPool(pool=f"{start}-{end}", subnet_cidr=str(net.cidr))
         ranges.append(netaddr.IPRange(start, end))
     for i, a in enumerate(ranges):
         for b in ranges[i + 1:]:

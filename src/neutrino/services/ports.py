@@ -186,8 +186,11 @@ def _subnet_for_ip(subnets: list[Subnet], ip: str, network_id: str) -> Subnet:
 
 def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | None, mac: str,
                  device_owner: str, keep: list[dict[str, str]] | None = None) -> list[tuple[str, str]]:
-    """(subnet_id, address) pairs for a port; ``keep`` are addresses the port already holds."""
-    subnets = _subnets_of(s, network_id)
+    """(subnet_id, address) pairs for a port; ``keep`` are addresses the port already holds.
+
+    Only subnets whose service types admit ``device_owner`` take part, for automatic and
+    requested addresses alike (a requested subnet outside them is an invalid subnet)."""
+    subnets = ipam.subnets_for_service(_subnets_of(s, network_id), device_owner, network_id)
     by_id = {sub.id: sub for sub in subnets}
     kept = {(k["subnet_id"], k["ip_address"]) for k in keep or []}
     out: list[tuple[str, str]] = []

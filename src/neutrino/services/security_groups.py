@@ -17,6 +17,7 @@ import netaddr
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from neutrino.api import validators
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.network import PortSecurityGroup
@@ -221,12 +222,13 @@ def convert_ethertype(value: Any) -> str:
 def convert_ip_prefix(value: Any) -> str | None:
     if not value:
         return None
-    if not isinstance(value, str):
-        raise InvalidCIDR(input=value)
-    try:
-        return str(netaddr.IPNetwork(value))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidCIDR(input=value) from None
+    # An address alone is its /32 or /128; anything not spelled exactly (whitespace, control
+    # characters, netmask or zero-padded prefixes) is refused, as it would reach the firewall.
+    addr = validators.parse_ip(value)
+    net = validators.parse_cidr(value) if addr is None else netaddr.IPNetwork(addr)
+    if net is None:
+        raise InvalidCIDR(input=validators.shown(value))
+    return str(net)
 
 
 def convert_name_not_default(value: Any) -> Any:

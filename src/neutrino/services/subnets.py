@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
-from neutrino.errors import Conflict, InvalidInput, SubnetInUse
+from neutrino.errors import BadRequest, Conflict, InvalidInput, SubnetInUse
 from neutrino.services import common, ipam
 from neutrino.services.deps import Deps
 from neutrino.services.networks import AUTO_DELETE_OWNERS
@@ -57,22 +57,80 @@ def to_dict(sub: Subnet) -> dict[str, Any]:
     }
 
 
-def _check_ipv6_modes(body: dict[str, Any], version: int) -> None:
+# neutron.conf's max_dns_nameservers and max_subnet_host_routes defaults: each one becomes a
+# line or option on the host, so their number is bounded too.
+MAX_DNS_NAMESERVERS = 5
+MAX_HOST_ROUTES = 20
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+class DNSNameServersExhausted(BadRequest):
+    message = ("Unable to complete operation for {subnet_id}. The number of DNS nameservers exceeds "
+               "the limit {quota}.")
+    type_name = "DNSNameServersExhausted"
+
+
+class HostRoutesExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of host routes exceeds the limit {quota}."
+    type_name = "HostRoutesExhausted"
+
+
+def _check_cidr(net: netaddr.IPNetwork, enable_dhcp: bool) -> None:
+    """Neutron's _validate_subnet checks of the CIDR itself."""
+    if net.version == 6 and net.network == netaddr.IPAddress("::"):
+        raise InvalidInput(error_message="IPv6 subnet '::' is not supported")
+    if not enable_dhcp:
+        return
+    if net.prefixlen > (30 if net.version == 4 else 126):
+        raise InvalidInput(error_message="Subnet has a prefix length that is incompatible with DHCP service enabled")
+    if net.is_multicast():
+        raise InvalidInput(error_message="Multicast IP subnet is not supported if enable_dhcp is True")
+    if net.is_loopback():
+        raise InvalidInput(error_message="Loopback IP subnet is not supported if enable_dhcp is True")
+    if net.version == 4 and net.first == 0:
+        raise InvalidInput(error_message="First IP '0.0.0.0' of network is not supported if enable_dhcp is True.")
+
+
+def _check_ipv6_modes(body: dict[str, Any], net: netaddr.IPNetwork) -> None:
+    """Neutron's IPv6 attribute rules: no modes on IPv4; modes need DHCP enabled; both modes
+    set must agree; an auto-address (SLAAC, stateless) subnet must be a /64 (EUI-64)."""
     ra, addr = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
-    if version == 4 and (ra or addr):
-        raise InvalidInput(error_message="ipv6_ra_mode or ipv6_address_mode cannot be set for an IPv4 subnet")
+    if net.version == 4:
+        if ra:
+            raise InvalidInput(error_message="ipv6_ra_mode is not valid when ip_version is 4")
+        if addr:
+            raise InvalidInput(error_message="ipv6_address_mode is not valid when ip_version is 4")
+        return
+    if (ra or addr) and not body.get("enable_dhcp", True):
+        raise InvalidInput(error_message="ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is "
+                                         "set to False")
     if ra and addr and ra != addr:
         raise InvalidInput(error_message=f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{addr}' "
                            "is not valid. If both attributes are set, they must be the same value")
+    auto = addr in AUTO_ADDRESS_MODES or (not addr and ra in AUTO_ADDRESS_MODES)
+    if auto and net.prefixlen != 64:
+        raise InvalidInput(error_message=f"Invalid CIDR {net.cidr} for IPv6 address mode. OpenStack uses the "
+                                         "EUI-64 address format, which requires the prefix to be /64")
 
 
-def _check_lists(net: netaddr.IPNetwork, body: dict[str, Any]) -> None:
-    for ns in body.get("dns_nameservers") or []:
-        if netaddr.IPAddress(ns).version != net.version:
-            raise InvalidInput(error_message=f"DNS nameserver {ns} is not of IP version {net.version}")
-    for route in body.get("host_routes") or []:
-        if netaddr.IPNetwork(route["destination"]).version != netaddr.IPAddress(route["nexthop"]).version:
-            raise InvalidInput(error_message=f"Host route {route} mixes IP versions")
+def _check_ip_version(version: int, address: str, name: str) -> None:
+    if netaddr.IPAddress(address).version != version:
+        raise InvalidInput(error_message=f"{name} '{address}' does not match the ip_version '{version}'")
+
+
+def _check_lists(net: netaddr.IPNetwork, body: dict[str, Any], subnet_id: str = "new subnet") -> None:
+    nameservers, routes = body.get("dns_nameservers") or [], body.get("host_routes") or []
+    if len(nameservers) > MAX_DNS_NAMESERVERS:
+        raise DNSNameServersExhausted(subnet_id=subnet_id, quota=MAX_DNS_NAMESERVERS)
+    for ns in nameservers:
+        _check_ip_version(net.version, ns, "dns_nameserver")
+    if len(routes) > MAX_HOST_ROUTES:
+        raise HostRoutesExhausted(subnet_id=subnet_id, quota=MAX_HOST_ROUTES)
+    for route in routes:
+        _check_ip_version(net.version, route["nexthop"], "nexthop")
+        if netaddr.IPNetwork(route["destination"]).version != net.version:
+            raise InvalidInput(error_message=f"destination '{route['destination']}' does not match the ip_version "
+                                             f"'{net.version}'")
 
 
 def _check_segment(network: Network, segment_id: str | None) -> None:
@@ -107,7 +165,8 @@ class SubnetService:
             raise InvalidInput(error_message=f"Cidr {body['cidr']} does not match the IP version {body['ip_version']}")
         if net.version == 6 and net.prefixlen > 126 or net.version == 4 and net.prefixlen > 32:
             raise InvalidInput(error_message=f"Invalid CIDR {body['cidr']} for IPv{net.version} subnet")
-        _check_ipv6_modes(body, net.version)
+        _check_cidr(net, body["enable_dhcp"])
+        _check_ipv6_modes(body, net)
         _check_lists(net, body)
         _check_segment(network, body.get("segment_id"))
         self.deps.quotas.check(s, body["project_id"], "subnet", Subnet)
@@ -138,7 +197,11 @@ class SubnetService:
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sub = get_visible(s, ctx, id)
         net = netaddr.IPNetwork(sub.cidr)
-        _check_lists(net, body)
+        _check_lists(net, body, sub.id)
+        if body.get("enable_dhcp") is False and (sub.ipv6_ra_mode or sub.ipv6_address_mode):
+            raise InvalidInput(error_message="Cannot disable enable_dhcp with ipv6 attributes set")
+        if body.get("enable_dhcp") and not sub.enable_dhcp:
+            _check_cidr(net, True)
         if "segment_id" in body:
             network = s.get(Network, sub.network_id)
             assert network is not None

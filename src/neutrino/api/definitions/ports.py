@@ -3,8 +3,10 @@ extra_dhcp_opt, dns-integration, dns-domain-ports and port-mac-address-regenerat
 
 from typing import Any
 
+from neutrino.api import dhcp_options
 from neutrino.api import validators as v
 from neutrino.api.attributes import Attr, Resource, standard_attrs
+from neutrino.errors import BadRequest
 
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
               "smart-nic", "vdpa", "remote-managed")
@@ -34,16 +36,44 @@ def _address_pair(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _dhcp_opt(item: dict[str, Any]) -> str | None:
-    if msg := v.dict_keys(("opt_name", "opt_value"), ("ip_version",))(item):
-        return msg
-    if msg := v.string(255)(item["opt_name"]):
-        return msg
-    if item["opt_value"] is not None and (msg := v.string(255)(item["opt_value"])):
-        return msg
-    if "ip_version" in item and item["ip_version"] not in (4, 6, None):
-        return f"'{item['ip_version']}' is not in [4, 6]"
-    return None
+def _canonical_dhcp_opts(value: Any) -> Any:
+    """ip_version as an integer (neutron-lib converts it), so "6" and 6 are one option."""
+    if not isinstance(value, list):
+        return value
+    return [{**o, "ip_version": int(o["ip_version"])}
+            if isinstance(o, dict) and isinstance(o.get("ip_version"), str) and o["ip_version"] in ("4", "6") else o
+            for o in value]
+
+
+def _canonical_addresses(value: Any) -> Any:
+    """ip_address entries (fixed IPs, address pairs) in canonical form: IPv6 compressed, lower
+    case, so one address has one spelling wherever it is compared or rendered."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("ip_address"), str):
+            item = {**item, "ip_address": v.to_canonical_cidr(v.to_canonical_ip(item["ip_address"]))}
+        mac = item.get("mac_address") if isinstance(item, dict) else None
+        if isinstance(mac, str) and v.MAC_RE.fullmatch(mac):
+            item = {**item, "mac_address": v.to_mac(mac)}
+        out.append(item)
+    return out
+
+
+MAX_ALLOWED_ADDRESS_PAIRS = 10  # neutron.conf's max_allowed_address_pair
+
+
+class AllowedAddressPairExhausted(BadRequest):
+    message = "The number of allowed address pair exceeds the maximum {quota}."
+    type_name = "AllowedAddressPairExhausted"
+
+
+def _address_pairs_in(value: Any) -> Any:
+    """Each pair becomes firewall rules on the host, so their number is bounded as in Neutron."""
+    if isinstance(value, list) and len(value) > MAX_ALLOWED_ADDRESS_PAIRS:
+        raise AllowedAddressPairExhausted(quota=MAX_ALLOWED_ADDRESS_PAIRS)
+    return _canonical_addresses(value)
 
 
 PORTS = Resource(
@@ -54,18 +84,19 @@ PORTS = Resource(
         admin_state_up=Attr(post=True, put=True, default=True, convert=v.to_boolean, validate=v.boolean),
         mac_address=Attr(post=True, put=True, convert=lambda x: None if x is None else v.to_mac(x),
                          validate=lambda x: None if x is None else v.mac_address(x)),
-        fixed_ips=Attr(post=True, put=True, validate=v.dict_list(_fixed_ip), sort=False),
+        fixed_ips=Attr(post=True, put=True, convert=_canonical_addresses, validate=v.dict_list(_fixed_ip),
+                       sort=False),
         device_id=Attr(post=True, put=True, default="", validate=v.string(255)),
         device_owner=Attr(post=True, put=True, default="", validate=v.string(255)),
         status=Attr(),
         security_groups=Attr(post=True, put=True, validate=v.uuid_list, sort=False),
         port_security_enabled=Attr(post=True, put=True, convert=v.to_boolean, validate=v.boolean),
-        allowed_address_pairs=Attr(post=True, put=True, default=list, validate=v.dict_list(_address_pair),
-                                   filter=False, sort=False),
-        extra_dhcp_opts=Attr(post=True, put=True, default=list, validate=v.dict_list(_dhcp_opt),
-                             filter=False, sort=False),
-        dns_name=Attr(post=True, put=True, default="", validate=v.dns_name),
-        dns_domain=Attr(post=True, put=True, default="", validate=v.dns_name),
+        allowed_address_pairs=Attr(post=True, put=True, default=list, convert=_address_pairs_in,
+                                   validate=v.dict_list(_address_pair), filter=False, sort=False),
+        extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=_canonical_dhcp_opts,
+                             validate=v.dict_list(dhcp_options.extra_dhcp_opt), filter=False, sort=False),
+        dns_name=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
+        dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
         dns_assignment=Attr(filter=False, sort=False),
         ip_allocation=Attr(filter=False, sort=False),
         propagate_uplink_status=Attr(filter=False, sort=False, visible=False),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import netaddr
-
 from neutrino.api import validators as v
 from neutrino.api.attributes import Attr, Resource, standard_attrs
 from neutrino.errors import InvalidInput
@@ -33,15 +31,6 @@ def convert_gateway_info(value: Any) -> Any:
     if isinstance(value, dict) and "enable_snat" in value:
         value = {**value, "enable_snat": to_boolean_or_invalid(value["enable_snat"])}
     return value
-
-
-def _verify_dict_keys(expected: list[str], target: Any, strict: bool = True) -> str | None:
-    if not isinstance(target, dict):
-        return f"Invalid input. '{target}' must be a dictionary with keys: {expected}"
-    want, have = set(expected), set(target)
-    if not (want == have if strict else want <= have):
-        return f"Validation of dictionary's keys failed. Expected keys: {want} Provided keys: {have}"
-    return None
 
 
 def fixed_ips(value: Any) -> str | None:
@@ -68,7 +57,7 @@ def validate_gateway_info(value: Any) -> str | None:
         return None
     if not isinstance(value, dict):
         return f"'{value}' is not a dictionary"
-    if msg := _verify_dict_keys(["network_id"], value, strict=False):
+    if msg := v.verify_dict_keys(["network_id"], value, strict=False):
         return msg
     if unexpected := [k for k in value if k not in GATEWAY_KEYS]:
         return f"Unexpected keys supplied: {', '.join(unexpected)}"
@@ -76,39 +65,6 @@ def validate_gateway_info(value: Any) -> str | None:
         return msg
     if "external_fixed_ips" in value and (msg := fixed_ips(value["external_fixed_ips"])):
         return msg
-    return None
-
-
-def route_cidr(value: Any) -> str | None:
-    """neutron-lib's validate_route_cidr: a network address with a prefix, not loopback."""
-    try:
-        if not isinstance(value, str) or any(c.isspace() for c in value) or "/" not in value:
-            raise ValueError
-        net = netaddr.IPNetwork(value)
-        if net.network != net.ip:
-            raise ValueError
-    except (ValueError, TypeError, netaddr.AddrFormatError):
-        return f"'{value}' is not a valid CIDR"
-    if net.is_loopback():
-        return f"'{value}' is not a routable CIDR"
-    return None
-
-
-def hostroutes(value: Any) -> str | None:
-    """neutron-lib's ``type:hostroutes``: unique {destination, nexthop} dicts."""
-    if not isinstance(value, list):
-        return f"Invalid data format for hostroute: '{value}'"
-    seen: list[Any] = []
-    for route in value:
-        if msg := _verify_dict_keys(["destination", "nexthop"], route):
-            return msg
-        if msg := route_cidr(route["destination"]):
-            return msg
-        if msg := v.ip_address(route["nexthop"]):
-            return msg
-        if route in seen:
-            return f"Duplicate hostroute '{route}'"
-        seen.append(route)
     return None
 
 
@@ -124,7 +80,7 @@ ROUTERS = Resource(
         status=Attr(),
         external_gateway_info=Attr(post=True, put=True, default=None, convert=convert_gateway_info,
                                    validate=validate_gateway_info, filter=False, sort=False),
-        routes=Attr(put=True, convert=lambda x: [] if x is None else x, validate=hostroutes,
+        routes=Attr(put=True, convert=v.to_canonical_routes, validate=v.hostroutes,
                     filter=False, sort=False),
         distributed=Attr(post=True, put=True, convert=_bool_or_none,
                          validate=lambda x: None if x is None else v.boolean(x)),

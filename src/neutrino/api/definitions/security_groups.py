@@ -50,7 +50,7 @@ SECURITY_GROUP_RULES = Resource(
         "remote_address_group_id": Attr(post=True, default=None),
         "normalized_cidr": Attr(),
         "belongs_to_default_sg": Attr(convert_filter=v.to_boolean, sort=False),
-        "description": Attr(post=True, put=True, default="", validate=v.string(255)),
+        "description": Attr(post=True, put=True, default="", validate=v.string(255, multiline=True)),
         "created_at": Attr(),
         "updated_at": Attr(),
         "revision_number": Attr(convert_filter=v.to_int),

@@ -127,6 +127,8 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
     async def update(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
         policy.authorize(ctx, "update_quota", {"project_id": pid})
+        if reason := v.string(255)(pid):  # stored as the quota's project id, on every database alike
+            raise HTTPBadRequest(msg=f"Invalid input for project_id. Reason: {reason}.")
         values, check_limit = _parse_update(await read_json(request, max_body), svc.resources)
         limits = await run_in_threadpool(db.transaction, lambda s, vs: svc.update(s, pid, vs, check_limit), values)
         return json_response({"quota": limits})

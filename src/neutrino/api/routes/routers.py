@@ -17,8 +17,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api import attributes
+from neutrino.api import validators as v
 from neutrino.api.controller import authorize_change, context_of, json_response, read_json, scoped
-from neutrino.api.definitions.routers import ROUTERS, hostroutes
+from neutrino.api.definitions.routers import ROUTERS
 from neutrino.db.engine import Database
 from neutrino.errors import HTTPBadRequest
 from neutrino.services.routers import RouterService
@@ -34,9 +35,9 @@ def _routes_body(data: Any) -> list[Any]:
             raise HTTPBadRequest(msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'")
         raise HTTPBadRequest(msg="Failed to parse request. Required attribute 'routes' not specified")
     routes = [] if router["routes"] is None else router["routes"]
-    if reason := hostroutes(routes):
+    if reason := v.hostroutes(routes):
         raise HTTPBadRequest(msg=f"Invalid input for routes. Reason: {reason}.")
-    return routes  # type: ignore[no-any-return]
+    return v.to_canonical_routes(routes)  # type: ignore[no-any-return]
 
 
 def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseRoute]:

@@ -1,0 +1,29 @@
+"""Hostile-input fixtures: the server on each of the three databases."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import Api, Config, throwaway_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def any_db_api(request: pytest.FixtureRequest, cfg: Config) -> Iterator[Api]:
+    """The whole server in process (noauth) on SQLite, PostgreSQL or MariaDB; server errors are
+    answered (500), not raised, so a test sees what a client would."""
+    from neutrino import server
+
+    database = contextlib.nullcontext("") if request.param == "sqlite" else \
+        contextlib.contextmanager(throwaway_database)(request.param)
+    with database as url:
+        cfg.database.connection = url
+        srv = server.build(cfg)
+        try:
+            with TestClient(srv.app, base_url="http://127.0.0.1:9696", raise_server_exceptions=False) as client:
+                yield Api(client)
+        finally:
+            srv.db.dispose()
