@@ -1013,7 +1013,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             cleanup(cloud, prefix, tmp)
         except KeyboardInterrupt:
-            log(f"cleanup interrupted: remove what is left with `neutrino cleanup` (namespaces {prefix}*)")
+            log(f"cleanup interrupted: remove what is left with `neutrino cleanup --all` (namespaces {prefix}*)")
         raise
     except BaseException:
         cleanup(cloud, prefix, tmp)
