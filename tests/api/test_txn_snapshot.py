@@ -1,9 +1,10 @@
 """Reads see one snapshot: concurrent writes never turn a list into a 500 or tear an agent's
 desired state (issue 7, section 4).
 
-Two servers share one PostgreSQL or MariaDB database, as API workers or replicas do. One takes
-a stream of creates and deletes (ports with addresses and security groups, their networks,
-subnets and groups); the other answers lists and agent syncs meanwhile. A list that reads the
+Two server processes share one PostgreSQL or MariaDB database, as API workers or replicas do:
+a ``neutrino server`` started as the README says takes a stream of creates and deletes (ports
+with addresses and security groups, their networks, subnets and groups); the server in the
+test process answers lists and agent syncs meanwhile. A list that reads the
 ports, then their addresses, then their groups in separate statements must not see a port
 from before a commit and its addresses from after it.
 
@@ -18,6 +19,7 @@ import concurrent.futures
 import itertools
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +27,7 @@ import pytest
 
 from neutrino.services.agent_rpc import L2_AGENT, AgentRpc
 from tests.conftest import Config, live_servers
+from tests.server_process import start_server, stop_server
 
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
 HOST = "host-snap"
@@ -34,12 +37,19 @@ READ_COMMITTED = "init_command=SET+SESSION+TRANSACTION+ISOLATION+LEVEL+READ+COMM
 
 
 @pytest.fixture
-def pair(cfg: Config, db_url: str) -> Iterator[tuple[str, str, AgentRpc]]:
-    """(writer's URL, reader's URL, reader's agent RPC) of two servers on one database."""
-    cfg.database.connection = db_url + (f"?{READ_COMMITTED}" if db_url.startswith("mysql") else "")
-    with live_servers(cfg, 2) as started:
-        (_, writer), (reader_srv, reader) = started
-        yield writer.url, reader.url, reader_srv.rpc
+def pair(cfg: Config, db_url: str, tmp_path: Path) -> Iterator[tuple[str, str, AgentRpc]]:
+    """(writer's URL, reader's URL, reader's agent RPC) of two server processes on one database."""
+    url = db_url + (f"?{READ_COMMITTED}" if db_url.startswith("mysql") else "")
+    cfg.database.connection = url
+    with live_servers(cfg, 1) as started:  # migrates the database before the other process starts
+        ((reader_srv, reader),) = started
+        writer_dir = tmp_path / "writer"
+        writer_dir.mkdir()
+        writer = start_server(writer_dir, "--db", url, "--noauth")
+        try:
+            yield writer.url, reader.url, reader_srv.rpc
+        finally:
+            stop_server(writer.proc)
 
 
 class Churn:

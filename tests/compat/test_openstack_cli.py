@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from tests.compat.conftest import BIN, RunningServer
+from tests.server_process import BIN, RunningServer
 
 
 def osc(running: RunningServer, cloud: str, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> Any:

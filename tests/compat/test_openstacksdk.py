@@ -6,7 +6,7 @@ import openstack
 import pytest
 from openstack import exceptions
 
-from tests.compat.conftest import RunningServer
+from tests.server_process import RunningServer
 
 
 def connect(running: RunningServer, cloud: str) -> openstack.connection.Connection:
