@@ -4,8 +4,9 @@ On PostgreSQL and MariaDB a write can lose a race (serialization failure, deadlo
 ``Database.transaction`` runs it again. Here the database driver's own transient error is
 raised on the first attempt's write of the resource, *after* the service has run over the
 request body, so the real retry path runs; every field of the request must still land.
-Two servers share the database: one takes the writes (and the injected failure), the other
-reads the result back, so what is checked is what was committed.
+Two server processes share the database: the one in the test process takes the writes (and
+the injected failure), a ``neutrino server`` process reads the result back, so what is checked
+is what was committed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from sqlalchemy import create_engine, event, text
 from neutrino.db.engine import Database
 from neutrino.db.frozen import ReadOnlyInputError
 from tests.conftest import Config, live_servers
+from tests.server_process import start_server, stop_server
 
 # binding:profile is Neutron's service_api rule (Nova sets it), so the writer holds the service role too
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader,service"}
@@ -120,14 +123,20 @@ def conflicting_transaction(db: Database, url: str, table: str, row_id: str) -> 
 
 
 @pytest.fixture
-def two(cfg: Config, db_url: str) -> Iterator[tuple[Database, httpx.Client, httpx.Client]]:
-    """(database of the writing server, client of the writing server, client of the other)."""
+def two(cfg: Config, db_url: str, tmp_path: Path) -> Iterator[tuple[Database, httpx.Client, httpx.Client]]:
+    """(database of the writing server, client of the writing server, client of the other process)."""
     cfg.database.connection = db_url
-    with live_servers(cfg, 2) as started:
-        (writer, writer_live), (_, reader_live) = started
-        with httpx.Client(base_url=writer_live.url, headers=ADMIN, timeout=60) as w, \
-                httpx.Client(base_url=reader_live.url, headers=ADMIN, timeout=60) as r:
-            yield writer.db, w, r
+    with live_servers(cfg, 1) as started:  # migrates the database before the other process starts
+        ((writer, writer_live),) = started
+        reader_dir = tmp_path / "reader"
+        reader_dir.mkdir()
+        reader = start_server(reader_dir, "--db", db_url, "--noauth")
+        try:
+            with httpx.Client(base_url=writer_live.url, headers=ADMIN, timeout=60) as w, \
+                    httpx.Client(base_url=reader.url, headers=ADMIN, timeout=60) as r:
+                yield writer.db, w, r
+        finally:
+            stop_server(reader.proc)
 
 
 def _ok(resp: httpx.Response, code: int = 200) -> Any:
