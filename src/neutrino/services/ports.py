@@ -14,6 +14,7 @@ import netaddr
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from neutrino.api import dhcp_options
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, RouterPort
@@ -298,7 +299,8 @@ def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # Attributes PortService.update handles itself; the rest are columns of the same name.
 _UPDATED_APART = frozenset({"mac_address", "fixed_ips", "port_security_enabled", "security_groups",
-                            "allowed_address_pairs", "binding:host_id", "binding:vnic_type", "binding:profile"})
+                            "allowed_address_pairs", "binding:host_id", "binding:vnic_type", "binding:profile",
+                            "extra_dhcp_opts"})
 
 
 class PortService:
@@ -372,7 +374,7 @@ class PortService:
             description=body.get("description", ""), mac_address=mac,
             admin_state_up=body.get("admin_state_up", True), device_id=body.get("device_id", ""),
             device_owner=owner, port_security_enabled=port_security, allowed_address_pairs=pairs,
-            extra_dhcp_opts=body.get("extra_dhcp_opts") or [], dns_name=body.get("dns_name", ""),
+            extra_dhcp_opts=dhcp_options.created(body.get("extra_dhcp_opts") or []), dns_name=body.get("dns_name", ""),
             dns_domain=body.get("dns_domain", ""), binding_vnic_type=body.get("binding:vnic_type", "normal"),
             binding_profile=body.get("binding:profile") or {}, tags=body.get("tags") or [],
             status="DOWN",
@@ -413,6 +415,9 @@ class PortService:
             changed |= common.apply(port, {"binding_vnic_type": body["binding:vnic_type"]})
         if "binding:profile" in body:
             changed |= common.apply(port, {"binding_profile": body["binding:profile"] or {}})
+        if body.get("extra_dhcp_opts"):
+            opts = dhcp_options.updated(port.extra_dhcp_opts or [], body["extra_dhcp_opts"])
+            changed |= common.apply(port, {"extra_dhcp_opts": opts})
         if host is not None and host != port.binding_host_id:
             self._bind(s, port, host)
             changed = True

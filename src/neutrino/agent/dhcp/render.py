@@ -93,6 +93,7 @@ def _domain(domain: str) -> str:
 
 # dnsmasq's value type per option (dhcp-common.c's table); what dnsmasq lists as known options.
 ADDRESSES, NAME, DOMAINS, ANY = "addresses", "name", "domains", "any"
+ADDRESSES_OR_DOMAINS = "addresses-or-domains"  # sip-server (RFC 3361): a list of one or the other
 _OPTIONS: dict[str, tuple[int, str | int]] = {
     "netmask": (1, ADDRESSES), "time-offset": (2, 4), "router": (3, ADDRESSES), "dns-server": (6, ADDRESSES),
     "log-server": (7, ADDRESSES), "lpr-server": (9, ADDRESSES), "boot-file-size": (13, 2),
@@ -111,7 +112,7 @@ _OPTIONS: dict[str, tuple[int, str | int]] = {
     "nntp-server": (71, ADDRESSES), "irc-server": (74, ADDRESSES), "user-class": (77, ANY),
     "rapid-commit": (80, ANY), "client-arch": (93, 2), "client-interface-id": (94, ANY),
     "client-machine-id": (97, ANY), "posix-timezone": (100, NAME), "tzdb-timezone": (101, NAME),
-    "ipv6-only": (108, 4), "domain-search": (119, DOMAINS), "sip-server": (120, ANY),
+    "ipv6-only": (108, 4), "domain-search": (119, DOMAINS), "sip-server": (120, ADDRESSES_OR_DOMAINS),
     "classless-static-route": (121, ANY), "vendor-id-encap": (125, ANY),
     "tftp-server-address": (150, ADDRESSES), "server-ip-address": (255, ADDRESSES),
 }
@@ -121,6 +122,12 @@ _INTERNAL = frozenset({12, 28, 43, 50, 51, 52, 53, 54, 55, 56, 57, 61, 81, 82, 1
 _BLANK_OK = frozenset({"router", "classless-static-route", "3", "121"})  # Neutron's VALID_BLANK_EXTRA_DHCP_OPTS
 # Inside a dnsmasq option a value may hold commas (lists), never what ends a line, starts a comment or quotes.
 _VALUE_FORBIDDEN = " \"'#"
+# dnsmasq guesses the type of an untyped value: digits with dots, commas or slashes (and nothing
+# else) are IPv4 addresses to it, and it refuses the line when they are not ("bad IPv4 address").
+_ADDRESS_LIKE = frozenset("0123456789.,/")
+# An option holds at most 255 bytes; a domain list is encoded as RFC 1035 names (label lengths
+# and a final zero byte), which dnsmasq refuses beyond that ("dhcp-option too long").
+_MAX_OPTION_BYTES = 255
 
 
 def option_token(name: Any) -> str | None:
@@ -142,12 +149,19 @@ def option_value(name: str, value: Any) -> str | None:
         return None
     kind = _OPTIONS[name][1] if name in _OPTIONS else _BY_CODE.get(int(name), ANY)
     items = text.split(",")
+    addresses = all(tokens.ipv4(item) == item for item in items)
+    domains = all(tokens.fqdn(item) == item for item in items) and \
+        sum(len(item) + 2 for item in items) <= _MAX_OPTION_BYTES
     if kind == ADDRESSES:
-        ok = all(tokens.ipv4(item) == item for item in items)
+        ok = addresses
     elif kind == DOMAINS:
-        ok = all(tokens.fqdn(item) == item for item in items)
+        ok = domains
     elif isinstance(kind, int):
         ok = text.isdigit() and len(text) <= 10 and int(text) < 2 ** (8 * kind)
+    elif set(text) <= _ADDRESS_LIKE and not text.isdigit():
+        ok = addresses  # what dnsmasq will read as addresses must be addresses
+    elif kind == ADDRESSES_OR_DOMAINS:
+        ok = domains
     else:  # NAME, ANY: one line of printable characters, which the check above already is
         ok = True
     return text if ok else None

@@ -94,7 +94,7 @@ PORTS = Resource(
         allowed_address_pairs=Attr(post=True, put=True, default=list, convert=_address_pairs_in,
                                    validate=v.dict_list(_address_pair), filter=False, sort=False),
         extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=_canonical_dhcp_opts,
-                             validate=v.dict_list(dhcp_options.extra_dhcp_opt), filter=False, sort=False),
+                             validate=dhcp_options.extra_dhcp_opts, filter=False, sort=False),
         dns_name=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
         dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
         dns_assignment=Attr(filter=False, sort=False),
