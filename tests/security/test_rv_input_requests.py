@@ -24,3 +24,22 @@ def test_security_group_rule_ids_of_the_wrong_type_are_400(any_db_api: Api, attr
         err = neutron_4xx(api.post("/v2.0/security-group-rules", json={"security_group_rule": body}), 400)
         assert attr in err["message"], err
     assert api.get("/v2.0/security-group-rules").json()["security_group_rules"] == before
+
+
+def test_tags_are_unique_and_at_most_fifty_per_resource(api: Api) -> None:
+    """Neutron's validate_tags_limit (50) and list_of_unique_strings: without them a project grew
+    one row without bound, one ``PUT .../tags/<tag>`` at a time, and every listing carried it."""
+    net = api.create("network", name="n")
+    url = f"/v2.0/networks/{net['id']}/tags"
+    for i in range(50):
+        assert api.put(f"{url}/t{i}").status_code == 201
+    assert api.put(f"{url}/t7").status_code == 201  # already there: no change, no refusal
+    err = neutron_4xx(api.put(f"{url}/t50"), 400)
+    assert err["type"] == "BadRequest" and "limit of 50" in err["message"], err
+    assert len(api.get(url).json()["tags"]) == 50
+    neutron_4xx(api.put(url, json={"tags": [f"u{i}" for i in range(51)]}), 400)
+    neutron_4xx(api.put(url, json={"tags": ["a", "a"]}), 400)
+    assert len(api.get(url).json()["tags"]) == 50
+    neutron_4xx(api.post("/v2.0/networks", json={"network": {"tags": [f"u{i}" for i in range(51)]}}), 400)
+    neutron_4xx(api.post("/v2.0/networks", json={"network": {"tags": ["a", "a"]}}), 400)
+    assert len(api.get("/v2.0/networks").json()["networks"]) == 1

@@ -359,8 +359,20 @@ def string_list(value: Any) -> str | None:
     return list_of(string(255))(value)
 
 
+MAX_TAGS = 50  # Neutron's tagging.MAX_TAGS_COUNT: tags are stored and listed with their resource
+
+
+def too_many_tags(value: list[str]) -> str | None:
+    """Neutron's validate_tags_limit: without it a project grows one row without bound, one
+    ``PUT .../tags/<tag>`` at a time, and every listing of that resource carries it."""
+    if len(set(value)) > MAX_TAGS:
+        return f"The number of tags exceed the per-resource limit of {MAX_TAGS}"
+    return None
+
+
 def tags(value: Any) -> str | None:
-    return list_of(string(255), unique=False)(value)
+    """neutron-lib's ``type:list_of_unique_strings`` of 255, at most MAX_TAGS of them."""
+    return list_of(string(255))(value) or too_many_tags(value)
 
 
 def route_cidr(value: Any) -> str | None:
