@@ -68,13 +68,15 @@ def _subnet_tag(subnet: Dict) -> str:
 def host_names(port: Dict, ip: str, domain: str = DOMAIN) -> tuple[str, str]:
     """(hostname, fqdn) for one address: the port's dns_assignment, else Neutron's ``host-10-0-0-5``.
 
-    A dns_assignment entry whose names are not valid DNS names is ignored, not written.
+    A dns_assignment entry whose names are not valid DNS names is ignored, not written. The
+    hostname may be dotted (a port's dns_name may be a PQDN such as ``web.lab`` or an FQDN, as
+    in Neutron): it is written as the fqdn's alias, both checked by ``tokens.fqdn``.
     """
     domain = _domain(domain)
     for entry in port.get("dns_assignment") or ():
         if entry.get("ip_address") != ip:
             continue
-        hostname = tokens.hostname(entry.get("hostname"))
+        hostname = tokens.fqdn(entry.get("hostname"))
         if hostname is None:
             continue
         fqdn = tokens.fqdn(entry["fqdn"]) if entry.get("fqdn") else tokens.fqdn(f"{hostname}.{domain}")
