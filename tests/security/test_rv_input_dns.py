@@ -66,3 +66,16 @@ def test_dns_names_that_make_no_dns_name_are_400(api: Api) -> None:
     r = api.put(f"/v2.0/ports/{port['id']}", json={"port": {"dns_domain": "much.longer.example."}})
     assert r.status_code == 400, r.text  # the stored name no longer fits with the new domain
     assert api.get(f"/v2.0/ports/{port['id']}").json()["port"]["dns_domain"] == ""
+
+
+def test_dns_domains_are_fqdns_as_in_neutron(api: Api) -> None:
+    """neutron-lib's type:dns_domain_name: a relative domain ('corp') made the port's names relative."""
+    net = api.create("network", name="n")
+    for relative in ("corp", "corp.example"):
+        r = api.post("/v2.0/ports", json={"port": {"network_id": net["id"], "dns_domain": relative}})
+        assert r.status_code == 400 and "is not a FQDN" in r.text, r.text
+        r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"dns_domain": relative}})
+        assert r.status_code == 400 and "is not a FQDN" in r.text, r.text
+    api.create("subnet", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    port = api.create("port", network_id=net["id"], dns_name="web", dns_domain="corp.example.")
+    assert _assignment(port)["fqdn"] == "web.corp.example."

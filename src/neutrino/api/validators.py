@@ -298,6 +298,20 @@ def dns_name(value: Any) -> str | None:
     return None
 
 
+def dns_domain(value: Any) -> str | None:
+    """neutron-lib's ``type:dns_domain_name``: empty, or an FQDN (final dot) with room for a
+    sub-domain. A port's names are completed with it, so a relative domain would make them
+    relative too."""
+    if msg := dns_name(value):
+        return msg
+    if value and not value.endswith("."):
+        return f"'{value}' is not a FQDN"
+    if len(value) > 255 - 2:
+        return (f"'{value}' contains {len(value)} characters. Adding a sub-domain will cause it to exceed "
+                "the maximum length of a FQDN of '255'")
+    return None
+
+
 def dict_list(item_check: Callable[[Any], str | None]) -> Validator:
     """A list of dicts, each validated by ``item_check``."""
 

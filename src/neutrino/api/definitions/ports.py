@@ -96,7 +96,7 @@ PORTS = Resource(
         extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=_canonical_dhcp_opts,
                              validate=dhcp_options.extra_dhcp_opts, filter=False, sort=False),
         dns_name=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
-        dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
+        dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_domain),
         dns_assignment=Attr(filter=False, sort=False),
         ip_allocation=Attr(filter=False, sort=False),
         propagate_uplink_status=Attr(filter=False, sort=False, visible=False),
