@@ -43,3 +43,26 @@ def test_tags_are_unique_and_at_most_fifty_per_resource(api: Api) -> None:
     neutron_4xx(api.post("/v2.0/networks", json={"network": {"tags": [f"u{i}" for i in range(51)]}}), 400)
     neutron_4xx(api.post("/v2.0/networks", json={"network": {"tags": ["a", "a"]}}), 400)
     assert len(api.get("/v2.0/networks").json()["networks"]) == 1
+
+
+def test_a_tenants_look_alike_device_owner_is_not_the_networks_dhcp_port(any_db_server: tuple[Api, Any]) -> None:
+    """MariaDB's default collation compared 'Network:dhcp' (which the policy lets a tenant set on
+    a shared network) equal to 'network:dhcp': the server bound the tenant's port to the DHCP
+    host and then served no DHCP at all on that network. Every database compares exactly now."""
+    from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT
+
+    api, srv = any_db_server
+    net = api.create("network", name="shared", shared=True)
+    api.create("subnet", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    evil = api.as_("tenant-b").create("port", network_id=net["id"], device_owner="Network:dhcp",
+                                      device_id=f"DHCP-{net['id']}")
+    srv.rpc.report_state("host-a", L2_AGENT, {"tunneling_ip": "172.30.0.11"}, start_flag=True)
+    srv.rpc.report_state("host-a", DHCP_AGENT, {})
+    served = {d["network"]["id"]: d for d in srv.rpc.sync("host-a")["dhcp"]}
+    assert net["id"] in served, "DHCP is served on the shared network"
+    dhcp_port = served[net["id"]]["dhcp_port"]
+    assert dhcp_port["id"] != evil["id"] and dhcp_port["device_owner"] == "network:dhcp", dhcp_port
+    assert api.get(f"/v2.0/ports/{evil['id']}").json()["port"]["binding:host_id"] == ""
+    listed = api.get("/v2.0/ports", params={"device_owner": "network:dhcp"}).json()["ports"]
+    owners = [p["device_owner"] for p in listed]
+    assert owners == ["network:dhcp"], owners
