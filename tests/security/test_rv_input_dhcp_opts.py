@@ -133,3 +133,24 @@ def test_largest_options_through_the_api_render_one_line_each(stack: tuple[Api, 
     for name, value in largest.items():
         token = name if name.isdigit() else f"option:{name}"
         assert f"tag:port-{port['id']},{token}" + (f",{value}" if value else "") in mine
+
+
+def test_many_subnets_with_many_routes_still_give_each_subnet_its_routes_and_gateway(
+        stack: tuple[Api, AgentRpc]) -> None:
+    """Option 121 (and 249) holds 255 bytes: 12 subnets of 20 host routes each made lines dnsmasq
+    refuses ("dhcp-option too long"), and then a subnet's clients got no routes and no default
+    route at all. The routes that fit are kept, in order, and the default route always."""
+    api, rpc = stack
+    net = api.create("network", name="routes")
+    for i in range(12):
+        routes = [{"destination": f"172.16.{j}.{i}/32", "nexthop": f"10.{i}.0.9"} for j in range(20)]
+        api.create("subnet", network_id=net["id"], cidr=f"10.{i}.0.0/24", ip_version=4, host_routes=routes)
+    entry = next(d for d in rpc.sync(HOST)["dhcp"] if d["network"]["id"] == net["id"])
+    files = render.render_files(entry["network"], entry["subnets"], entry["ports"], entry["dhcp_port"])
+    dnsmasq_check(files)
+    routes = [line for line in files.opts.splitlines() if "option:classless-static-route," in line]
+    assert len(routes) == 12
+    for line in routes:
+        subnet = next(s for s in entry["subnets"] if line.startswith(f"tag:subnet-{s['id']},"))
+        assert line.endswith(f",0.0.0.0/0,{subnet['gateway_ip']}"), line
+        assert f"172.16.0.{subnet['cidr'].split('.')[1]}/32" in line, line  # the first host route is kept

@@ -243,9 +243,30 @@ def _routes(subnet: Dict, served: Sequence[Dict]) -> list[tuple[str, str]]:
             routes.append((str(dest), hop))
     routes += [(str(_subnet_network(s)), "0.0.0.0") for s in served if s["id"] != subnet["id"]]
     gateway = tokens.ipv4(subnet.get("gateway_ip"))
-    if gateway and not any(dest == "0.0.0.0/0" for dest, _ in routes):
-        routes.append(("0.0.0.0/0", gateway))
-    return routes
+    default = next(((d, hop) for d, hop in routes if d == "0.0.0.0/0"), ("0.0.0.0/0", gateway) if gateway else None)
+    return _fitting([r for r in routes if r[0] != "0.0.0.0/0"], default)
+
+
+def _route_bytes(dest: str) -> int:
+    """RFC 3442's encoding of one route: prefix length, the significant octets, the router."""
+    length = int(dest.partition("/")[2])
+    return 1 + (length + 7) // 8 + 4
+
+
+def _fitting(routes: list[tuple[str, str]], default: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """The routes that fit in one option (255 bytes; dnsmasq refuses a longer one, and then the
+    subnet's clients get no routes at all), in order, the default route always kept: with
+    option 121 present a client ignores option 3, so without it the subnet has no gateway.
+    Many subnets on one network with many host routes each can exceed it; the rest is left out."""
+    budget = _MAX_OPTION_BYTES - (_route_bytes(default[0]) if default else 0)
+    kept = []
+    for dest, hop in routes:
+        if _route_bytes(dest) > budget:
+            LOG.debug("route %s via %s does not fit in the DHCP routes option; left out", dest, hop)
+            continue
+        budget -= _route_bytes(dest)
+        kept.append((dest, hop))
+    return kept + ([default] if default else [])
 
 
 def _dhcp_ip(dhcp_port: Dict, subnet_id: str) -> str | None:
