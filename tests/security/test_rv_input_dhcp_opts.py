@@ -90,8 +90,9 @@ def test_null_and_blank_values_and_updates_follow_neutron(api: Api) -> None:
                                                           {"opt_name": "mtu", "opt_value": "1400"}]}})
     assert r.status_code == 200, r.text
     assert _opts(r.json()["port"]) == {("dns-server", "10.0.0.53", 4), ("mtu", "1400", 4)}  # merged
-    r = api.put(url, json={"port": {"extra_dhcp_opts": []}})
-    assert _opts(r.json()["port"]) == {("dns-server", "10.0.0.53", 4), ("mtu", "1400", 4)}  # [] changes nothing
+    for nothing in ([], None):
+        r = api.put(url, json={"port": {"extra_dhcp_opts": nothing}})
+        assert _opts(r.json()["port"]) == {("dns-server", "10.0.0.53", 4), ("mtu", "1400", 4)}  # changes nothing
     r = api.put(url, json={"port": {"extra_dhcp_opts": [{"opt_name": "mtu", "opt_value": "1450"}]}})
     assert _opts(r.json()["port"]) == {("dns-server", "10.0.0.53", 4), ("mtu", "1450", 4)}
     assert _opts(api.get(url).json()["port"]) == {("dns-server", "10.0.0.53", 4), ("mtu", "1450", 4)}

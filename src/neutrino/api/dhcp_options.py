@@ -135,7 +135,10 @@ def _key(item: dict[str, Any]) -> tuple[str, int]:
 
 def extra_dhcp_opts(value: Any) -> str | None:
     """The whole list: each entry valid, and one entry per option name and IP version (Neutron's
-    table is unique on them; two values for one option would leave dnsmasq to pick one)."""
+    table is unique on them; two values for one option would leave dnsmasq to pick one).
+    None is no options (neutron-lib's type:list_of_any_key_specs_or_none)."""
+    if value is None:
+        return None
     if msg := v.dict_list(extra_dhcp_opt)(value):
         return msg
     keys = [_key(item) for item in value]
