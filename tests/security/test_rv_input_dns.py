@@ -79,3 +79,14 @@ def test_dns_domains_are_fqdns_as_in_neutron(api: Api) -> None:
     api.create("subnet", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
     port = api.create("port", network_id=net["id"], dns_name="web", dns_domain="corp.example.")
     assert _assignment(port)["fqdn"] == "web.corp.example."
+
+
+def test_floating_ip_dns_names_are_relative_as_in_neutron(api: Api) -> None:
+    """neutron-lib's type:fip_dns_host_name: an FQDN, or a name with no room for a domain, is 400."""
+    ext = api.create("network", name="ext", **{"router:external": True})
+    api.create("subnet", network_id=ext["id"], cidr="198.51.100.0/24", ip_version=4)
+    for name in ("web.example.", "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63):
+        r = api.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext["id"], "dns_name": name}})
+        assert r.status_code == 400, r.text
+    fip = api.create("floatingip", floating_network_id=ext["id"], dns_name="Web", dns_domain="example.org.")
+    assert (fip["dns_name"], fip["dns_domain"]) == ("web", "example.org.")

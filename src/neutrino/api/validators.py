@@ -298,6 +298,18 @@ def dns_name(value: Any) -> str | None:
     return None
 
 
+def fip_dns_name(value: Any) -> str | None:
+    """neutron-lib's ``type:fip_dns_host_name``: a relative name, with room for a domain."""
+    if msg := dns_name(value):
+        return msg
+    if value.endswith("."):
+        return f"'{value}' is a FQDN. It should be a relative domain name"
+    if len(value) > 255 - 3:
+        return (f"'{value}' contains {len(value)} characters. Adding a domain name will cause it to exceed "
+                "the maximum length of a FQDN of '255'")
+    return None
+
+
 def dns_domain(value: Any) -> str | None:
     """neutron-lib's ``type:dns_domain_name``: empty, or an FQDN (final dot) with room for a
     sub-domain. A port's names are completed with it, so a relative domain would make them
