@@ -66,3 +66,21 @@ def test_a_tenants_look_alike_device_owner_is_not_the_networks_dhcp_port(any_db_
     listed = api.get("/v2.0/ports", params={"device_owner": "network:dhcp"}).json()["ports"]
     owners = [p["device_owner"] for p in listed]
     assert owners == ["network:dhcp"], owners
+
+
+def test_filters_find_what_was_stored_in_canonical_form_whatever_the_spelling(api: Api) -> None:
+    """Values are stored canonical (MAC lower-case colon form, IPv6 compressed, DNS names lower
+    case); a filter spelled as the input may be spelled found nothing. Neutron converts filter
+    values as it converts input."""
+    net = api.create("network", name="n")
+    sub = api.create("subnet", network_id=net["id"], cidr="fd00:2::/64", ip_version=6, gateway_ip="fd00:2::1")
+    port = api.create("port", network_id=net["id"], fixed_ips=[{"ip_address": "FD00:2::0:7"}], dns_name="Web",
+                      mac_address="FA-16-3E-00-00-07")
+    for query in ({"mac_address": "FA:16:3E:00:00:07"}, {"mac_address": "fa-16-3e-00-00-07"},
+                  {"fixed_ips": "ip_address=FD00:2:0::7"}, {"dns_name": "WEB"}):
+        found = api.get("/v2.0/ports", params=query).json()["ports"]
+        assert [p["id"] for p in found] == [port["id"]], query
+    for query in ({"cidr": "FD00:2:0::/64"}, {"gateway_ip": "FD00:2::0001"}):
+        found = api.get("/v2.0/subnets", params=query).json()["subnets"]
+        assert [s["id"] for s in found] == [sub["id"]], query
+    assert api.get("/v2.0/ports", params={"mac_address": "not-a-mac"}).json()["ports"] == []

@@ -121,6 +121,12 @@ def to_mac(value: Any) -> str:
     return value.lower().replace("-", ":")
 
 
+def to_mac_if_valid(value: Any) -> Any:
+    """A MAC's canonical form when ``value`` is one, else ``value`` as given (for filters: an
+    invalid MAC matches nothing rather than being an error, as in Neutron)."""
+    return value.lower().replace("-", ":") if isinstance(value, str) and MAC_RE.fullmatch(value) else value
+
+
 def to_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from neutrino.api import dhcp_options
+from neutrino.api import validators as v
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, RouterPort
@@ -171,6 +172,8 @@ def _fixed_ips_filter(item: dict[str, Any], wanted: list[Any]) -> bool:
     """``fixed_ips=ip_address=X``, ``subnet_id=Y`` or ``ip_address_substr=Z``; all must hold."""
     for want in wanted:
         key, _, value = str(want).partition("=")
+        if key == "ip_address":
+            value = v.to_canonical_ip(value)  # stored canonical: "FD00::0:7" is fd00::7
         if key == "ip_address_substr":
             ok = any(value in ip["ip_address"] for ip in item["fixed_ips"])
         elif key in ("ip_address", "subnet_id"):

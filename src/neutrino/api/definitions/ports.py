@@ -83,7 +83,7 @@ PORTS = Resource(
         network_id=Attr(post=True, required=True, validate=v.uuid_),
         admin_state_up=Attr(post=True, put=True, default=True, convert=v.to_boolean, validate=v.boolean),
         mac_address=Attr(post=True, put=True, convert=lambda x: None if x is None else v.to_mac(x),
-                         validate=lambda x: None if x is None else v.mac_address(x)),
+                         validate=lambda x: None if x is None else v.mac_address(x), convert_filter=v.to_mac_if_valid),
         fixed_ips=Attr(post=True, put=True, convert=_canonical_addresses, validate=v.dict_list(_fixed_ip),
                        sort=False),
         device_id=Attr(post=True, put=True, default="", validate=v.string(255)),
