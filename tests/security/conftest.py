@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,9 +13,10 @@ from tests.conftest import Api, Config, throwaway_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
-def any_db_api(request: pytest.FixtureRequest, cfg: Config) -> Iterator[Api]:
-    """The whole server in process (noauth) on SQLite, PostgreSQL or MariaDB; server errors are
-    answered (500), not raised, so a test sees what a client would."""
+def any_db_server(request: pytest.FixtureRequest, cfg: Config) -> Iterator[tuple[Api, Any]]:
+    """The whole server in process (noauth) on SQLite, PostgreSQL or MariaDB, and the server
+    object (its agent RPC); server errors are answered (500), not raised, so a test sees what a
+    client would."""
     from neutrino import server
 
     database = contextlib.nullcontext("") if request.param == "sqlite" else \
@@ -24,6 +26,12 @@ def any_db_api(request: pytest.FixtureRequest, cfg: Config) -> Iterator[Api]:
         srv = server.build(cfg)
         try:
             with TestClient(srv.app, base_url="http://127.0.0.1:9696", raise_server_exceptions=False) as client:
-                yield Api(client)
+                yield Api(client), srv
         finally:
             srv.db.dispose()
+
+
+@pytest.fixture
+def any_db_api(any_db_server: tuple[Api, Any]) -> Api:
+    """``any_db_server``'s API client alone."""
+    return any_db_server[0]

@@ -25,6 +25,7 @@ from neutrino.api.attributes import UNSET, Resource
 from neutrino.context import Context
 from neutrino.db.engine import Database
 from neutrino.errors import (
+    BadRequest,
     HTTPBadRequest,
     MalformedRequestBody,
     MethodNotAllowed,
@@ -331,17 +332,27 @@ class Controller:
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or "tags" not in data:
             raise HTTPBadRequest(msg="Invalid input for tags. Reason: body must be {\"tags\": [...]}.")
-        reason = attributes.v.tags(data["tags"])
+        reason = attributes.v.list_of(attributes.v.string(255))(data["tags"])
         if reason:
             raise HTTPBadRequest(msg=f"Invalid input for tags. Reason: {reason}.")
-        new = list(dict.fromkeys(data["tags"]))
-        return json_response({"tags": await self._tag_op(request, "update", lambda _old: new)})
+        new = list(data["tags"])
+        return json_response({"tags": await self._tag_op(request, "update", lambda _old: self._counted(new))})
+
+    def _counted(self, tags: list[str]) -> list[str]:
+        """``tags`` unless they exceed Neutron's per-resource limit (checked, as Neutron does,
+        once the caller is known to be allowed to change them)."""
+        if reason := attributes.v.too_many_tags(tags):
+            raise BadRequest(resource=self.res.collection, msg=reason)
+        return tags
+
+    def _with_tag(self, old: list[str], tag: str) -> list[str]:
+        return old if tag in old else self._counted([*old, tag])
 
     async def tag_add(self, request: Request) -> Response:
         tag = request.path_params["tag"]
         if reason := attributes.v.string(255)(tag):
             raise HTTPBadRequest(msg=f"Invalid input for tag. Reason: {reason}.")
-        await self._tag_op(request, "update", lambda old: old if tag in old else old + [tag])
+        await self._tag_op(request, "update", lambda old: self._with_tag(old, tag))
         return Response(status_code=201)
 
     async def tags_delete_all(self, request: Request) -> Response:

@@ -4,6 +4,13 @@ Neutron passes ``opt_name`` to dnsmasq as ``option:<name>`` (IPv4) or ``option6:
 (IPv6), or as a bare number; dnsmasq refuses to start on a name it does not know, so a name
 outside these lists would break DHCP for the whole network. The lists are dnsmasq 2.90's
 ``dnsmasq --help dhcp`` and ``--help dhcp6``.
+
+An IPv4 option is accepted exactly when the DHCP renderer writes it (``render.option_token``
+and ``render.option_value``): an option the API stored but the agent left out would be a
+silent lie to the tenant, so the two share one judgement rather than two lists that drift.
+Stored options follow Neutron's extradhcpopt_db: a value of None (or a blank value, where
+blanks mean nothing) is not stored on create, and on update it deletes that option; other
+updates change or add the option of that name and IP version, and leave the rest alone.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from neutrino.agent.dhcp import render
 from neutrino.api import validators as v
 
 DHCP4_NAMES = frozenset((
@@ -72,6 +80,13 @@ def name_error(name: Any, version: int) -> str | None:
     return None
 
 
+def _v4_name_error(name: str) -> str | None:
+    """Option codes dnsmasq sets itself (lease time, message type, server id...) are not a port's."""
+    if render.option_token(name) is None:
+        return f"'{name}' is set by the DHCP server itself and cannot be set for a port"
+    return None
+
+
 def _is_address_option(name: str, version: int) -> bool:
     table = ADDRESS_OPTIONS[version]
     return name in table or (name.isdigit() and int(name) in table.values())
@@ -93,7 +108,11 @@ def value_error(name: str, value: Any, version: int = 4) -> str | None:
         return None
     if msg := v.oneline_not_empty(VALUE_MAX_LEN)(value):
         return msg
-    return _address_list_error(value, version) if _is_address_option(name, version) else None
+    if _is_address_option(name, version) and (msg := _address_list_error(value, version)):
+        return msg
+    if version == 4 and render.option_value(name, value) is None:
+        return f"'{v.shown(value)}' is not a valid value for DHCPv4 option {name}"
+    return None
 
 
 def extra_dhcp_opt(item: dict[str, Any]) -> str | None:
@@ -103,4 +122,55 @@ def extra_dhcp_opt(item: dict[str, Any]) -> str | None:
     version = _ip_version(item)
     if isinstance(version, str):
         return version
-    return name_error(item["opt_name"], version) or value_error(item["opt_name"], item["opt_value"], version)
+    if msg := name_error(item["opt_name"], version):
+        return msg
+    if version == 4 and (msg := _v4_name_error(item["opt_name"])):
+        return msg
+    return value_error(item["opt_name"], item["opt_value"], version)
+
+
+def _key(item: dict[str, Any]) -> tuple[str, int]:
+    return item["opt_name"], int(item.get("ip_version") or 4)
+
+
+def extra_dhcp_opts(value: Any) -> str | None:
+    """The whole list: each entry valid, and one entry per option name and IP version (Neutron's
+    table is unique on them; two values for one option would leave dnsmasq to pick one).
+    None is no options (neutron-lib's type:list_of_any_key_specs_or_none)."""
+    if value is None:
+        return None
+    if msg := v.dict_list(extra_dhcp_opt)(value):
+        return msg
+    keys = [_key(item) for item in value]
+    if dup := next((k for i, k in enumerate(keys) if k in keys[:i]), None):
+        return f"Duplicate extra DHCP option '{dup[0]}' for IP version {dup[1]}"
+    return None
+
+
+def _stored(item: dict[str, Any]) -> dict[str, Any]:
+    return {"opt_name": item["opt_name"], "opt_value": item["opt_value"], "ip_version": _key(item)[1]}
+
+
+def _kept(item: dict[str, Any]) -> bool:
+    """Neutron's ``_is_valid_opt_value``: a blank-able option is stored unless None, others unless blank."""
+    if item["opt_name"] in BLANK_ALLOWED:
+        return item["opt_value"] is not None
+    return bool(item["opt_value"])
+
+
+def created(opts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The options a new port stores: those with a value."""
+    return [_stored(o) for o in opts if _kept(o)]
+
+
+def updated(current: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Neutron's ``_update_extra_dhcp_opts_on_port``: per (name, IP version), None deletes, a value
+    replaces or adds; options the update does not name stay. An empty list changes nothing."""
+    out = {_key(o): _stored(o) for o in current}
+    for change in changes:
+        key = _key(change)
+        if change["opt_value"] is None:
+            out.pop(key, None)
+        elif _kept(change):
+            out[key] = _stored(change)
+    return list(out.values())

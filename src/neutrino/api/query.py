@@ -37,7 +37,14 @@ def _filter_converter(res: Resource, key: str) -> Any:
         return v.to_boolean
     if attr.convert in (v.to_int, v.to_int_or_none):
         return v.to_int
+    if attr.convert in CANONICAL:  # Neutron converts filter values as it converts input
+        return attr.convert
     return None
+
+
+# Converters that only canonicalise (and leave what they do not recognise as it is): a filter
+# value goes through them too, or "FD00::7" or "Web" would never match what was stored.
+CANONICAL = (v.to_lower, v.to_canonical_ip, v.to_canonical_cidr, v.to_mac_if_valid)
 
 
 def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0,

@@ -121,6 +121,12 @@ def to_mac(value: Any) -> str:
     return value.lower().replace("-", ":")
 
 
+def to_mac_if_valid(value: Any) -> Any:
+    """A MAC's canonical form when ``value`` is one, else ``value`` as given (for filters: an
+    invalid MAC matches nothing rather than being an error, as in Neutron)."""
+    return value.lower().replace("-", ":") if isinstance(value, str) and MAC_RE.fullmatch(value) else value
+
+
 def to_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -298,6 +304,32 @@ def dns_name(value: Any) -> str | None:
     return None
 
 
+def fip_dns_name(value: Any) -> str | None:
+    """neutron-lib's ``type:fip_dns_host_name``: a relative name, with room for a domain."""
+    if msg := dns_name(value):
+        return msg
+    if value.endswith("."):
+        return f"'{value}' is a FQDN. It should be a relative domain name"
+    if len(value) > 255 - 3:
+        return (f"'{value}' contains {len(value)} characters. Adding a domain name will cause it to exceed "
+                "the maximum length of a FQDN of '255'")
+    return None
+
+
+def dns_domain(value: Any) -> str | None:
+    """neutron-lib's ``type:dns_domain_name``: empty, or an FQDN (final dot) with room for a
+    sub-domain. A port's names are completed with it, so a relative domain would make them
+    relative too."""
+    if msg := dns_name(value):
+        return msg
+    if value and not value.endswith("."):
+        return f"'{value}' is not a FQDN"
+    if len(value) > 255 - 2:
+        return (f"'{value}' contains {len(value)} characters. Adding a sub-domain will cause it to exceed "
+                "the maximum length of a FQDN of '255'")
+    return None
+
+
 def dict_list(item_check: Callable[[Any], str | None]) -> Validator:
     """A list of dicts, each validated by ``item_check``."""
 
@@ -359,8 +391,20 @@ def string_list(value: Any) -> str | None:
     return list_of(string(255))(value)
 
 
+MAX_TAGS = 50  # Neutron's tagging.MAX_TAGS_COUNT: tags are stored and listed with their resource
+
+
+def too_many_tags(value: list[str]) -> str | None:
+    """Neutron's validate_tags_limit: without it a project grows one row without bound, one
+    ``PUT .../tags/<tag>`` at a time, and every listing of that resource carries it."""
+    if len(set(value)) > MAX_TAGS:
+        return f"The number of tags exceed the per-resource limit of {MAX_TAGS}"
+    return None
+
+
 def tags(value: Any) -> str | None:
-    return list_of(string(255), unique=False)(value)
+    """neutron-lib's ``type:list_of_unique_strings`` of 255, at most MAX_TAGS of them."""
+    return list_of(string(255))(value) or too_many_tags(value)
 
 
 def route_cidr(value: Any) -> str | None:

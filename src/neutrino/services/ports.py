@@ -14,6 +14,8 @@ import netaddr
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from neutrino.api import dhcp_options
+from neutrino.api import validators as v
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, RouterPort
@@ -97,6 +99,37 @@ def _hostname(host: str, ip: str) -> str:
     return host or "host-" + ip.replace(".", "-").replace(":", "-")
 
 
+def _fqdn(host: str, ip: str, domain: str) -> str:
+    """Neutron's dns_assignment fqdn: a dns_name given as an FQDN is its own; any other name is
+    completed with the port's domain."""
+    return host if host.endswith(".") else f"{_hostname(host, ip)}.{domain}"
+
+
+FQDN_MAX_LEN = 253  # a DNS name in text, without its final dot (what resolvers and dnsmasq take)
+
+
+def check_dns_name(dns_name: str, dns_domain: str) -> None:
+    """neutron-lib's _validate_dns_name_with_dns_domain, with the port's domain: a PQDN plus the
+    domain fits in one DNS name, and an FQDN ends with the domain and has labels left of it.
+    Otherwise the port's dns_assignment would name what its DHCP server cannot serve."""
+    if not dns_name:
+        return
+    domain = (dns_domain or DEFAULT_DNS_DOMAIN).rstrip(".")
+    if not dns_name.endswith("."):
+        if len(dns_name) + 1 + len(domain) > FQDN_MAX_LEN:
+            raise InvalidInput(error_message=(
+                f"The dns_name passed is a PQDN and its size is '{len(dns_name)}'. The dns_domain is set to "
+                f"{domain}., with a length of '{len(domain) + 2}'. When the two are concatenated to form a "
+                f"FQDN (with a '.' at the end), the resulting length exceeds the maximum size of "
+                f"'{FQDN_MAX_LEN + 1}'"))
+        return
+    if not dns_name.endswith(f".{domain}.") or len(dns_name) <= len(domain) + 2:
+        raise InvalidInput(error_message=(
+            f"The dns_name passed is a FQDN. Its higher level labels must be equal to the dns_domain "
+            f"option in neutron.conf, that has been set to '{domain}.'. It must also include one or more "
+            f"valid DNS labels to the left of '{domain}.'"))
+
+
 def port_dict(port: Any, ips: list[dict[str, str]], sgs: list[str]) -> dict[str, Any]:
     """The API view of a port row (ORM object or Core row: same column names)."""
     domain = port.dns_domain or DEFAULT_DNS_DOMAIN
@@ -123,7 +156,7 @@ def port_dict(port: Any, ips: list[dict[str, str]], sgs: list[str]) -> dict[str,
         "dns_domain": port.dns_domain,
         "dns_assignment": [
             {"hostname": _hostname(port.dns_name, ip["ip_address"]), "ip_address": ip["ip_address"],
-             "fqdn": f"{_hostname(port.dns_name, ip['ip_address'])}.{domain}"}
+             "fqdn": _fqdn(port.dns_name, ip["ip_address"], domain)}
             for ip in ips
         ],
         "ip_allocation": "immediate",
@@ -139,6 +172,8 @@ def _fixed_ips_filter(item: dict[str, Any], wanted: list[Any]) -> bool:
     """``fixed_ips=ip_address=X``, ``subnet_id=Y`` or ``ip_address_substr=Z``; all must hold."""
     for want in wanted:
         key, _, value = str(want).partition("=")
+        if key == "ip_address":
+            value = v.to_canonical_ip(value)  # stored canonical: "FD00::0:7" is fd00::7
         if key == "ip_address_substr":
             ok = any(value in ip["ip_address"] for ip in item["fixed_ips"])
         elif key in ("ip_address", "subnet_id"):
@@ -298,7 +333,8 @@ def _check_address_pairs(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # Attributes PortService.update handles itself; the rest are columns of the same name.
 _UPDATED_APART = frozenset({"mac_address", "fixed_ips", "port_security_enabled", "security_groups",
-                            "allowed_address_pairs", "binding:host_id", "binding:vnic_type", "binding:profile"})
+                            "allowed_address_pairs", "binding:host_id", "binding:vnic_type", "binding:profile",
+                            "extra_dhcp_opts"})
 
 
 class PortService:
@@ -367,12 +403,13 @@ class PortService:
         pairs = _check_address_pairs(body.get("allowed_address_pairs") or [])
         if pairs and not port_security:
             raise AddressPairAndPortSecurityRequired()
+        check_dns_name(body.get("dns_name", ""), body.get("dns_domain", ""))
         port = Port(
             project_id=project, network_id=network.id, name=body.get("name", ""),
             description=body.get("description", ""), mac_address=mac,
             admin_state_up=body.get("admin_state_up", True), device_id=body.get("device_id", ""),
             device_owner=owner, port_security_enabled=port_security, allowed_address_pairs=pairs,
-            extra_dhcp_opts=body.get("extra_dhcp_opts") or [], dns_name=body.get("dns_name", ""),
+            extra_dhcp_opts=dhcp_options.created(body.get("extra_dhcp_opts") or []), dns_name=body.get("dns_name", ""),
             dns_domain=body.get("dns_domain", ""), binding_vnic_type=body.get("binding:vnic_type", "normal"),
             binding_profile=body.get("binding:profile") or {}, tags=body.get("tags") or [],
             status="DOWN",
@@ -399,6 +436,8 @@ class PortService:
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
         changed = False
+        if "dns_name" in body or "dns_domain" in body:
+            check_dns_name(body.get("dns_name", port.dns_name), body.get("dns_domain", port.dns_domain))
         if "mac_address" in body:
             changed |= self._update_mac(s, ctx, port, body["mac_address"])
         if "fixed_ips" in body:
@@ -413,6 +452,9 @@ class PortService:
             changed |= common.apply(port, {"binding_vnic_type": body["binding:vnic_type"]})
         if "binding:profile" in body:
             changed |= common.apply(port, {"binding_profile": body["binding:profile"] or {}})
+        if body.get("extra_dhcp_opts"):
+            opts = dhcp_options.updated(port.extra_dhcp_opts or [], body["extra_dhcp_opts"])
+            changed |= common.apply(port, {"extra_dhcp_opts": opts})
         if host is not None and host != port.binding_host_id:
             self._bind(s, port, host)
             changed = True

@@ -68,13 +68,15 @@ def _subnet_tag(subnet: Dict) -> str:
 def host_names(port: Dict, ip: str, domain: str = DOMAIN) -> tuple[str, str]:
     """(hostname, fqdn) for one address: the port's dns_assignment, else Neutron's ``host-10-0-0-5``.
 
-    A dns_assignment entry whose names are not valid DNS names is ignored, not written.
+    A dns_assignment entry whose names are not valid DNS names is ignored, not written. The
+    hostname may be dotted (a port's dns_name may be a PQDN such as ``web.lab`` or an FQDN, as
+    in Neutron): it is written as the fqdn's alias, both checked by ``tokens.fqdn``.
     """
     domain = _domain(domain)
     for entry in port.get("dns_assignment") or ():
         if entry.get("ip_address") != ip:
             continue
-        hostname = tokens.hostname(entry.get("hostname"))
+        hostname = tokens.fqdn(entry.get("hostname"))
         if hostname is None:
             continue
         fqdn = tokens.fqdn(entry["fqdn"]) if entry.get("fqdn") else tokens.fqdn(f"{hostname}.{domain}")
@@ -93,6 +95,7 @@ def _domain(domain: str) -> str:
 
 # dnsmasq's value type per option (dhcp-common.c's table); what dnsmasq lists as known options.
 ADDRESSES, NAME, DOMAINS, ANY = "addresses", "name", "domains", "any"
+ADDRESSES_OR_DOMAINS = "addresses-or-domains"  # sip-server (RFC 3361): a list of one or the other
 _OPTIONS: dict[str, tuple[int, str | int]] = {
     "netmask": (1, ADDRESSES), "time-offset": (2, 4), "router": (3, ADDRESSES), "dns-server": (6, ADDRESSES),
     "log-server": (7, ADDRESSES), "lpr-server": (9, ADDRESSES), "boot-file-size": (13, 2),
@@ -111,7 +114,7 @@ _OPTIONS: dict[str, tuple[int, str | int]] = {
     "nntp-server": (71, ADDRESSES), "irc-server": (74, ADDRESSES), "user-class": (77, ANY),
     "rapid-commit": (80, ANY), "client-arch": (93, 2), "client-interface-id": (94, ANY),
     "client-machine-id": (97, ANY), "posix-timezone": (100, NAME), "tzdb-timezone": (101, NAME),
-    "ipv6-only": (108, 4), "domain-search": (119, DOMAINS), "sip-server": (120, ANY),
+    "ipv6-only": (108, 4), "domain-search": (119, DOMAINS), "sip-server": (120, ADDRESSES_OR_DOMAINS),
     "classless-static-route": (121, ANY), "vendor-id-encap": (125, ANY),
     "tftp-server-address": (150, ADDRESSES), "server-ip-address": (255, ADDRESSES),
 }
@@ -121,6 +124,12 @@ _INTERNAL = frozenset({12, 28, 43, 50, 51, 52, 53, 54, 55, 56, 57, 61, 81, 82, 1
 _BLANK_OK = frozenset({"router", "classless-static-route", "3", "121"})  # Neutron's VALID_BLANK_EXTRA_DHCP_OPTS
 # Inside a dnsmasq option a value may hold commas (lists), never what ends a line, starts a comment or quotes.
 _VALUE_FORBIDDEN = " \"'#"
+# dnsmasq guesses the type of an untyped value: digits with dots, commas or slashes (and nothing
+# else) are IPv4 addresses to it, and it refuses the line when they are not ("bad IPv4 address").
+_ADDRESS_LIKE = frozenset("0123456789.,/")
+# An option holds at most 255 bytes; a domain list is encoded as RFC 1035 names (label lengths
+# and a final zero byte), which dnsmasq refuses beyond that ("dhcp-option too long").
+_MAX_OPTION_BYTES = 255
 
 
 def option_token(name: Any) -> str | None:
@@ -142,12 +151,19 @@ def option_value(name: str, value: Any) -> str | None:
         return None
     kind = _OPTIONS[name][1] if name in _OPTIONS else _BY_CODE.get(int(name), ANY)
     items = text.split(",")
+    addresses = all(tokens.ipv4(item) == item for item in items)
+    domains = all(tokens.fqdn(item) == item for item in items) and \
+        sum(len(item) + 2 for item in items) <= _MAX_OPTION_BYTES
     if kind == ADDRESSES:
-        ok = all(tokens.ipv4(item) == item for item in items)
+        ok = addresses
     elif kind == DOMAINS:
-        ok = all(tokens.fqdn(item) == item for item in items)
+        ok = domains
     elif isinstance(kind, int):
         ok = text.isdigit() and len(text) <= 10 and int(text) < 2 ** (8 * kind)
+    elif set(text) <= _ADDRESS_LIKE and not text.isdigit():
+        ok = addresses  # what dnsmasq will read as addresses must be addresses
+    elif kind == ADDRESSES_OR_DOMAINS:
+        ok = domains
     else:  # NAME, ANY: one line of printable characters, which the check above already is
         ok = True
     return text if ok else None
@@ -227,9 +243,30 @@ def _routes(subnet: Dict, served: Sequence[Dict]) -> list[tuple[str, str]]:
             routes.append((str(dest), hop))
     routes += [(str(_subnet_network(s)), "0.0.0.0") for s in served if s["id"] != subnet["id"]]
     gateway = tokens.ipv4(subnet.get("gateway_ip"))
-    if gateway and not any(dest == "0.0.0.0/0" for dest, _ in routes):
-        routes.append(("0.0.0.0/0", gateway))
-    return routes
+    default = next(((d, hop) for d, hop in routes if d == "0.0.0.0/0"), ("0.0.0.0/0", gateway) if gateway else None)
+    return _fitting([r for r in routes if r[0] != "0.0.0.0/0"], default)
+
+
+def _route_bytes(dest: str) -> int:
+    """RFC 3442's encoding of one route: prefix length, the significant octets, the router."""
+    length = int(dest.partition("/")[2])
+    return 1 + (length + 7) // 8 + 4
+
+
+def _fitting(routes: list[tuple[str, str]], default: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """The routes that fit in one option (255 bytes; dnsmasq refuses a longer one, and then the
+    subnet's clients get no routes at all), in order, the default route always kept: with
+    option 121 present a client ignores option 3, so without it the subnet has no gateway.
+    Many subnets on one network with many host routes each can exceed it; the rest is left out."""
+    budget = _MAX_OPTION_BYTES - (_route_bytes(default[0]) if default else 0)
+    kept = []
+    for dest, hop in routes:
+        if _route_bytes(dest) > budget:
+            LOG.debug("route %s via %s does not fit in the DHCP routes option; left out", dest, hop)
+            continue
+        budget -= _route_bytes(dest)
+        kept.append((dest, hop))
+    return kept + ([default] if default else [])
 
 
 def _dhcp_ip(dhcp_port: Dict, subnet_id: str) -> str | None:

@@ -21,8 +21,8 @@ _attrs = standard_attrs(
     status=Attr(),
     port_details=Attr(filter=False, sort=False),
     port_forwardings=Attr(filter=False, sort=False),
-    dns_name=Attr(post=True, default="", convert=v.to_lower, validate=v.dns_name),
-    dns_domain=Attr(post=True, default="", convert=v.to_lower, validate=v.dns_name),
+    dns_name=Attr(post=True, default="", convert=v.to_lower, validate=v.fip_dns_name),
+    dns_domain=Attr(post=True, default="", convert=v.to_lower, validate=v.dns_domain),
 )
 del _attrs["name"]
 

@@ -22,7 +22,7 @@ NETWORKS = Resource(
         },
         port_security_enabled=Attr(post=True, put=True, default=True, convert=v.to_boolean,
                                    validate=v.boolean),
-        dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
+        dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_domain),
         availability_zone_hints=Attr(post=True, default=list, validate=v.string_list, filter=False, sort=False),
         availability_zones=Attr(filter=False, sort=False),
         ipv4_address_scope=Attr(filter=False, sort=False),

@@ -13,6 +13,7 @@ from neutrino.api.attributes import Attr, Resource, standard_attrs
 from neutrino.services import security_groups as sg
 
 DIRECTIONS = ("ingress", "egress")
+UUID_FIELD_SIZE = 36  # neutron-lib's db constants
 
 
 def _direction(value: Any) -> str | None:
@@ -39,15 +40,17 @@ SECURITY_GROUP_RULES = Resource(
         "id": Attr(validate=v.uuid_),
         "project_id": Attr(post=True, validate=v.string(255)),
         "tenant_id": Attr(post=True, validate=v.string(255)),
-        "security_group_id": Attr(post=True, required=True),
+        # Neutron's type:string of UUID_FIELD_SIZE; the remote ids (unvalidated in Neutron) get the
+        # same, so that only a string of an id's size ever reaches a query (a list was a 500).
+        "security_group_id": Attr(post=True, required=True, validate=v.string(UUID_FIELD_SIZE)),
         "direction": Attr(post=True, required=True, validate=_direction),
         "ethertype": Attr(post=True, default="IPv4", convert=sg.convert_ethertype),
         "protocol": Attr(post=True, default=None, convert=sg.convert_protocol),
         "port_range_min": Attr(post=True, default=None, convert=sg.convert_port, convert_filter=v.to_int),
         "port_range_max": Attr(post=True, default=None, convert=sg.convert_port, convert_filter=v.to_int),
         "remote_ip_prefix": Attr(post=True, default=None, convert=sg.convert_ip_prefix),
-        "remote_group_id": Attr(post=True, default=None),
-        "remote_address_group_id": Attr(post=True, default=None),
+        "remote_group_id": Attr(post=True, default=None, validate=v.string_or_none(UUID_FIELD_SIZE)),
+        "remote_address_group_id": Attr(post=True, default=None, validate=v.string_or_none(UUID_FIELD_SIZE)),
         "normalized_cidr": Attr(),
         "belongs_to_default_sg": Attr(convert_filter=v.to_boolean, sort=False),
         "description": Attr(post=True, put=True, default="", validate=v.string(255, multiline=True)),

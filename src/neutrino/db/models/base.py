@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Integer, MetaData, String
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -16,6 +17,17 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def exact_string(length: int) -> Any:
+    """A string column compared byte for byte on every database.
+
+    MariaDB/MySQL's default collation (utf8mb4_general_ci) compares case-insensitively and
+    ignores trailing spaces: there ``device_owner = 'network:dhcp'`` also finds a tenant's port
+    owned by 'Network:DHCP' (which the policy lets a tenant set), and the server took it for
+    the network's DHCP port. SQLite and PostgreSQL compare exactly; this makes MariaDB agree.
+    """
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def new_id() -> str:

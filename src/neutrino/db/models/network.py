@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from neutrino.db.models.base import Base, StandardAttrs, new_id
+from neutrino.db.models.base import Base, StandardAttrs, exact_string, new_id
 
 
 class Network(StandardAttrs):
@@ -88,8 +88,8 @@ class Port(StandardAttrs):
     mac_address: Mapped[str] = mapped_column(String(32))
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
-    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
-    device_owner: Mapped[str] = mapped_column(String(255), default="", index=True)
+    device_id: Mapped[str] = mapped_column(exact_string(255), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(exact_string(255), default="", index=True)
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_address_pairs: Mapped[list[Any]] = mapped_column(JSON, default=list)
     extra_dhcp_opts: Mapped[list[Any]] = mapped_column(JSON, default=list)
