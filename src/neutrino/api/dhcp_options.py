@@ -5,8 +5,8 @@ Neutron passes ``opt_name`` to dnsmasq as ``option:<name>`` (IPv4) or ``option6:
 outside these lists would break DHCP for the whole network. The lists are dnsmasq 2.90's
 ``dnsmasq --help dhcp`` and ``--help dhcp6``.
 
-An IPv4 option is accepted exactly when the DHCP renderer writes it (``render.option_token``
-and ``render.option_value``): an option the API stored but the agent left out would be a
+An IPv4 option is accepted exactly when the DHCP renderer writes it (both ask
+``neutrino.dnsmasq_options``): an option the API stored but the agent left out would be a
 silent lie to the tenant, so the two share one judgement rather than two lists that drift.
 Stored options follow Neutron's extradhcpopt_db: a value of None (or a blank value, where
 blanks mean nothing) is not stored on create, and on update it deletes that option; other
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from neutrino.agent.dhcp import render
+from neutrino import dnsmasq_options
 from neutrino.api import validators as v
 
 DHCP4_NAMES = frozenset((
@@ -82,7 +82,7 @@ def name_error(name: Any, version: int) -> str | None:
 
 def _v4_name_error(name: str) -> str | None:
     """Option codes dnsmasq sets itself (lease time, message type, server id...) are not a port's."""
-    if render.option_token(name) is None:
+    if dnsmasq_options.option_token(name) is None:
         return f"'{name}' is set by the DHCP server itself and cannot be set for a port"
     return None
 
@@ -110,7 +110,7 @@ def value_error(name: str, value: Any, version: int = 4) -> str | None:
         return msg
     if _is_address_option(name, version) and (msg := _address_list_error(value, version)):
         return msg
-    if version == 4 and render.option_value(name, value) is None:
+    if version == 4 and dnsmasq_options.option_value(name, value) is None:
         return f"'{v.shown(value)}' is not a valid value for DHCPv4 option {name}"
     return None
 
