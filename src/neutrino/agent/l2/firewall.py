@@ -9,11 +9,18 @@ Layout (two tables, both replaced atomically by one ``nft -f`` transaction):
   closed: its prerouting and postrouting chains name every tap that may pass (guarded ports
   through their spoof chain; the network's own DHCP/router ports and ports without port
   security as they are) and drop any other ``tap*`` both ways, so a port whose filter is not
-  rendered (a value that cannot be, or one nft refused) sends and receives nothing.
+  rendered (a value that cannot be, or one nft refused) sends and receives nothing. Its
+  ``outbound`` chain (forward hook) marks each copy of a frame with the guarded port it is about to leave by
+  (``meta mark``, one number per port), for the inet table's ingress dispatch below.
 * ``table inet neutrino-sg``: stateful, through br_netfilter. Bridged packets reach the inet
-  forward hook with the bridge as iif/oif, so ports are told apart by MAC: ``ether saddr``
-  picks the sender's egress chain (``return`` = allowed, end = drop) and then ``ether daddr``
-  the receiver's ingress chain (``accept`` = allowed, end = drop). Remote groups are named
+  forward hook with the bridge as iif/oif, so the sender is told apart by its network's bridge
+  and MAC (``iifname . ether saddr``; MACs are unique per network only, so a port elsewhere
+  with the same MAC never takes over its chains), which picks its egress chain (``return`` =
+  allowed, end = drop); then the receiver by the bridge table's mark (``meta mark``), which
+  picks its ingress chain (``accept`` = allowed, end = drop). Not ``ether daddr``: a frame to
+  the broadcast or a multicast MAC may carry a unicast IP packet (Linux takes it) and the
+  bridge floods a copy to every port; each copy passes this hook with its own port's mark, so
+  every receiver's rules judge it, as Neutron's per-tap ``physdev-out`` rules do. Remote groups are named
   sets of member addresses. ``ct state established,related accept`` comes first, so
   replacing the rules (the whole table, atomically) never cuts a flow already admitted:
   conntrack entries live outside the ruleset and survive the replacement.
@@ -61,6 +68,7 @@ from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, 
 SG_TABLE = "neutrino-sg"
 ANTISPOOF_TABLE = "neutrino-antispoof"
 OWNED_TABLES: tuple[tuple[str, str], ...] = (("bridge", ANTISPOOF_TABLE), ("inet", SG_TABLE))
+MARK_CHAIN = "outbound"  # in the bridge table: which guarded port a frame's copy leaves by (see _marks)
 ZONE_CHAIN = "zones"  # in the inet table; its rules are the network -> conntrack zone map
 ZONE_MIN, ZONE_MAX = 1, 65535  # zone 0 is the kernel's default zone, shared by everything unzoned
 _ZONE_COMMENT = "net:"
@@ -187,6 +195,9 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
         return f"port id {pid!r} cannot be written into an nft script"
     if is_trusted(port) or not port.get("port_security_enabled", True):
         return None
+    net = port.get("network_id")
+    if not net or not _SAFE_ID.fullmatch(str(net)):
+        return f"port {pid}: network id {net!r} cannot name a bridge in an nft script"
     try:
         for mac in _macs(port):
             if not _MAC.fullmatch(mac):
@@ -195,11 +206,6 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
     except (KeyError, TypeError, ValueError) as exc:
         return f"port {pid}: {exc}"
     if zones:
-        net = port.get("network_id")
-        if not net:
-            return f"port {pid} has no network_id, so it cannot get a conntrack zone"
-        if not _SAFE_ID.fullmatch(str(net)):
-            return f"network id {net!r} cannot be written into an nft comment"
         if str(net) not in zones:
             return f"no conntrack zone for network(s) {net}"
         if not _valid_zone(zones[str(net)]):
@@ -357,9 +363,23 @@ def render_antispoof(ports: Sequence[Port], trusted: Sequence[Port] = ()) -> str
     if known:
         lines.append("    oifname vmap { " + ", ".join(f'"{tap}" : accept' for tap in known) + " }")
     lines += ['    oifname "tap*" counter drop', "  }"]
+    lines += [f"  chain {MARK_CHAIN} {{", "    type filter hook forward priority -200; policy accept;",
+              "    meta mark set 0x0"]
+    marks = _marks(ports)
+    if marks:
+        lines.append("    meta mark set oifname map { "
+                     + ", ".join(f'"{tap_name(pid)}" : {mark:#010x}' for pid, mark in marks.items()) + " }")
+    lines += ["  }"]
     for port in ports:
         lines += [f"  chain spoof-{port['id']} {{", *(f"    {r}" for r in _spoof_rules(port)), "  }"]
     return "\n".join([*lines, "}", ""])
+
+
+def _marks(ports: Sequence[Port]) -> dict[str, int]:
+    """The ``meta mark`` (1, 2 ...) of each guarded port, in port-id order: the bridge table sets
+    it on every copy of a frame leaving by the port's tap, the inet table picks the port's
+    ingress chain by it (0: no guarded port, no ingress chain)."""
+    return {pid: number for number, pid in enumerate(sorted(str(p["id"]) for p in ports), start=1)}
 
 
 def _spoof_rules(port: Port) -> list[str]:
@@ -437,13 +457,14 @@ def _notrack_chain(ports: Sequence[Port]) -> list[str]:
     template and so undo ``notrack``; the ``accept`` ends this priority's evaluation and the
     zone chain skips untracked packets.
     """
-    macs = sorted({mac for p in ports for mac in _macs(p)})
+    macs = sorted({(bridge_name(str(p["network_id"])), mac) for p in ports for mac in _macs(p)})
     if not macs:
         return []
-    listed = ", ".join(macs)
+    listed = ", ".join(f'"{bridge}" . {mac}' for bridge, mac in macs)  # MACs are unique per network only
     return [f"  chain {NOTRACK_CHAIN} {{",
             f"    type filter hook prerouting priority {_NOTRACK_PRIORITY}; policy accept;",
-            f"    ether saddr {{ {listed} }} notrack", f"    ether daddr {{ {listed} }} notrack", "  }"]
+            f"    iifname . ether saddr {{ {listed} }} notrack", f"    iifname . ether daddr {{ {listed} }} notrack",
+            "  }"]
 
 
 def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str]) -> list[str]:
@@ -471,15 +492,16 @@ def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_p
 
 
 def _dispatch(ports: Sequence[Port]) -> list[str]:
-    owner: dict[str, str] = {}
-    for port in ports:  # sorted by id, so a MAC shared through allowed pairs goes to the same port every time
+    """Egress by (bridge, source MAC), ingress by the mark the bridge table gave the copy (see above)."""
+    owner: dict[tuple[str, str], str] = {}
+    for port in sorted(ports, key=lambda p: str(p["id"])):  # a MAC shared through pairs: the same port each time
         for mac in _macs(port):
-            owner.setdefault(mac, str(port["id"]))
+            owner.setdefault((bridge_name(str(port["network_id"])), mac), str(port["id"]))
     if not owner:
         return []
-    out = ", ".join(f"{mac} : jump egress-{pid}" for mac, pid in sorted(owner.items()))
-    into = ", ".join(f"{mac} : jump ingress-{pid}" for mac, pid in sorted(owner.items()))
-    return [f"    ether saddr vmap {{ {out} }}", f"    ether daddr vmap {{ {into} }}"]
+    out = ", ".join(f'"{bridge}" . {mac} : jump egress-{pid}' for (bridge, mac), pid in sorted(owner.items()))
+    into = ", ".join(f"{mark:#010x} : jump ingress-{pid}" for pid, mark in _marks(ports).items())
+    return [f"    iifname . ether saddr vmap {{ {out} }}", f"    meta mark vmap {{ {into} }}"]
 
 
 def _chain(direction: str, body: list[str]) -> list[str]:

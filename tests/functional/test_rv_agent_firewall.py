@@ -1,0 +1,70 @@
+"""Fail closed, tried by a hostile tenant with real traffic (issue 7 §3, second reading).
+
+* A frame sent to the Ethernet broadcast address carries a unicast IP packet to a port whose
+  groups allow no ingress: Linux accepts unicast IP in an L2 broadcast frame, so the port's
+  ingress rules must judge every copy the bridge floods, not only frames addressed to its MAC.
+* A network owner may choose a port's MAC: a port on *another* network with the victim's MAC
+  must not take over the victim's filtering (MACs are unique per network, not per host).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.functional.cloud import OTHER_PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok
+from tests.functional.test_firewall_tenants import group, rule
+from tests.functional.traffic import ping
+
+
+@pytest.fixture
+def c(tmp_path: Path, ns_prefix: str) -> Iterator[Cloud]:
+    with cloud(tmp_path, ns_prefix) as built:
+        yield built
+
+
+def test_a_unicast_packet_in_a_broadcast_frame_meets_the_receivers_ingress_rules(c: Cloud) -> None:
+    c.network("net1", "10.81.0.0/24")
+    group(c, "closed")  # a new group: egress anywhere, no ingress at all
+    compute = c.compute()
+    attacker = compute.create("attacker", network="net1")
+    victim = compute.create("victim", network="net1", security_groups=["closed"])
+    assert not ping(attacker.namespace, ip_of(victim), tries=1), "no ingress rule: closed"
+    # the attacker resolves the victim's address to a broadcast (then a multicast) MAC: the
+    # bridge floods the echo request to every port (TCP would not do: Linux drops TCP that did
+    # not come as PACKET_HOST, but ICMP and UDP are taken)
+    for mac in ("ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01"):
+        done = run_in(attacker.namespace, "ip", "neigh", "replace", ip_of(victim), "lladdr", mac,
+                      "dev", "eth0", "nud", "permanent")
+        assert done.returncode == 0, done.stderr
+        assert not ping(attacker.namespace, ip_of(victim), tries=2), f"a frame to {mac} bypassed ingress rules"
+
+
+def test_a_port_with_the_same_mac_on_another_network_does_not_take_over_the_filtering(c: Cloud) -> None:
+    c.network("net1", "10.82.0.0/24")
+    c.network("evil", "10.83.0.0/24", project=OTHER_PROJECT)
+    group(c, "closed")
+    open_ = group(c, "open", project=OTHER_PROJECT)
+    rule(c, open_["id"], project=OTHER_PROJECT)  # any IPv4 in
+    compute = c.compute()
+    peer = compute.create("peer", network="net1")
+    victim = compute.create("victim", network="net1", security_groups=["closed"])
+    victim_port = c.admin.get(f"/v2.0/ports/{victim.port_id}")["port"]
+    evil_net = c.client(OTHER_PROJECT).find("networks", "evil")
+    # the owner of "evil" makes ports with the victim's MAC until one's id sorts first (the
+    # dispatch kept the first port by id for a MAC), and boots an instance on it
+    api = c.client(OTHER_PROJECT)
+    for _ in range(40):
+        made = api.post("/v2.0/ports", {"port": {"network_id": evil_net["id"], "security_groups": [open_["id"]],
+                                                 "mac_address": victim_port["mac_address"]}})["port"]
+        if made["id"] < victim.port_id:
+            break
+        api.delete(f"/v2.0/ports/{made['id']}")
+    else:
+        pytest.fail("no port id sorted before the victim's")
+    c.compute(OTHER_PROJECT).create("twin", port=made["id"])
+    c.settle()
+    with listener(victim.namespace, 8080):
+        assert not tcp_ok(peer.namespace, ip_of(victim), 8080), "another network's port opened the victim"
