@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.cloud import OTHER_PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok
+from neutrino.agent.host import HostAgent
+from neutrino.agent.l2 import firewall
+from neutrino.kernel import KernelError, conntrack, netns, nft
+from tests.functional.cloud import OTHER_PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok, wait_for
 from tests.functional.test_firewall_tenants import group, rule
 from tests.functional.traffic import ping
 
@@ -68,3 +71,48 @@ def test_a_port_with_the_same_mac_on_another_network_does_not_take_over_the_filt
     c.settle()
     with listener(victim.namespace, 8080):
         assert not tcp_ok(peer.namespace, ip_of(victim), 8080), "another network's port opened the victim"
+
+
+def test_a_firewall_part_that_fails_before_its_first_apply_leaves_guarded_ports_closed(
+        c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh node namespace (no tables yet) with instances already on their bridge, and the
+    firewall part failing before its apply (here the conntrack zone flush): closed, not open."""
+    net, _ = c.network("net1", "10.84.0.0/24")
+    group(c, "closed")
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1", security_groups=["closed"])
+    assert not ping(vm1.namespace, ip_of(vm2), tries=1)
+    c.agent.stop()
+    for family, table in firewall.OWNED_TABLES:
+        nft.delete_table(c.node_ns, family, table)
+    assert ping(vm1.namespace, ip_of(vm2)), "without tables the bridge passes everything (the hazard)"
+
+    def broken(ns: str, zone: int) -> int:
+        raise KernelError("flush conntrack zone", f"{ns}:{zone}", detail="injected")
+
+    monkeypatch.setattr(conntrack, "flush_zone", broken)
+    agent = HostAgent(c.agent.cfg, c.agent.rpc, c.agent.bus)
+    agent.start()
+    c.agent = agent
+    result = agent.settle(timeout=20)
+    assert result is not None and "firewall" in result.failed_parts, result
+    assert not ping(vm1.namespace, ip_of(vm2), tries=2), "a failed firewall part left a port open"
+    monkeypatch.undo()
+    dhcp_ip = c.admin.get("/v2.0/ports", network_id=net["id"],
+                          device_owner="network:dhcp")["ports"][0]["fixed_ips"][0]["ip_address"]
+    assert wait_for(lambda: ping(vm1.namespace, dhcp_ip, tries=1), timeout=20), "recovers on its back-off"
+    assert not ping(vm1.namespace, ip_of(vm2), tries=1)
+
+
+def test_br_netfilter_off_in_the_node_namespace_is_turned_back_on(c: Cloud) -> None:
+    """bridge-nf-call-iptables is per namespace: at 0 the inet table never sees bridged packets
+    and every security group rule is skipped; the agent puts it back before it relies on it."""
+    c.network("net1", "10.85.0.0/24")
+    group(c, "closed")
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1", security_groups=["closed"])
+    assert not ping(vm1.namespace, ip_of(vm2), tries=1)
+    netns.set_sysctls(c.node_ns, {"net.bridge.bridge-nf-call-iptables": 0})
+    c.settle()
+    assert netns.get_sysctl(c.node_ns, "net.bridge.bridge-nf-call-iptables") == "1"
+    assert not ping(vm1.namespace, ip_of(vm2), tries=2)

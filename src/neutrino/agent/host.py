@@ -46,6 +46,9 @@ DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
+# br_netfilter: bridged IPv4/IPv6 packets pass the inet table (where security groups live)
+BR_NETFILTER: dict[str, str | int] = {"net.bridge.bridge-nf-call-iptables": 1,
+                                      "net.bridge.bridge-nf-call-ip6tables": 1}
 
 Dict = dict[str, Any]
 
@@ -462,6 +465,7 @@ class HostAgent:
         # All the host's ports: the network's own (DHCP, router) are let through unfiltered, as in Neutron.
         ports = state["ports"]
         groups, members = state["security_groups"], state["members"]
+        self._closed_baseline(ports)
         if self._zones is None:
             self._zones = firewall.read_zones(self._current_sg_table())
         previous = self._zones
@@ -484,9 +488,7 @@ class HostAgent:
             refused = self._isolate(ports, groups, members, closed)
             if not refused:
                 if not self._firewall_tables_present():  # never open: at least cut every guarded tap off
-                    guarded = {pid for pid, p in by_id.items() if not firewall.is_trusted(p)}
-                    nft.apply(self.cfg.node_ns, firewall.render_host(
-                        ports, groups, members, zones=self._zones, closed=guarded).script)
+                    self._cut_off_guarded(ports)
                 raise
             self._refused.update(dict.fromkeys(refused, f"nft refused its rules: {exc}"))
             closed |= refused
@@ -498,6 +500,36 @@ class HostAgent:
         self._firewall_key = key if not self._refused else None
         self._record_firewall_failures(ports, rendered, closed - refused)
         result.firewall_applied = applied
+
+    def _closed_baseline(self, ports: list[Dict]) -> None:
+        """What must hold before anything else of the firewall part, so that whatever fails after
+        it (a zone flush, a render, nft) leaves guarded ports closed, never open:
+
+        * the host's tables exist: a node namespace without them (a fresh host, tables removed)
+          first gets a script that cuts every guarded tap off, since an instance's tap may be on
+          its bridge before this agent's first apply;
+        * br_netfilter hands bridged packets to the inet table in the node namespace (the
+          ``bridge-nf-call-ip(6)tables`` sysctls are per namespace; at 0 every security group
+          rule is silently skipped). Where they cannot be set (br_netfilter not loaded) every
+          guarded port stays cut off and the part fails, saying why.
+        """
+        if self._firewall_script is None or self._verify:
+            if not self._firewall_tables_present():
+                self._cut_off_guarded(ports)
+        try:
+            netns.set_sysctls(self.cfg.node_ns, BR_NETFILTER)
+        except KernelError as exc:
+            self._cut_off_guarded(ports)
+            raise KernelError("enable br_netfilter", self.cfg.node_ns,
+                              detail=f"security groups cannot be enforced, guarded ports stay closed: {exc}") from exc
+
+    def _cut_off_guarded(self, ports: list[Dict]) -> None:
+        """Apply a script in which every guarded port is closed (the network's own ports pass)."""
+        guarded = {str(p["id"]) for p in ports if not firewall.is_trusted(p)}
+        nft.apply(self.cfg.node_ns, firewall.render_host(ports, [], {}, closed=guarded).script)
+        self._firewall_script = None  # the kernel no longer holds what this agent last applied
+        self._firewall_key = None
+        self._firewall_record.unlink(missing_ok=True)
 
     def _apply_firewall(self, script: str) -> bool:
         """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync).
