@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import select
 import socket
 import threading
@@ -96,7 +97,14 @@ class PassResult:
 
 
 class LinkMonitor:
-    """Wakes the agent when a link appears or goes in the node namespace (a VIF plugged)."""
+    """Wakes the agent when a link appears or goes in the node namespace (a VIF plugged).
+
+    Its netlink socket belongs to the namespace it was opened in, and keeps that namespace alive:
+    when the name is removed and made again (someone deleted it, the agent rebuilt it), the
+    monitor would hear nothing of the new one and hold the old one, with the links of its
+    bridges, alive for ever. So it notices when the name points at another namespace (or none)
+    and re-opens there, waking the agent.
+    """
 
     def __init__(self, namespace: str, wake: Callable[[], None]) -> None:
         self.namespace = namespace
@@ -117,22 +125,44 @@ class LinkMonitor:
         sock.bind((0, RTMGRP_LINK))
         return sock
 
-    def _run(self) -> None:
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the namespace the name points at now, or None when it is gone."""
         try:
-            sock = self._open()
-        except (OSError, KernelError):
-            LOG.exception("link monitor for %s unavailable; relying on events and resyncs", self.namespace)
-            return
-        with sock:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if not ready:
-                    continue
-                try:
-                    sock.recv(65536)
-                except OSError:  # ENOBUFS after a burst: events were lost, so a pass is due anyway
-                    pass
-                self.wake()
+            st = os.stat(Path(netns.NETNS_RUN_DIR) / self.namespace)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stop.is_set():
+            watching = self._identity()
+            try:
+                sock = self._open()
+            except (OSError, KernelError):
+                if not warned:
+                    LOG.warning("link monitor for %s unavailable; retrying, relying on events and resyncs meanwhile",
+                                self.namespace, exc_info=True)
+                    warned = True
+                self._stop.wait(1.0)
+                continue
+            warned = False
+            with sock:
+                self._listen(sock, watching)
+            self.wake()  # the namespace changed under us: a pass (full, once it fails) rebuilds it
+
+    def _listen(self, sock: socket.socket, watching: tuple[int, int] | None) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.2)
+            if not ready:
+                if self._identity() != watching:
+                    return
+                continue
+            try:
+                sock.recv(65536)
+            except OSError:  # ENOBUFS after a burst: events were lost, so a pass is due anyway
+                pass
+            self.wake()
 
 
 class HostAgent:

@@ -1,0 +1,47 @@
+"""The node namespace removed under a running agent (issue 7 §7: `down` of another cloud did it).
+
+The agent must rebuild it without a hot loop and then behave as before: a VIF plugged into
+the new namespace wakes it at once (its link monitor watches the namespace that now carries
+the name, not the deleted one), so an instance gets ACTIVE in seconds, not at the next resync.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neutrino.kernel import netns
+from tests.functional.cloud import Cloud, cloud, ip_of, wait_for
+from tests.functional.traffic import ping
+
+
+@pytest.fixture
+def c(tmp_path: Path, ns_prefix: str) -> Iterator[Cloud]:
+    with cloud(tmp_path, ns_prefix) as built:
+        c = built
+        c.agent.cfg.resync_interval = 600.0  # only events and back-offs wake it here
+        yield built
+
+
+def test_the_agent_rebuilds_a_removed_node_namespace_and_still_hears_its_links(c: Cloud) -> None:
+    c.network("net1", "10.86.0.0/24")
+    compute = c.compute()
+    vm1 = compute.create("vm1", network="net1")
+    compute.delete("vm1")
+    subprocess.run(["ip", "netns", "delete", c.node_ns], check=True, timeout=10)
+    c.agent.wake()
+    assert wait_for(lambda: netns.namespace_exists(c.node_ns), timeout=15), "the node namespace is rebuilt"
+    time.sleep(3)
+    before = c.agent.passes
+    time.sleep(3)
+    assert c.agent.passes - before <= 3, f"{c.agent.passes - before} passes in 3 s while idle: a hot loop"
+    started = time.monotonic()
+    vm2 = compute.create("vm2", network="net1", timeout=25)
+    assert time.monotonic() - started < 15, "the VIF plug in the new namespace did not wake the agent"
+    assert ip_of(vm2) and ip_of(vm1)
+    assert ping(vm2.namespace, c.admin.get("/v2.0/ports", device_owner="network:dhcp")["ports"][0]
+                ["fixed_ips"][0]["ip_address"])
