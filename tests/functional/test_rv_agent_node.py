@@ -45,3 +45,26 @@ def test_the_agent_rebuilds_a_removed_node_namespace_and_still_hears_its_links(c
     assert ip_of(vm2) and ip_of(vm1)
     assert ping(vm2.namespace, c.admin.get("/v2.0/ports", device_owner="network:dhcp")["ports"][0]
                 ["fixed_ips"][0]["ip_address"])
+
+
+def test_a_whole_part_that_fails_is_reported_by_its_agent(c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only single objects: when a part fails as a whole (here the L2 reconcile, then the DHCP
+    part), the agent that owns it says so in its configurations until it recovers."""
+    from neutrino.agent import host
+    from tests.functional.test_firewall_tenants import agent_failures
+
+    c.network("net1", "10.87.0.0/24")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("injected: the bridge cannot be made")
+
+    monkeypatch.setattr(host.l2, "reconcile", broken)
+    c.agent.wake()
+    assert wait_for(lambda: "l2" in agent_failures(c, "Linux bridge agent"), timeout=10), \
+        agent_failures(c, "Linux bridge agent")
+    assert "injected" in agent_failures(c, "Linux bridge agent")["l2"]
+    monkeypatch.undo()
+    assert wait_for(lambda: agent_failures(c, "Linux bridge agent") == {}, timeout=20), "cleared once it works"
+    monkeypatch.setattr(host.HostAgent, "_dhcp", lambda *_: broken())
+    c.agent.wake()
+    assert wait_for(lambda: "dhcp" in agent_failures(c, "DHCP agent"), timeout=10), agent_failures(c, "DHCP agent")

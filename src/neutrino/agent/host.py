@@ -309,15 +309,20 @@ class HostAgent:
                                 "tunneling_ip": self.cfg.local_ip, "tunnel_types": ["vxlan"],
                                 "devices": len(self._reported),
                                 "failures": {**self._retries.failures("firewall"), **self._retries.failures("port:"),
-                                             **self._retries.failures("rule:")}}
+                                             **self._retries.failures("rule:"), **self._part_failures("l2", "status")}}
         per_type = {L2_AGENT: conf,
                     DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": len(self._dhcp_servers),
-                                 "failures": self._retries.failures("dhcp:")},
+                                 "failures": {**self._retries.failures("dhcp:"), **self._part_failures("dhcp")}},
                     L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),
-                               "failures": self._retries.failures("router:")},
+                               "failures": {**self._retries.failures("router:"), **self._part_failures("l3")}},
                     METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
         for agent_type, configuration in per_type.items():
             self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
+
+    def _part_failures(self, *parts: str) -> dict[str, str]:
+        """Parts that failed as a whole (see ``_part``), by name: not only single objects are reported."""
+        failed = self._retries.failures()
+        return {part: failed[part] for part in parts if part in failed}
 
     # ------------------------------------------------------------ one pass
 
