@@ -516,6 +516,7 @@ class HostAgent:
         if key == self._firewall_key and not self._verify and self._firewall_script is not None:
             return
         rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
+        before = self._firewall_script
         refused: set[str] = set()
         try:
             applied = self._apply_firewall(rendered.script)
@@ -531,10 +532,27 @@ class HostAgent:
                         ", ".join(sorted(refused)), exc)
             rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
             applied = self._apply_firewall(rendered.script)
+        if applied and before is not None:
+            self._cut_revoked(before, rendered.script, ports)
         # a port nft refused is retried when its back-off ends, so its render is not cached
         self._firewall_key = key if not self._refused else None
         self._record_firewall_failures(ports, rendered, closed - refused)
         result.firewall_applied = applied
+
+    def _cut_revoked(self, before: str, after: str, ports: list[Dict]) -> None:
+        """Delete the conntrack entries of the flows the new rules no longer allow (a rule
+        removed, a port out of a group, a remote group's member gone, port security turned
+        on): ``ct state established`` would let them live on. Best effort: logged, not raised,
+        since the rules themselves are in place."""
+        by_id = {str(p["id"]): p for p in ports}
+        for pid, src, dst in firewall.revoked(before, after, ports):
+            zone = (self._zones or {}).get(str(by_id[pid].get("network_id")))
+            if zone is None:
+                continue
+            try:
+                conntrack.delete_flows(self.cfg.node_ns, zone, src=src, dst=dst)
+            except (KernelError, ValueError) as exc:
+                LOG.warning("port %s: could not forget flows its rules no longer allow: %s", pid, exc)
 
     def _closed_baseline(self, ports: list[Dict]) -> None:
         """What must hold before anything else of the firewall part, so that whatever fails after

@@ -657,6 +657,48 @@ def parse_tables(script: str) -> dict[tuple[str, str], Blocks]:
     return tables
 
 
+def set_elements(block: Sequence[str]) -> set[str]:
+    """The elements of one ``set`` block as :func:`render` writes it (one line, ``elements = { ... }``)."""
+    line = " ".join(block)
+    if "elements = {" not in line:
+        return set()
+    inside = line.split("elements = {", 1)[1].split("}", 1)[0]
+    return {item.strip() for item in inside.split(",") if item.strip()}
+
+
+def revoked(old: str, new: str, ports: Iterable[Port]) -> list[tuple[str, str | None, str | None]]:
+    """The flows a change from script ``old`` to ``new`` no longer allows, as (port id, src, dst).
+
+    A port whose ingress (egress) chain lost a line loses every flow to (from) its addresses; a
+    remote group's set that lost members cuts the flows between those members and the ports
+    whose chains name the set. ``src``/``dst`` are addresses or networks, None for any. Ports
+    that were not filtered in ``old`` (new, or port security just turned on) lose every flow.
+    """
+    tables = parse_tables(old)
+    before, after = tables.get(("inet", SG_TABLE), {}), parse_tables(new).get(("inet", SG_TABLE), {})
+    let_through = " ".join(tables.get(("bridge", ANTISPOOF_TABLE), {}).get("chain prerouting", []))
+    shrunk = {name.split()[1]: set_elements(lines) - set_elements(after.get(name, []))
+              for name, lines in before.items() if name.startswith("set ")}
+    out: list[tuple[str, str | None, str | None]] = []
+    for port in ports:
+        pid = str(port.get("id"))
+        mine = [str(net) for _mac, net in _sources(port)] if f"chain ingress-{pid}" in after else []
+        for direction in ("ingress", "egress"):
+            was, now = before.get(f"chain {direction}-{pid}"), after.get(f"chain {direction}-{pid}")
+            if now is None:
+                continue  # not filtered now: gone, trusted, or kept closed (its tap passes nothing)
+            if was is None and f'"{tap_name(pid)}" : accept' not in let_through:
+                continue  # a new port: no flow of it to cut
+            if was is None or set(was) - set(now):
+                out += [(pid, None, a) if direction == "ingress" else (pid, a, None) for a in mine]
+                continue
+            for name in sorted({ref for line in now for ref in re.findall(r"@(sg-\S+)", line)}):
+                for member in sorted(shrunk.get(name, ())):
+                    out += [(pid, member, a) if direction == "ingress" else (pid, a, member) for a in mine
+                            if ipaddress.ip_network(a).version == ipaddress.ip_network(member).version]
+    return out
+
+
 def delta(old: str, new: str) -> str:
     """One nft transaction that turns the tables ``old`` made into the tables ``new`` makes.
 
