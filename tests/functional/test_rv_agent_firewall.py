@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,35 @@ def test_br_netfilter_off_in_the_node_namespace_is_turned_back_on(c: Cloud) -> N
     c.settle()
     assert netns.get_sysctl(c.node_ns, "net.bridge.bridge-nf-call-iptables") == "1"
     assert not ping(vm1.namespace, ip_of(vm2), tries=2)
+
+
+def test_a_restart_after_an_apply_whose_record_was_not_written_does_not_trust_the_record(
+        c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent records the script it applied so that a restart need not re-apply it. If it
+    dies between the apply and the record (here the record cannot be written), the record is
+    older than the kernel; should the wanted script then equal that old record (the opening
+    rule was deleted meanwhile), a restarted agent must not skip the apply: the rule would stay."""
+    c.network("net1", "10.90.0.0/24")
+    closed = group(c, "closed")
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1", security_groups=["closed"])
+    assert not ping(vm1.namespace, ip_of(vm2), tries=1)
+    from neutrino.agent import host
+    real_write = host.write_atomic
+
+    def dies_before_the_record(path: Path, text: str, **kw: Any) -> bool:
+        if path == c.agent._firewall_record:
+            raise OSError("injected: the agent died before writing its record")
+        return real_write(path, text, **kw)
+
+    monkeypatch.setattr(host, "write_atomic", dies_before_the_record)
+    opening = rule(c, closed["id"], protocol="icmp")
+    assert wait_for(lambda: ping(vm1.namespace, ip_of(vm2), tries=1), timeout=10)
+    c.agent.stop()  # as if it died right after the apply
+    monkeypatch.undo()
+    c.client().delete(f"/v2.0/security-group-rules/{opening['id']}")
+    agent = HostAgent(c.agent.cfg, c.agent.rpc, c.agent.bus)
+    agent.start()
+    c.agent = agent
+    c.settle()
+    assert not ping(vm1.namespace, ip_of(vm2), tries=2), "the restarted agent trusted a stale record"

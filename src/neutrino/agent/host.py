@@ -595,6 +595,9 @@ class HostAgent:
         if script == applied and not (self._verify and self._firewall_script is not None):
             self._firewall_script = script
             return False
+        # Forget the record first: an agent that dies between the apply and the new record must
+        # not find an old one that a restart would trust (the kernel may hold more than it says).
+        self._firewall_record.unlink(missing_ok=True)
         if applied is not None and not self._verify:
             try:
                 nft.apply(self.cfg.node_ns, firewall.delta(applied, script))
