@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,39 @@ def test_a_restart_after_an_apply_whose_record_was_not_written_does_not_trust_th
     c.agent = agent
     c.settle()
     assert not ping(vm1.namespace, ip_of(vm2), tries=2), "the restarted agent trusted a stale record"
+
+
+# Send an unsolicited Neighbor Advertisement (override flag) for target argv[1] with our MAC argv[2].
+SEND_NA = """import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+na = bytes([136, 0, 0, 0, 0x20, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, sys.argv[1])
+na += bytes([2, 1]) + bytes.fromhex(sys.argv[2].replace(":", ""))
+for _ in range(5):
+    s.sendto(na, ("ff02::1", 0, 0, socket.if_nametoindex("eth0"))); time.sleep(0.2)
+"""
+
+
+def test_a_neighbor_advertisement_for_another_ports_address_is_dropped(c: Cloud) -> None:
+    """ND spoofing, the IPv6 twin of ARP spoofing: an instance may advertise only its own
+    addresses; an NA claiming a neighbour's address would move that neighbour's traffic to it."""
+    from tests.functional.test_firewall_tenants import link_local
+
+    c.network("net1", "10.91.0.0/24")
+    compute = c.compute()
+    a, b, watcher = (compute.create(name, network="net1") for name in ("a", "b", "watcher"))
+    for vm in (a, b, watcher):
+        link_local(vm.namespace)
+    target = link_local(b.namespace)
+    run_in(watcher.namespace, "ping", "-6", "-c1", "-W2", f"{target}%eth0")  # the echo is not allowed; ND is
+
+    def lladdr() -> str:
+        out = run_in(watcher.namespace, "ip", "-6", "neigh", "show", target, "dev", "eth0").stdout.split()
+        return out[out.index("lladdr") + 1] if "lladdr" in out else ""
+
+    b_mac = c.admin.get(f"/v2.0/ports/{b.port_id}")["port"]["mac_address"]
+    a_mac = c.admin.get(f"/v2.0/ports/{a.port_id}")["port"]["mac_address"]
+    assert lladdr() == b_mac
+    sent = run_in(a.namespace, sys.executable, "-S", "-c", SEND_NA, target, a_mac)
+    assert sent.returncode == 0, sent.stderr
+    assert lladdr() == b_mac, "a's advertisement took over b's address in the neighbour's cache"

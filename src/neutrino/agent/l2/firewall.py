@@ -390,6 +390,7 @@ def _spoof_rules(port: Port) -> list[str]:
         "ether type ip6 udp sport 547 udp dport 546 counter drop",
         "ether type ip6 icmpv6 type nd-router-advert counter drop",
         f"ether saddr {own} arp saddr ether {own} arp saddr ip 0.0.0.0 accept",  # address-conflict probes
+        *_nd_target_rule(port),
     ]
     for mac in _macs(port):
         rules.append(f"ether saddr {mac} ip6 saddr {_link_local(mac)} accept")
@@ -401,6 +402,23 @@ def _spoof_rules(port: Port) -> list[str]:
         else:
             rules.append(f"ether saddr {mac} ip6 saddr {_addr(net)} accept")
     return [*rules, "counter drop"]
+
+
+def _nd_target_rule(port: Port) -> list[str]:
+    """ND spoofing, the IPv6 twin of ARP spoofing: a Neighbor Advertisement may name as its target
+    only one of the port's own addresses (link-local of each of its MACs, fixed and pair IPv6
+    addresses). nft 1.0.6 has no ``icmpv6 taddr``: the target is the 128 bits at offset 64 of
+    the ICMPv6 header. A pair given as an IPv6 network (not one address) cannot be listed, so
+    such a port keeps today's looser check (its source address only).
+    """
+    targets = {_link_local(mac) for mac in _macs(port)}
+    for _mac, net in _sources(port):
+        if net.version == 6:
+            if net.prefixlen != net.max_prefixlen:
+                return []
+            targets.add(net.network_address)  # type: ignore[arg-type]
+    listed = ", ".join(f"{int(t):#034x}" for t in sorted(targets))
+    return [f"ether type ip6 icmpv6 type nd-neighbor-advert @th,64,128 != {{ {listed} }} counter drop"]
 
 
 def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
