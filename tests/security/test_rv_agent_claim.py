@@ -8,6 +8,7 @@ looking in /var/lib/neutrino and reporting nothing to do.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -70,3 +71,34 @@ def test_a_killed_cloud_is_still_found_and_the_host_is_free(tmp_path: Path, run_
     # the next up (another state dir) is not refused, and claims the names for itself
     assert hostclaim.check_free(Footprint.of(_cfg(tmp_path / "next")), "up", tmp_path / "next") is None
     hostclaim.claim(Footprint.of(_cfg(tmp_path / "next")), "allinone").release()
+
+
+def test_up_with_another_state_dir_refuses_while_a_dead_clouds_remains_are_there(
+        tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before anything touches the host: the dead cloud's namespaces and dnsmasq/haproxy would
+    stay behind for good once another cloud owns the names (its `down` removes only its own)."""
+    from neutrino.cmd import cloud
+
+    if os.geteuid() != 0:
+        pytest.skip("`neutrino up` checks for root first")
+    state = tmp_path / "state"
+    state.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir), str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("`up` went on to start a cloud")
+
+    monkeypatch.setattr(cloud.subprocess, "Popen", never)
+    other = tmp_path / "other"
+    cfg = _cfg(other)
+    cfg.agent.node_namespace = "neutrino-aio"
+    cfg.DEFAULT.bind = "127.0.0.1:1"  # never bound: the refusal comes first
+    with pytest.raises(SystemExit) as refused:
+        cloud.cmd_up(cfg, None)
+    assert str(state) in str(refused.value) and "down" in str(refused.value)
+    assert not other.exists(), "nothing was made before the refusal"
