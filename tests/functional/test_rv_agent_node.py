@@ -68,3 +68,35 @@ def test_a_whole_part_that_fails_is_reported_by_its_agent(c: Cloud, monkeypatch:
     monkeypatch.setattr(host.HostAgent, "_dhcp", lambda *_: broken())
     c.agent.wake()
     assert wait_for(lambda: "dhcp" in agent_failures(c, "DHCP agent"), timeout=10), agent_failures(c, "DHCP agent")
+
+
+def test_a_network_whose_bridge_cannot_be_made_does_not_stop_another_networks_wiring(
+        c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One L2 object fails for real reasons of its own (injected: its bridge cannot be created);
+    the L2 actions of every other network still run in the same pass, and the failure is reported."""
+    from neutrino.agent.l2 import linuxbridge
+    from neutrino.kernel import KernelError
+    from neutrino.kernel.names import bridge_name
+    from tests.functional.test_firewall_tenants import agent_failures
+
+    fine, _ = c.network("fine", "10.93.0.0/24")
+    api = c.client()
+    for _ in range(40):  # the broken bridge must come first in the pass (bridges are made in name order)
+        broken = api.post("/v2.0/networks", {"network": {"name": "broken"}})["network"]
+        if broken["id"] < fine["id"]:
+            break
+        api.delete(f"/v2.0/networks/{broken['id']}")
+    else:
+        pytest.fail("no network id sorted before the other")
+    real = linuxbridge.links.ensure_bridge
+
+    def refuses(ns: str | None, name: str, mtu: int | None = None) -> bool:
+        if name == bridge_name(broken["id"]):
+            raise KernelError("ensure bridge", name, detail="injected")
+        return real(ns, name, mtu)
+
+    monkeypatch.setattr(linuxbridge.links, "ensure_bridge", refuses)
+    api.post("/v2.0/subnets", {"subnet": {"network_id": broken["id"], "cidr": "10.94.0.0/24", "ip_version": 4}})
+    vm = c.compute().create("vm1", network="fine", timeout=20)
+    assert ip_of(vm).startswith("10.93.0.")
+    assert "injected" in agent_failures(c, "Linux bridge agent").get("l2", "")

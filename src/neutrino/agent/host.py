@@ -367,8 +367,14 @@ class HostAgent:
         return result
 
     def _l2(self, state: Dict, result: PassResult) -> None:
-        actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
-                                     state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
+        try:
+            actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
+                                         state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
+        except l2.L2Incomplete as exc:  # the rest is wired: its ports are ACTIVE, the failed links' not
+            if exc.have is not None:
+                self._plugged_taps = {name for name, link in exc.have.links.items()
+                                      if link.kind == l2_state.TAP and name not in exc.failed}
+            raise
         result.l2_actions = len(actions)
         self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
 
