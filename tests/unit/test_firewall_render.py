@@ -13,11 +13,13 @@ from neutrino.kernel import NotOurs, nft
 P1 = "11111111-aaaa-4bbb-8ccc-000000000001"
 P2 = "22222222-aaaa-4bbb-8ccc-000000000002"
 P3 = "33333333-aaaa-4bbb-8ccc-000000000003"
+NET0 = "0e0e0e0e-0000-4000-8000-00000000000e"
+BRQ0 = "brq0e0e0e0e-00"
 SG_A, SG_B = "aaaaaaaa-0000-4000-8000-00000000000a", "bbbbbbbb-0000-4000-8000-00000000000b"
 
 
 def port(pid: str, mac: str, ips: list[str], groups: list[str], **extra: Any) -> dict[str, Any]:
-    return {"id": pid, "mac_address": mac, "fixed_ips": [{"ip_address": ip} for ip in ips],
+    return {"id": pid, "network_id": NET0, "mac_address": mac, "fixed_ips": [{"ip_address": ip} for ip in ips],
             "allowed_address_pairs": [], "port_security_enabled": True, "security_groups": groups, **extra}
 
 
@@ -49,8 +51,9 @@ def test_small_case_replaces_both_tables_in_one_script() -> None:
     assert chain(script, "forward")[:4] == [
         "type filter hook forward priority filter; policy accept;",
         "ct state established,related accept",
-        f"ether saddr vmap {{ fa:16:3e:00:00:01 : jump egress-{P1}, fa:16:3e:00:00:02 : jump egress-{P2} }}",
-        f"ether daddr vmap {{ fa:16:3e:00:00:01 : jump ingress-{P1}, fa:16:3e:00:00:02 : jump ingress-{P2} }}",
+        f'iifname . ether saddr vmap {{ "{BRQ0}" . fa:16:3e:00:00:01 : jump egress-{P1}, '
+        f'"{BRQ0}" . fa:16:3e:00:00:02 : jump egress-{P2} }}',
+        f"meta mark vmap {{ 0x00000001 : jump ingress-{P1}, 0x00000002 : jump ingress-{P2} }}",
     ]
     assert chain(script, f"ingress-{P1}") == [
         "ct state invalid counter drop",
@@ -83,7 +86,7 @@ def test_antispoof_allows_only_the_ports_addresses() -> None:
     assert lines[-1] == "counter drop"
     assert f'iifname vmap {{ "tap11111111-aa" : jump spoof-{P1} }}' in script
     # the pair's MAC reaches the same port's stateful chains
-    assert f"fa:16:3e:00:00:aa : jump ingress-{P1}" in script
+    assert f'"{BRQ0}" . fa:16:3e:00:00:aa : jump egress-{P1}' in script
 
 
 def test_port_security_disabled_is_not_filtered() -> None:
@@ -244,10 +247,10 @@ def test_zones_must_cover_every_guarded_network_once(zones: dict[str, Any], mess
 
 
 def test_zones_need_a_network_id_that_is_safe_to_quote() -> None:
-    with pytest.raises(ValueError, match="has no network_id"):
-        firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [])], [], {}, zones={NET1: 1})
+    with pytest.raises(ValueError, match="cannot name a bridge"):
+        firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [], network_id=None)], [], {}, zones={NET1: 1})
     evil = 'x" accept; delete table inet neutrino-sg; "'
-    with pytest.raises(ValueError, match="cannot be written"):
+    with pytest.raises(ValueError, match="cannot name a bridge"):
         firewall.render([port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [], network_id=evil)], [], {}, zones={evil: 1})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import select
 import socket
 import threading
@@ -46,6 +47,9 @@ DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
+# br_netfilter: bridged IPv4/IPv6 packets pass the inet table (where security groups live)
+BR_NETFILTER: dict[str, str | int] = {"net.bridge.bridge-nf-call-iptables": 1,
+                                      "net.bridge.bridge-nf-call-ip6tables": 1}
 
 Dict = dict[str, Any]
 
@@ -93,7 +97,14 @@ class PassResult:
 
 
 class LinkMonitor:
-    """Wakes the agent when a link appears or goes in the node namespace (a VIF plugged)."""
+    """Wakes the agent when a link appears or goes in the node namespace (a VIF plugged).
+
+    Its netlink socket belongs to the namespace it was opened in, and keeps that namespace alive:
+    when the name is removed and made again (someone deleted it, the agent rebuilt it), the
+    monitor would hear nothing of the new one and hold the old one, with the links of its
+    bridges, alive for ever. So it notices when the name points at another namespace (or none)
+    and re-opens there, waking the agent.
+    """
 
     def __init__(self, namespace: str, wake: Callable[[], None]) -> None:
         self.namespace = namespace
@@ -114,22 +125,44 @@ class LinkMonitor:
         sock.bind((0, RTMGRP_LINK))
         return sock
 
-    def _run(self) -> None:
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the namespace the name points at now, or None when it is gone."""
         try:
-            sock = self._open()
-        except (OSError, KernelError):
-            LOG.exception("link monitor for %s unavailable; relying on events and resyncs", self.namespace)
-            return
-        with sock:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if not ready:
-                    continue
-                try:
-                    sock.recv(65536)
-                except OSError:  # ENOBUFS after a burst: events were lost, so a pass is due anyway
-                    pass
-                self.wake()
+            st = os.stat(Path(netns.NETNS_RUN_DIR) / self.namespace)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stop.is_set():
+            watching = self._identity()
+            try:
+                sock = self._open()
+            except (OSError, KernelError):
+                if not warned:
+                    LOG.warning("link monitor for %s unavailable; retrying, relying on events and resyncs meanwhile",
+                                self.namespace, exc_info=True)
+                    warned = True
+                self._stop.wait(1.0)
+                continue
+            warned = False
+            with sock:
+                self._listen(sock, watching)
+            self.wake()  # the namespace changed under us: a pass (full, once it fails) rebuilds it
+
+    def _listen(self, sock: socket.socket, watching: tuple[int, int] | None) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.2)
+            if not ready:
+                if self._identity() != watching:
+                    return
+                continue
+            try:
+                sock.recv(65536)
+            except OSError:  # ENOBUFS after a burst: events were lost, so a pass is due anyway
+                pass
+            self.wake()
 
 
 class HostAgent:
@@ -276,15 +309,20 @@ class HostAgent:
                                 "tunneling_ip": self.cfg.local_ip, "tunnel_types": ["vxlan"],
                                 "devices": len(self._reported),
                                 "failures": {**self._retries.failures("firewall"), **self._retries.failures("port:"),
-                                             **self._retries.failures("rule:")}}
+                                             **self._retries.failures("rule:"), **self._part_failures("l2", "status")}}
         per_type = {L2_AGENT: conf,
                     DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": len(self._dhcp_servers),
-                                 "failures": self._retries.failures("dhcp:")},
+                                 "failures": {**self._retries.failures("dhcp:"), **self._part_failures("dhcp")}},
                     L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),
-                               "failures": self._retries.failures("router:")},
+                               "failures": {**self._retries.failures("router:"), **self._part_failures("l3")}},
                     METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
         for agent_type, configuration in per_type.items():
             self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
+
+    def _part_failures(self, *parts: str) -> dict[str, str]:
+        """Parts that failed as a whole (see ``_part``), by name: not only single objects are reported."""
+        failed = self._retries.failures()
+        return {part: failed[part] for part in parts if part in failed}
 
     # ------------------------------------------------------------ one pass
 
@@ -329,8 +367,14 @@ class HostAgent:
         return result
 
     def _l2(self, state: Dict, result: PassResult) -> None:
-        actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
-                                     state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
+        try:
+            actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
+                                         state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
+        except l2.L2Incomplete as exc:  # the rest is wired: its ports are ACTIVE, the failed links' not
+            if exc.have is not None:
+                self._plugged_taps = {name for name, link in exc.have.links.items()
+                                      if link.kind == l2_state.TAP and name not in exc.failed}
+            raise
         result.l2_actions = len(actions)
         self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
 
@@ -462,6 +506,7 @@ class HostAgent:
         # All the host's ports: the network's own (DHCP, router) are let through unfiltered, as in Neutron.
         ports = state["ports"]
         groups, members = state["security_groups"], state["members"]
+        self._closed_baseline(ports)
         if self._zones is None:
             self._zones = firewall.read_zones(self._current_sg_table())
         previous = self._zones
@@ -477,6 +522,7 @@ class HostAgent:
         if key == self._firewall_key and not self._verify and self._firewall_script is not None:
             return
         rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
+        before = self._firewall_script
         refused: set[str] = set()
         try:
             applied = self._apply_firewall(rendered.script)
@@ -484,9 +530,7 @@ class HostAgent:
             refused = self._isolate(ports, groups, members, closed)
             if not refused:
                 if not self._firewall_tables_present():  # never open: at least cut every guarded tap off
-                    guarded = {pid for pid, p in by_id.items() if not firewall.is_trusted(p)}
-                    nft.apply(self.cfg.node_ns, firewall.render_host(
-                        ports, groups, members, zones=self._zones, closed=guarded).script)
+                    self._cut_off_guarded(ports)
                 raise
             self._refused.update(dict.fromkeys(refused, f"nft refused its rules: {exc}"))
             closed |= refused
@@ -494,10 +538,57 @@ class HostAgent:
                         ", ".join(sorted(refused)), exc)
             rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
             applied = self._apply_firewall(rendered.script)
+        if applied and before is not None:
+            self._cut_revoked(before, rendered.script, ports)
         # a port nft refused is retried when its back-off ends, so its render is not cached
         self._firewall_key = key if not self._refused else None
         self._record_firewall_failures(ports, rendered, closed - refused)
         result.firewall_applied = applied
+
+    def _cut_revoked(self, before: str, after: str, ports: list[Dict]) -> None:
+        """Delete the conntrack entries of the flows the new rules no longer allow (a rule
+        removed, a port out of a group, a remote group's member gone, port security turned
+        on): ``ct state established`` would let them live on. Best effort: logged, not raised,
+        since the rules themselves are in place."""
+        by_id = {str(p["id"]): p for p in ports}
+        for pid, src, dst in firewall.revoked(before, after, ports):
+            zone = (self._zones or {}).get(str(by_id[pid].get("network_id")))
+            if zone is None:
+                continue
+            try:
+                conntrack.delete_flows(self.cfg.node_ns, zone, src=src, dst=dst)
+            except (KernelError, ValueError) as exc:
+                LOG.warning("port %s: could not forget flows its rules no longer allow: %s", pid, exc)
+
+    def _closed_baseline(self, ports: list[Dict]) -> None:
+        """What must hold before anything else of the firewall part, so that whatever fails after
+        it (a zone flush, a render, nft) leaves guarded ports closed, never open:
+
+        * the host's tables exist: a node namespace without them (a fresh host, tables removed)
+          first gets a script that cuts every guarded tap off, since an instance's tap may be on
+          its bridge before this agent's first apply;
+        * br_netfilter hands bridged packets to the inet table in the node namespace (the
+          ``bridge-nf-call-ip(6)tables`` sysctls are per namespace; at 0 every security group
+          rule is silently skipped). Where they cannot be set (br_netfilter not loaded) every
+          guarded port stays cut off and the part fails, saying why.
+        """
+        if self._firewall_script is None or self._verify:
+            if not self._firewall_tables_present():
+                self._cut_off_guarded(ports)
+        try:
+            netns.set_sysctls(self.cfg.node_ns, BR_NETFILTER)
+        except KernelError as exc:
+            self._cut_off_guarded(ports)
+            raise KernelError("enable br_netfilter", self.cfg.node_ns,
+                              detail=f"security groups cannot be enforced, guarded ports stay closed: {exc}") from exc
+
+    def _cut_off_guarded(self, ports: list[Dict]) -> None:
+        """Apply a script in which every guarded port is closed (the network's own ports pass)."""
+        guarded = {str(p["id"]) for p in ports if not firewall.is_trusted(p)}
+        nft.apply(self.cfg.node_ns, firewall.render_host(ports, [], {}, closed=guarded).script)
+        self._firewall_script = None  # the kernel no longer holds what this agent last applied
+        self._firewall_key = None
+        self._firewall_record.unlink(missing_ok=True)
 
     def _apply_firewall(self, script: str) -> bool:
         """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync).
@@ -510,6 +601,9 @@ class HostAgent:
         if script == applied and not (self._verify and self._firewall_script is not None):
             self._firewall_script = script
             return False
+        # Forget the record first: an agent that dies between the apply and the new record must
+        # not find an old one that a restart would trust (the kernel may hold more than it says).
+        self._firewall_record.unlink(missing_ok=True)
         if applied is not None and not self._verify:
             try:
                 nft.apply(self.cfg.node_ns, firewall.delta(applied, script))

@@ -112,6 +112,12 @@ def cmd_up(cfg: Config, config_file: str | None) -> int:
     state = Path(cfg.DEFAULT.state_dir).resolve()
     # Nothing on the host (not even the state dir) is touched before this says the host is ours.
     owner = hostclaim.check_free(Footprint.of(cfg), "up", state)
+    dead = hostclaim.left_behind(Footprint.of(cfg).node_ns)
+    if owner is None and dead is not None and dead.state_dir != state:
+        raise SystemExit(f"neutrino up: the cloud of {dead.state_dir} stopped without `neutrino down` and left "
+                         f"its namespaces and daemons on this host; remove them with `{_as_root(_tool('neutrino'))} "
+                         f"down` (it finds that cloud), or start that cloud again with `neutrino up --state-dir "
+                         f"{dead.state_dir}`")
     if owner is None and _pid(state) is None and _port_in_use(cfg.DEFAULT.bind):
         raise SystemExit(f"neutrino up: {cfg.DEFAULT.bind} is already in use by another program; "
                          "choose another address with --bind HOST:PORT")

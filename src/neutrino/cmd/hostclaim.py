@@ -117,16 +117,28 @@ def _held(path: Path) -> bool:
 
 def running(node_ns: str) -> Running | None:
     """The live cloud that owns node namespace ``node_ns`` on this machine, if any."""
-    path = _record_path(node_ns)
     if not _held(_lock_path("hosts", node_ns)):
         return None
+    return _read_record(node_ns)  # None: held, but the record is not written yet (the owner is starting)
+
+
+def _read_record(node_ns: str) -> Running | None:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_record_path(node_ns).read_text())
         return Running(state_dir=Path(data["state_dir"]), pid=int(data["pid"]), bind=str(data["bind"]),
                        url=str(data["url"]), host=str(data["host"]), node_ns=str(data["node_ns"]),
                        config=data.get("config"))
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # held, but the record is not written yet (the owner is starting)
+        return None
+
+
+def left_behind(node_ns: str) -> Running | None:
+    """The record of a cloud that died without ``down`` (SIGKILL, OOM): nobody holds its claim, but
+    its footprint is still in its state directory, so it may have left namespaces on the host."""
+    if _held(_lock_path("hosts", node_ns)):
+        return None
+    record = _read_record(node_ns)
+    return record if record is not None and (record.state_dir / FOOTPRINT).exists() else None
 
 
 def claimed_hosts() -> list[str]:
@@ -220,7 +232,9 @@ def check_free(fp: Footprint, verb: str, state: Path) -> Running | None:
 
 
 def locate(cfg: Config, explicit_state_dir: str | None) -> Running | None:
-    """Point ``cfg`` at the running cloud of this host unless a ``--state-dir`` was given.
+    """Point ``cfg`` at the running cloud of this host unless a ``--state-dir`` was given, or at
+    the cloud that last ran here and died without ``down`` (``status`` then says it is not
+    running there; ``down``/``cleanup`` remove what it left; ``up`` starts it again).
 
     Returns the running cloud when ``cfg`` now points at it.
     """
@@ -228,7 +242,8 @@ def locate(cfg: Config, explicit_state_dir: str | None) -> Running | None:
     if explicit_state_dir:
         state = Path(explicit_state_dir).resolve()
         return owner if owner is not None and owner.state_dir == state else None
-    if owner is not None:
-        cfg.DEFAULT.state_dir = str(owner.state_dir)
-        cfg.DEFAULT.bind = owner.bind
+    found = owner or left_behind(Footprint.of(cfg).node_ns)  # a dead cloud: `down` and `cleanup` remove its remains
+    if found is not None:
+        cfg.DEFAULT.state_dir = str(found.state_dir)
+        cfg.DEFAULT.bind = found.bind
     return owner

@@ -9,11 +9,18 @@ Layout (two tables, both replaced atomically by one ``nft -f`` transaction):
   closed: its prerouting and postrouting chains name every tap that may pass (guarded ports
   through their spoof chain; the network's own DHCP/router ports and ports without port
   security as they are) and drop any other ``tap*`` both ways, so a port whose filter is not
-  rendered (a value that cannot be, or one nft refused) sends and receives nothing.
+  rendered (a value that cannot be, or one nft refused) sends and receives nothing. Its
+  ``outbound`` chain (forward hook) marks each copy of a frame with the guarded port it is about to leave by
+  (``meta mark``, one number per port), for the inet table's ingress dispatch below.
 * ``table inet neutrino-sg``: stateful, through br_netfilter. Bridged packets reach the inet
-  forward hook with the bridge as iif/oif, so ports are told apart by MAC: ``ether saddr``
-  picks the sender's egress chain (``return`` = allowed, end = drop) and then ``ether daddr``
-  the receiver's ingress chain (``accept`` = allowed, end = drop). Remote groups are named
+  forward hook with the bridge as iif/oif, so the sender is told apart by its network's bridge
+  and MAC (``iifname . ether saddr``; MACs are unique per network only, so a port elsewhere
+  with the same MAC never takes over its chains), which picks its egress chain (``return`` =
+  allowed, end = drop); then the receiver by the bridge table's mark (``meta mark``), which
+  picks its ingress chain (``accept`` = allowed, end = drop). Not ``ether daddr``: a frame to
+  the broadcast or a multicast MAC may carry a unicast IP packet (Linux takes it) and the
+  bridge floods a copy to every port; each copy passes this hook with its own port's mark, so
+  every receiver's rules judge it, as Neutron's per-tap ``physdev-out`` rules do. Remote groups are named
   sets of member addresses. ``ct state established,related accept`` comes first, so
   replacing the rules (the whole table, atomically) never cuts a flow already admitted:
   conntrack entries live outside the ruleset and survive the replacement.
@@ -61,6 +68,7 @@ from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, 
 SG_TABLE = "neutrino-sg"
 ANTISPOOF_TABLE = "neutrino-antispoof"
 OWNED_TABLES: tuple[tuple[str, str], ...] = (("bridge", ANTISPOOF_TABLE), ("inet", SG_TABLE))
+MARK_CHAIN = "outbound"  # in the bridge table: which guarded port a frame's copy leaves by (see _marks)
 ZONE_CHAIN = "zones"  # in the inet table; its rules are the network -> conntrack zone map
 ZONE_MIN, ZONE_MAX = 1, 65535  # zone 0 is the kernel's default zone, shared by everything unzoned
 _ZONE_COMMENT = "net:"
@@ -187,6 +195,9 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
         return f"port id {pid!r} cannot be written into an nft script"
     if is_trusted(port) or not port.get("port_security_enabled", True):
         return None
+    net = port.get("network_id")
+    if not net or not _SAFE_ID.fullmatch(str(net)):
+        return f"port {pid}: network id {net!r} cannot name a bridge in an nft script"
     try:
         for mac in _macs(port):
             if not _MAC.fullmatch(mac):
@@ -195,11 +206,6 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
     except (KeyError, TypeError, ValueError) as exc:
         return f"port {pid}: {exc}"
     if zones:
-        net = port.get("network_id")
-        if not net:
-            return f"port {pid} has no network_id, so it cannot get a conntrack zone"
-        if not _SAFE_ID.fullmatch(str(net)):
-            return f"network id {net!r} cannot be written into an nft comment"
         if str(net) not in zones:
             return f"no conntrack zone for network(s) {net}"
         if not _valid_zone(zones[str(net)]):
@@ -357,9 +363,23 @@ def render_antispoof(ports: Sequence[Port], trusted: Sequence[Port] = ()) -> str
     if known:
         lines.append("    oifname vmap { " + ", ".join(f'"{tap}" : accept' for tap in known) + " }")
     lines += ['    oifname "tap*" counter drop', "  }"]
+    lines += [f"  chain {MARK_CHAIN} {{", "    type filter hook forward priority -200; policy accept;",
+              "    meta mark set 0x0"]
+    marks = _marks(ports)
+    if marks:
+        lines.append("    meta mark set oifname map { "
+                     + ", ".join(f'"{tap_name(pid)}" : {mark:#010x}' for pid, mark in marks.items()) + " }")
+    lines += ["  }"]
     for port in ports:
         lines += [f"  chain spoof-{port['id']} {{", *(f"    {r}" for r in _spoof_rules(port)), "  }"]
     return "\n".join([*lines, "}", ""])
+
+
+def _marks(ports: Sequence[Port]) -> dict[str, int]:
+    """The ``meta mark`` (1, 2 ...) of each guarded port, in port-id order: the bridge table sets
+    it on every copy of a frame leaving by the port's tap, the inet table picks the port's
+    ingress chain by it (0: no guarded port, no ingress chain)."""
+    return {pid: number for number, pid in enumerate(sorted(str(p["id"]) for p in ports), start=1)}
 
 
 def _spoof_rules(port: Port) -> list[str]:
@@ -370,6 +390,7 @@ def _spoof_rules(port: Port) -> list[str]:
         "ether type ip6 udp sport 547 udp dport 546 counter drop",
         "ether type ip6 icmpv6 type nd-router-advert counter drop",
         f"ether saddr {own} arp saddr ether {own} arp saddr ip 0.0.0.0 accept",  # address-conflict probes
+        *_nd_target_rule(port),
     ]
     for mac in _macs(port):
         rules.append(f"ether saddr {mac} ip6 saddr {_link_local(mac)} accept")
@@ -381,6 +402,23 @@ def _spoof_rules(port: Port) -> list[str]:
         else:
             rules.append(f"ether saddr {mac} ip6 saddr {_addr(net)} accept")
     return [*rules, "counter drop"]
+
+
+def _nd_target_rule(port: Port) -> list[str]:
+    """ND spoofing, the IPv6 twin of ARP spoofing: a Neighbor Advertisement may name as its target
+    only one of the port's own addresses (link-local of each of its MACs, fixed and pair IPv6
+    addresses). nft 1.0.6 has no ``icmpv6 taddr``: the target is the 128 bits at offset 64 of
+    the ICMPv6 header. A pair given as an IPv6 network (not one address) cannot be listed, so
+    such a port keeps today's looser check (its source address only).
+    """
+    targets = {_link_local(mac) for mac in _macs(port)}
+    for _mac, net in _sources(port):
+        if net.version == 6:
+            if net.prefixlen != net.max_prefixlen:
+                return []
+            targets.add(net.network_address)  # type: ignore[arg-type]
+    listed = ", ".join(f"{int(t):#034x}" for t in sorted(targets))
+    return [f"ether type ip6 icmpv6 type nd-neighbor-advert @th,64,128 != {{ {listed} }} counter drop"]
 
 
 def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
@@ -437,13 +475,14 @@ def _notrack_chain(ports: Sequence[Port]) -> list[str]:
     template and so undo ``notrack``; the ``accept`` ends this priority's evaluation and the
     zone chain skips untracked packets.
     """
-    macs = sorted({mac for p in ports for mac in _macs(p)})
+    macs = sorted({(bridge_name(str(p["network_id"])), mac) for p in ports for mac in _macs(p)})
     if not macs:
         return []
-    listed = ", ".join(macs)
+    listed = ", ".join(f'"{bridge}" . {mac}' for bridge, mac in macs)  # MACs are unique per network only
     return [f"  chain {NOTRACK_CHAIN} {{",
             f"    type filter hook prerouting priority {_NOTRACK_PRIORITY}; policy accept;",
-            f"    ether saddr {{ {listed} }} notrack", f"    ether daddr {{ {listed} }} notrack", "  }"]
+            f"    iifname . ether saddr {{ {listed} }} notrack", f"    iifname . ether daddr {{ {listed} }} notrack",
+            "  }"]
 
 
 def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str]) -> list[str]:
@@ -471,15 +510,16 @@ def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_p
 
 
 def _dispatch(ports: Sequence[Port]) -> list[str]:
-    owner: dict[str, str] = {}
-    for port in ports:  # sorted by id, so a MAC shared through allowed pairs goes to the same port every time
+    """Egress by (bridge, source MAC), ingress by the mark the bridge table gave the copy (see above)."""
+    owner: dict[tuple[str, str], str] = {}
+    for port in sorted(ports, key=lambda p: str(p["id"])):  # a MAC shared through pairs: the same port each time
         for mac in _macs(port):
-            owner.setdefault(mac, str(port["id"]))
+            owner.setdefault((bridge_name(str(port["network_id"])), mac), str(port["id"]))
     if not owner:
         return []
-    out = ", ".join(f"{mac} : jump egress-{pid}" for mac, pid in sorted(owner.items()))
-    into = ", ".join(f"{mac} : jump ingress-{pid}" for mac, pid in sorted(owner.items()))
-    return [f"    ether saddr vmap {{ {out} }}", f"    ether daddr vmap {{ {into} }}"]
+    out = ", ".join(f'"{bridge}" . {mac} : jump egress-{pid}' for (bridge, mac), pid in sorted(owner.items()))
+    into = ", ".join(f"{mark:#010x} : jump ingress-{pid}" for pid, mark in _marks(ports).items())
+    return [f"    iifname . ether saddr vmap {{ {out} }}", f"    meta mark vmap {{ {into} }}"]
 
 
 def _chain(direction: str, body: list[str]) -> list[str]:
@@ -633,6 +673,48 @@ def parse_tables(script: str) -> dict[tuple[str, str], Blocks]:
         elif line == "}":
             current = None
     return tables
+
+
+def set_elements(block: Sequence[str]) -> set[str]:
+    """The elements of one ``set`` block as :func:`render` writes it (one line, ``elements = { ... }``)."""
+    line = " ".join(block)
+    if "elements = {" not in line:
+        return set()
+    inside = line.split("elements = {", 1)[1].split("}", 1)[0]
+    return {item.strip() for item in inside.split(",") if item.strip()}
+
+
+def revoked(old: str, new: str, ports: Iterable[Port]) -> list[tuple[str, str | None, str | None]]:
+    """The flows a change from script ``old`` to ``new`` no longer allows, as (port id, src, dst).
+
+    A port whose ingress (egress) chain lost a line loses every flow to (from) its addresses; a
+    remote group's set that lost members cuts the flows between those members and the ports
+    whose chains name the set. ``src``/``dst`` are addresses or networks, None for any. Ports
+    that were not filtered in ``old`` (new, or port security just turned on) lose every flow.
+    """
+    tables = parse_tables(old)
+    before, after = tables.get(("inet", SG_TABLE), {}), parse_tables(new).get(("inet", SG_TABLE), {})
+    let_through = " ".join(tables.get(("bridge", ANTISPOOF_TABLE), {}).get("chain prerouting", []))
+    shrunk = {name.split()[1]: set_elements(lines) - set_elements(after.get(name, []))
+              for name, lines in before.items() if name.startswith("set ")}
+    out: list[tuple[str, str | None, str | None]] = []
+    for port in ports:
+        pid = str(port.get("id"))
+        mine = [str(net) for _mac, net in _sources(port)] if f"chain ingress-{pid}" in after else []
+        for direction in ("ingress", "egress"):
+            was, now = before.get(f"chain {direction}-{pid}"), after.get(f"chain {direction}-{pid}")
+            if now is None:
+                continue  # not filtered now: gone, trusted, or kept closed (its tap passes nothing)
+            if was is None and f'"{tap_name(pid)}" : accept' not in let_through:
+                continue  # a new port: no flow of it to cut
+            if was is None or set(was) - set(now):
+                out += [(pid, None, a) if direction == "ingress" else (pid, a, None) for a in mine]
+                continue
+            for name in sorted({ref for line in now for ref in re.findall(r"@(sg-\S+)", line)}):
+                for member in sorted(shrunk.get(name, ())):
+                    out += [(pid, member, a) if direction == "ingress" else (pid, a, member) for a in mine
+                            if ipaddress.ip_network(a).version == ipaddress.ip_network(member).version]
+    return out
 
 
 def delta(old: str, new: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from neutrino.agent.l2 import state as l2
 from neutrino.agent.l2.state import BRIDGE, PHYS, TAP, VXLAN, Action, L2State, Link
-from neutrino.kernel import linkdump, links
+from neutrino.kernel import KernelError, linkdump, links
 from neutrino.kernel.names import is_ours
 
 _KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VIF end: a tap
@@ -45,10 +45,30 @@ def read_actual(ns: str | None, physical: Iterable[str] = ()) -> L2State:
     return L2State(out)
 
 
+class L2Incomplete(KernelError):
+    """Some actions failed; every other one was carried out. ``failed`` names the links they were for."""
+
+    def __init__(self, ns: str | None, failures: dict[str, str], have: L2State | None = None) -> None:
+        super().__init__("apply L2", ns or "host", detail="; ".join(f"{k}: {v}" for k, v in sorted(failures.items())))
+        self.failed = failures
+        self.have = have
+
+
 def apply(ns: str | None, actions: Iterable[Action], underlay_dev: str) -> None:
-    """Carry out ``actions`` in order; each verb is idempotent, so a repeated batch changes nothing."""
+    """Carry out ``actions`` in order; each verb is idempotent, so a repeated batch changes nothing.
+
+    One action that fails (one network's bridge or vxlan, one tap) does not stop the others:
+    another network is wired all the same, and the failures are raised together at the end
+    (:class:`L2Incomplete`), so the agent reports and retries them.
+    """
+    failures: dict[str, str] = {}
     for action in actions:
-        _apply_one(ns, action, underlay_dev)
+        try:
+            _apply_one(ns, action, underlay_dev)
+        except (KernelError, OSError, ValueError) as exc:
+            failures.setdefault(str(getattr(action, "name", getattr(action, "vxlan", action))), str(exc))
+    if failures:
+        raise L2Incomplete(ns, failures)
 
 
 def _apply_one(ns: str | None, action: Action, underlay_dev: str) -> None:
@@ -83,5 +103,9 @@ def reconcile(ns: str | None, host_ports: Iterable[Mapping[str, Any]], networks:
     want = l2.desired(host_ports, networks, local_ip, remote_vteps, phys)
     have = read_actual(ns, phys.values())
     actions = l2.diff(want, have)
-    apply(ns, actions, underlay_dev)
+    try:
+        apply(ns, actions, underlay_dev)
+    except L2Incomplete as exc:
+        exc.have = have
+        raise
     return actions, have

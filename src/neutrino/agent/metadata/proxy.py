@@ -14,6 +14,7 @@ carries the config path), so nothing else is ever signalled.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -28,6 +29,7 @@ NETWORK_HEADER = "X-Neutron-Network-ID"
 FORWARDED_FOR = "X-Forwarded-For"
 DEFAULT_BIND = f"0.0.0.0:{PROXY_PORT}"
 HAPROXY = "/usr/sbin/haproxy"
+PIDFILE = "haproxy.pid"  # next to the config; the metadata server checks its peer against it
 
 # Every value below lands in a config file: refuse anything that could end a token or a line.
 # Full matches only: ``$`` would let a trailing newline through.
@@ -107,7 +109,7 @@ class MetadataProxy:
         self.haproxy = haproxy
         self.directory = Path(state_dir) / ident
         self.config_path = self.directory / "haproxy.cfg"
-        self.pidfile = self.directory / "haproxy.pid"
+        self.pidfile = self.directory / PIDFILE
 
     @property
     def argv(self) -> list[str]:
@@ -125,6 +127,7 @@ class MetadataProxy:
     def apply(self) -> str:
         """Make it so; returns what happened to haproxy: started, restarted or unchanged."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o755)  # root's alone to write: the metadata server trusts what it holds
         changed = write_atomic(self.config_path, self.render())
         pid = self.pid()
         if pid is None:

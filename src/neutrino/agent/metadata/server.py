@@ -9,6 +9,13 @@ like Nova's metadata API (EC2 ``/latest/meta-data/...`` and ``/openstack/latest/
 
 Standard library only: a threading ``UnixStreamServer`` in a daemon thread. A unix socket
 needs no address in the agent's namespace (root's 127.0.0.1:9697 is taken on these hosts).
+
+The socket is open to haproxy's group (nobody/nogroup once it dropped root), which dnsmasq
+and other daemons of the machine share, and whoever connects writes the headers above. So
+each connection is checked by its peer's credentials (:func:`trusted_peer`): root (the agent
+itself), or a haproxy process that root started from a root-owned config whose pidfile names
+that very process. A process that became nobody cannot ptrace it (a credential change leaves
+it non-dumpable) nor write a config or pidfile where root keeps them.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import socket
 import socketserver
 import stat
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -30,7 +38,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from neutrino import tokens
-from neutrino.agent.metadata.proxy import FORWARDED_FOR, NETWORK_HEADER, ROUTER_HEADER
+from neutrino.agent.metadata.proxy import FORWARDED_FOR, NETWORK_HEADER, PIDFILE, ROUTER_HEADER
 from neutrino.kernel import procs
 
 LOG = logging.getLogger(__name__)
@@ -112,6 +120,38 @@ def caller_address(forwarded_for: list[str]) -> str | None:
     return str(ip)
 
 
+def _root_owned(path: str) -> bool:
+    """A file or directory only root can have written: root's, no group/other write, no symlink."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return st.st_uid == 0 and not stat.S_ISLNK(st.st_mode) and not st.st_mode & 0o022
+
+
+def trusted_peer(conn: socket.socket) -> bool:
+    """Whether the process on the other end of ``conn`` may speak for instances (see the module doc).
+
+    Any uid may run the haproxy binary; what root alone can do is write the config it is started
+    from and the pidfile haproxy writes before it drops root. The process must be that haproxy.
+    """
+    pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                         struct.calcsize("3i")))
+    if uid in (0, os.geteuid()):
+        return True
+    argv = procs.cmdline(pid)
+    try:
+        exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return False
+    if exe != "haproxy" or argv is None or len(argv) != 3 or argv[1] != "-f" or not os.path.isabs(argv[2]):
+        return False
+    config = argv[2]
+    pidfile = os.path.join(os.path.dirname(config), PIDFILE)
+    return (all(_root_owned(p) for p in (config, os.path.dirname(config), pidfile))
+            and procs.read_pid(pidfile) == pid)
+
+
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True  # a stuck client must not keep the agent from exiting
 
@@ -121,6 +161,12 @@ class _Server(socketserver.ThreadingUnixStreamServer):
         self.mode = mode
         self.group = group
         super().__init__(path, _Handler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if trusted_peer(request):
+            return True
+        LOG.warning("metadata socket %s: refused a connection from a process that is not our haproxy", self.path)
+        return False
 
     def server_bind(self) -> None:
         super().server_bind()
