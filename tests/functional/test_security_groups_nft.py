@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +112,10 @@ def host(ns_prefix: str) -> Iterator[Host]:
             h.listeners.append(subprocess.Popen(["ip", "netns", "exec", h.vms["vm2"], "busybox", "nc", "-ll",
                                                  "-p", str(port), "-e", "/bin/cat"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # the listeners start in the background: on a loaded machine give them a moment to bind
+        deadline = time.monotonic() + 10
+        while not h.tcp("vm3", "vm2", 80) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert h.tcp("vm3", "vm2", 80), "baseline: without a firewall everything is open"
         yield h
     finally:
