@@ -47,15 +47,16 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
               "reader": (404, 200, LIST_OK, 403, 403), "other": (404, 404, LIST_HIDDEN, 404, 404),
               "netowner": (201, 200, LIST_OK, 403, 204)},
     # *_security_group_rule: admin or the group owner (rule:sg_owner); B cannot see A's group.
-    # Neutron has no update_security_group_rule rule: the "default" rule (admin_or_owner,
-    # without a role) decides, so A's reader may change a rule's description.
+    # Neutron's plugin cannot update a rule at all (no rule, no method); neutrino's description
+    # update gets its siblings' rule (update_security_group_rule), so A's reader may not write.
     "security-group-rules": {"admin": (201, 200, LIST_OK, 200, 204), "member": (201, 200, LIST_OK, 200, 204),
-                             "reader": (403, 200, LIST_OK, 200, 403),
+                             "reader": (403, 200, LIST_OK, 403, 403),
                              "other": (404, 404, LIST_HIDDEN, 404, 404)},
-    # get_quota: admin or the project's manager; a project reads its own without the rule;
+    # get_quota: admin or the project's manager; a project reads its own without the rule, but
+    # the list asks get_quota (Neutron's index: 403 for a member or reader);
     # update/delete_quota: admin only; POST is 501 for everyone
-    "quotas": {"admin": (501, 200, LIST_OK, 200, 204), "member": (501, 200, LIST_OK, 403, 403),
-               "reader": (501, 200, LIST_OK, 403, 403), "other": (501, 403, LIST_HIDDEN, 403, 403)},
+    "quotas": {"admin": (501, 200, LIST_OK, 200, 204), "member": (501, 200, "status 403", 403, 403),
+               "reader": (501, 200, "status 403", 403, 403), "other": (501, 403, "status 403", 403, 403)},
     # *_agent: admin only; agents are not created through the API (405)
     "agents": {"admin": (405, 200, LIST_OK, 200, 204), "member": (405, 404, LIST_HIDDEN, 404, 404),
                "reader": (405, 404, LIST_HIDDEN, 404, 404), "other": (405, 404, LIST_HIDDEN, 404, 404)},
