@@ -6,6 +6,12 @@ the code does: ``get_<res>`` failing is 404 (and absent from lists), a change th
 but not make is 403, a create the rule refuses is 403. A create that names a parent (network,
 security group) the caller may not see answers 404 for that parent, as a show of it would.
 
+Where this is stricter than Neutron (existence is never confirmed to who may not see it):
+Neutron 2024.1-2025.2 answered 404 for a port or subnet on an invisible network (its
+OwnershipValidationHook) but 403 for a security group rule in an invisible group (its policy
+hook answers every refused POST with 403), and its tagging controller answers 403, not 404,
+for another project's object. Neutron master (2026) dropped the hook: 403 for ports too.
+
 The object under test belongs to project ``A``; for subnets and ports it sits on a network of
 project ``N`` (the "network owner" column), which is neither shared nor external.
 """
