@@ -30,3 +30,24 @@ def test_a_file_may_ask_is_admin_and_neutrons_other_caller_values(api: Api) -> N
     mine = api.as_("A")
     assert mine.post("/v2.0/security-groups", json=body, headers={"X-User-Id": "u-1"}).status_code == 201
     assert mine.post("/v2.0/security-groups", json=body, headers={"X-User-Id": "u-2"}).status_code == 403
+
+
+@pytest.fixture
+def octavia(tmp_path: Path) -> Iterator[Api]:
+    """neutron-lib's ``context_can_set_project_id`` given to a service role (as a load-balancer
+    service needs, to make ports for its users' projects)."""
+    path = tmp_path / "policy.yaml"
+    path.write_text('"context_can_set_project_id": "role:service"\n')
+    yield from serve(tmp_path / "state", path)
+
+
+def test_context_can_set_project_id_names_who_may_create_for_another_project(octavia: Api) -> None:
+    net = octavia.create("network", tenant_id="A")
+    octavia.create("subnet", tenant_id="A", network_id=net["id"], cidr="10.1.0.0/24", ip_version=4)
+    body = {"port": {"network_id": net["id"], "tenant_id": "A"}}
+    r = octavia.as_("lb", roles="service").post("/v2.0/ports", json=body)
+    assert r.status_code == 201 and r.json()["port"]["project_id"] == "A", r.text
+    r = octavia.as_("B").post("/v2.0/networks", json={"network": {"tenant_id": "A"}})
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["message"] == ("Specifying 'project_id' other than the authenticated project "
+                                                   "in request is not allowed for the current user.")

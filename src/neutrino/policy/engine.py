@@ -146,10 +146,14 @@ class Policy:
         return [self._passes(rule, target, who) for target in targets]
 
     def decide_admin(self, ctx: Context) -> Context:
-        """``ctx`` with ``is_admin`` as the ``context_is_admin`` rule decides it (Neutron derives
-        ``context.is_admin`` the same way), so an override of that rule reaches the code that
-        asks ``ctx.is_admin`` (naming another project in a body, query narrowing)."""
-        return dataclasses.replace(ctx, policy_admin=self.check(ctx, "context_is_admin", {}))
+        """``ctx`` with ``is_admin`` as the ``context_is_admin`` rule decides it and
+        ``can_set_project_id`` as ``context_can_set_project_id`` does (Neutron's context derives
+        both the same way, the caller's own values as the target), so an override of either
+        reaches the code that asks (naming another project in a body, query narrowing)."""
+        who = creds(ctx)
+        return dataclasses.replace(
+            ctx, policy_admin=self.check(ctx, "context_is_admin", who),
+            policy_can_set_project=self.check(ctx, "context_can_set_project_id", who))
 
     def authorize(self, ctx: Context, action: str, target: Mapping[str, Any],
                   changed: Mapping[str, Any] | None = None) -> None:
