@@ -18,6 +18,8 @@ class Context:
     all_projects: bool = False
     # the policy's ``context_is_admin`` for this caller (set per request); None: the admin role
     policy_admin: bool | None = None
+    # the policy's ``context_can_set_project_id`` for this caller (set per request)
+    policy_can_set_project: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -30,9 +32,10 @@ class Context:
         return self.all_projects or self.is_admin
 
     @property
-    def can_write(self) -> bool:
-        """Reader-only tokens may look but not change anything (Neutron's reader role)."""
-        return bool(self.roles & {"admin", "member"})
+    def can_set_project_id(self) -> bool:
+        """Neutron's ``context.can_set_project_id``: may name another project in a request body
+        (an admin, or whom the ``context_can_set_project_id`` rule names)."""
+        return self.is_admin or self.policy_can_set_project
 
     @classmethod
     def admin(cls) -> Context:

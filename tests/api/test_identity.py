@@ -340,7 +340,7 @@ def test_authenticate_is_fast_when_cached(env: Env) -> None:
     raw, tok = env.token("demo", DEMO_PW, "demo")
     ctx = env.identity.authenticate(raw)
     assert ctx.user_id == tok["user"]["id"] and ctx.project_id == tok["project"]["id"]
-    assert ctx.roles == frozenset({"member", "reader"}) and not ctx.is_admin and ctx.can_write
+    assert ctx.roles == frozenset({"member", "reader"}) and not ctx.is_admin
     n = 2000
     start = time.perf_counter()
     for _ in range(n):
@@ -562,7 +562,7 @@ def test_new_user_on_new_project_end_to_end(env: Env) -> None:
     raw, tok = env.token("carol", "c-pw", name)
     assert tok["project"]["id"] == project["id"]
     ctx = env.identity.authenticate(raw)
-    assert ctx.project_id == project["id"] and ctx.user_name == "carol" and ctx.can_write
+    assert ctx.project_id == project["id"] and ctx.user_name == "carol" and "member" in ctx.roles
     assert ctx.project_name == name
 
     # revoking the role ends the (cached) token at once

@@ -414,8 +414,11 @@ def test_a_port_claiming_to_be_another_projects_router_interface_is_not_one(api:
     a_net, a_sub = tenant_net(alice)
     router = alice.create("router", external_gateway_info={"network_id": ext["id"]})
     m_net, m_sub = tenant_net(mallory, cidr="10.9.0.0/24")
-    spoof = mallory.create("port", network_id=m_net["id"], device_owner="network:router_interface",
-                           device_id=router["id"], fixed_ips=[{"ip_address": "10.9.0.1"}])
+    claim = {"network_id": m_net["id"], "device_owner": "network:router_interface", "device_id": router["id"],
+             "fixed_ips": [{"ip_address": "10.9.0.1"}]}
+    r = mallory.post("/v2.0/ports", json={"port": claim})  # Neutron refuses the claim outright
+    assert r.status_code == 409 and err(r)["type"] == "DeviceIDNotOwnedByTenant"
+    spoof = api.create("port", tenant_id="projB", **claim)  # an admin may; it is still no interface
     victim = mallory.create("port", network_id=m_net["id"])
     r = mallory.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext["id"],
                                                               "port_id": victim["id"]}})

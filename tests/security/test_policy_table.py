@@ -6,6 +6,12 @@ the code does: ``get_<res>`` failing is 404 (and absent from lists), a change th
 but not make is 403, a create the rule refuses is 403. A create that names a parent (network,
 security group) the caller may not see answers 404 for that parent, as a show of it would.
 
+Where this is stricter than Neutron (existence is never confirmed to who may not see it):
+Neutron 2024.1-2025.2 answered 404 for a port or subnet on an invisible network (its
+OwnershipValidationHook) but 403 for a security group rule in an invisible group (its policy
+hook answers every refused POST with 403), and its tagging controller answers 403, not 404,
+for another project's object. Neutron master (2026) dropped the hook: 403 for ports too.
+
 The object under test belongs to project ``A``; for subnets and ports it sits on a network of
 project ``N`` (the "network owner" column), which is neither shared nor external.
 """
@@ -47,15 +53,16 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
               "reader": (404, 200, LIST_OK, 403, 403), "other": (404, 404, LIST_HIDDEN, 404, 404),
               "netowner": (201, 200, LIST_OK, 403, 204)},
     # *_security_group_rule: admin or the group owner (rule:sg_owner); B cannot see A's group.
-    # Neutron has no update_security_group_rule rule: the "default" rule (admin_or_owner,
-    # without a role) decides, so A's reader may change a rule's description.
+    # Neutron's plugin cannot update a rule at all (no rule, no method); neutrino's description
+    # update gets its siblings' rule (update_security_group_rule), so A's reader may not write.
     "security-group-rules": {"admin": (201, 200, LIST_OK, 200, 204), "member": (201, 200, LIST_OK, 200, 204),
-                             "reader": (403, 200, LIST_OK, 200, 403),
+                             "reader": (403, 200, LIST_OK, 403, 403),
                              "other": (404, 404, LIST_HIDDEN, 404, 404)},
-    # get_quota: admin or the project's manager; a project reads its own without the rule;
+    # get_quota: admin or the project's manager; a project reads its own without the rule, but
+    # the list asks get_quota (Neutron's index: 403 for a member or reader);
     # update/delete_quota: admin only; POST is 501 for everyone
-    "quotas": {"admin": (501, 200, LIST_OK, 200, 204), "member": (501, 200, LIST_OK, 403, 403),
-               "reader": (501, 200, LIST_OK, 403, 403), "other": (501, 403, LIST_HIDDEN, 403, 403)},
+    "quotas": {"admin": (501, 200, LIST_OK, 200, 204), "member": (501, 200, "status 403", 403, 403),
+               "reader": (501, 200, "status 403", 403, 403), "other": (501, 403, "status 403", 403, 403)},
     # *_agent: admin only; agents are not created through the API (405)
     "agents": {"admin": (405, 200, LIST_OK, 200, 204), "member": (405, 404, LIST_HIDDEN, 404, 404),
                "reader": (405, 404, LIST_HIDDEN, 404, 404), "other": (405, 404, LIST_HIDDEN, 404, 404)},

@@ -80,7 +80,8 @@ def _convert_and_validate(name: str, attr: Attr, value: Any) -> Any:
 
 
 def _check_project(body: dict[str, Any], ctx: Context) -> None:
-    """project_id and tenant_id are one attribute; only admins may name another project."""
+    """project_id and tenant_id are one attribute; only admins (or whom the policy's
+    ``context_can_set_project_id`` names) may name another project (neutron-lib's wording)."""
     pid, tid = body.pop("project_id", UNSET), body.pop("tenant_id", UNSET)
     if pid is not UNSET and tid is not UNSET and pid != tid:
         raise _bad("'project_id' and 'tenant_id' do not match")
@@ -89,11 +90,9 @@ def _check_project(body: dict[str, Any], ctx: Context) -> None:
         given = ctx.project_id
     if not isinstance(given, str) or not given or len(given) > 255 or v.has_control(given):
         raise _bad(f"Invalid input for project_id. Reason: '{v.shown(given)}' is not a valid string.")
-    if given != ctx.project_id and not ctx.is_admin:
-        raise _bad(
-            "Specifying 'project_id' or 'tenant_id' other than the authenticated project "
-            "in request requires admin privileges"
-        )
+    if given != ctx.project_id and not ctx.can_set_project_id:
+        raise _bad("Specifying 'project_id' other than the authenticated project in request is not allowed "
+                   "for the current user.")
     body["project_id"] = given
 
 

@@ -190,9 +190,8 @@ class Controller:
 
     def _visible(self, s: Session, ctx: Context, items: list[Item]) -> list[Item]:
         """The items ``get_<res>`` lets the caller see (Neutron hides the others from lists)."""
-        action = self._action("get")
-        return [i for i, t in zip(items, targets.build(s, self.res.member, items), strict=True)
-                if self.policy.check(ctx, action, t)]
+        allowed = self.policy.allowed(ctx, self._action("get"), targets.build(s, self.res.member, items))
+        return [i for i, ok in zip(items, allowed, strict=True) if ok]
 
     def _get_visible(self, s: Session, ctx: Context, id: str) -> tuple[Item, Item]:
         return visible_target(self.policy, s, ctx, self.res, self.svc, id)

@@ -2,9 +2,10 @@
 
 Copied from Neutron's ``neutron/conf/policies/*.py`` (the new, role-based defaults that Neutron
 enforces since 2023.2: ``admin``, project ``member``/``reader``, ``manager``, ``service``), for
-the resources neutrino serves. The names are Neutron's, so an operator's ``policy.yaml`` written
-for Neutron overrides the same rules here. Rules Neutron keeps only for extensions neutrino
-does not serve (trunks, QoS, RBAC, ...) are left out; an override may still name them.
+the resources neutrino serves, plus ``update_security_group_rule`` (see there). The names are
+Neutron's, so an operator's ``policy.yaml`` written for Neutron overrides the same rules here.
+Rules Neutron keeps only for extensions neutrino does not serve (trunks, QoS, RBAC, ...) are
+left out; an override may still name them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ RULES: dict[str, str] = {
     # --- neutron/conf/policies/base.py
     "context_is_admin": "role:admin",
     "context_with_global_access": "!",
+    # neutron_lib/policy/_engine.py: who may name another project in a request body ("!": only
+    # admins, whom the code lets through before asking)
+    "context_can_set_project_id": "!",
     "service_api": "role:service",
     "owner": "project_id:%(project_id)s",
     "admin_or_owner": "rule:context_is_admin or rule:owner",
@@ -104,7 +108,15 @@ RULES: dict[str, str] = {
     # --- neutron/conf/policies/port.py
     "network_device": "field:port:device_owner=~^network:",
     "admin_or_data_plane_int": "rule:context_is_admin or role:data_plane_integrator",
-    "create_port": "(rule:admin_only) or (rule:service_api) or role:member and rule:network_owner or rule:shared",
+    # Neutron master (change 6ffe5056af, 2026) folded the removed OwnershipValidationHook into
+    # this rule as "... or rule:shared", without a role: any token of any project, a reader or
+    # one with no role at all, could then create ports on a shared network. Neutron 2024.1 to
+    # 2025.2 asked role:member (ADMIN_OR_PROJECT_MEMBER) and the hook asked network owner or
+    # shared; this is that answer in master's form (a member on a shared network).
+    "create_port": (
+        "(rule:admin_only) or (rule:service_api) or role:member and rule:network_owner"
+        " or role:member and rule:shared"
+    ),
     "create_port:device_id": "(rule:admin_only) or (role:member and project_id:%(project_id)s) or rule:service_api",
     "create_port:device_owner": (
         "not rule:network_device or (rule:admin_only) or (rule:service_api) or "
@@ -283,6 +295,11 @@ RULES: dict[str, str] = {
     "create_security_group_rule": "(rule:admin_only) or (role:member and rule:sg_owner)",
     "get_security_group_rule": "(rule:admin_only) or (role:reader and rule:sg_owner)",
     "delete_security_group_rule": "(rule:admin_only) or (role:member and rule:sg_owner)",
+    # Not one of Neutron's rules: Neutron's plugin has no update_security_group_rule (a PUT never
+    # writes there), so its policy leaves the action to "default" (admin_or_owner, which asks no
+    # role). neutrino lets a rule's description change, so the action gets the rule its siblings
+    # have: a project reader passing "default" would otherwise write (readers never write).
+    "update_security_group_rule": "(rule:admin_only) or (role:member and rule:sg_owner)",
     # --- neutron/conf/policies/quotas.py
     "get_quota": "(rule:admin_only) or (role:manager and project_id:%(project_id)s)",
     "update_quota": "rule:admin_only",

@@ -34,7 +34,7 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from oslo_config import cfg
@@ -81,7 +81,13 @@ _checks._check = _check
 
 
 def creds(ctx: Context) -> dict[str, Any]:
-    return {"roles": sorted(ctx.roles), "project_id": ctx.project_id, "user_id": ctx.user_id}
+    """What a rule may ask of the caller: the values Neutron's context hands oslo.policy
+    (``to_policy_values``), so that an operator's file naming ``is_admin:True``,
+    ``tenant_id:...`` or ``project_name:...`` means here what it means in Neutron."""
+    return {"roles": sorted(ctx.roles), "project_id": ctx.project_id, "tenant_id": ctx.project_id,
+            "user_id": ctx.user_id, "user": ctx.user_id, "is_admin": ctx.is_admin,
+            "project_name": ctx.project_name, "user_name": ctx.user_name,
+            "domain_id": None, "system_scope": None}
 
 
 class Policy:
@@ -134,11 +140,20 @@ class Policy:
         """Whether ``action`` (a rule name such as ``get_port``) allows ``target``."""
         return self._passes(self._rule(action), target, creds(ctx))
 
+    def allowed(self, ctx: Context, action: str, targets: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """``check`` for each target of a list, the caller's values built once."""
+        rule, who = self._rule(action), creds(ctx)
+        return [self._passes(rule, target, who) for target in targets]
+
     def decide_admin(self, ctx: Context) -> Context:
-        """``ctx`` with ``is_admin`` as the ``context_is_admin`` rule decides it (Neutron derives
-        ``context.is_admin`` the same way), so an override of that rule reaches the code that
-        asks ``ctx.is_admin`` (naming another project in a body, query narrowing)."""
-        return dataclasses.replace(ctx, policy_admin=self.check(ctx, "context_is_admin", {}))
+        """``ctx`` with ``is_admin`` as the ``context_is_admin`` rule decides it and
+        ``can_set_project_id`` as ``context_can_set_project_id`` does (Neutron's context derives
+        both the same way, the caller's own values as the target), so an override of either
+        reaches the code that asks (naming another project in a body, query narrowing)."""
+        who = creds(ctx)
+        return dataclasses.replace(
+            ctx, policy_admin=self.check(ctx, "context_is_admin", who),
+            policy_can_set_project=self.check(ctx, "context_can_set_project_id", who))
 
     def authorize(self, ctx: Context, action: str, target: Mapping[str, Any],
                   changed: Mapping[str, Any] | None = None) -> None:

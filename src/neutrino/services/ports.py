@@ -18,7 +18,7 @@ from neutrino.api import dhcp_options
 from neutrino.api import validators as v
 from neutrino.context import Context
 from neutrino.db.models.base import new_id
-from neutrino.db.models.l3 import FloatingIP, RouterPort
+from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, PortSecurityGroup, Subnet
 from neutrino.db.models.security import SecurityGroup
 from neutrino.errors import (
@@ -34,6 +34,10 @@ from neutrino.services import common, ipam, security_groups
 from neutrino.services.deps import Deps
 
 DEFAULT_DNS_DOMAIN = "openstacklocal."
+# Neutron's ROUTER_INTERFACE_OWNERS: a port with one of these owners claims to be an interface
+# of the router named by its device_id
+INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",
+                    "network:ha_router_replicated_interface")
 
 
 class InvalidIpForSubnet(BadRequest):
@@ -62,6 +66,23 @@ class PortSecurityPortHasSecurityGroup(Conflict):
     message = ("Port has security group associated. Cannot disable port security or IP address "
                "until security group is removed.")
     type_name = "PortSecurityPortHasSecurityGroup"
+
+
+class DeviceIDNotOwnedByTenant(Conflict):
+    message = ("The following device_id {device_id} is not owned by your project or matches another "
+               "project router.")
+    type_name = "DeviceIDNotOwnedByTenant"
+
+
+def check_device_id(s: Session, ctx: Context, device_owner: str, device_id: str, project_id: str) -> None:
+    """Neutron's ``_enforce_device_owner_not_router_intf_or_device_id``: only an admin may make a
+    port that claims to be an interface of another project's router (409), whatever the policy
+    lets the caller set; the router is looked up whoever owns it, as Neutron does (elevated)."""
+    if device_owner not in INTERFACE_OWNERS or ctx.is_admin or not device_id:
+        return
+    owner = s.scalar(select(Router.project_id).where(Router.id == device_id))
+    if owner is not None and owner != project_id:
+        raise DeviceIDNotOwnedByTenant(device_id=device_id)
 
 
 @dataclass
@@ -374,6 +395,8 @@ class PortService:
         if network is None:
             raise ResourceNotFound("network", body["network_id"])
         self.deps.quotas.check(s, body["project_id"], "port", Port)
+        if body.get("device_owner"):
+            check_device_id(s, ctx, body["device_owner"], body.get("device_id", ""), body["project_id"])
         return to_dict(self.create_internal(s, ctx, network, body))
 
     def create_internal(self, s: Session, ctx: Context, network: Network, body: dict[str, Any]) -> Port:
@@ -435,6 +458,10 @@ class PortService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
+        owner = body.get("device_owner") or port.device_owner
+        device_id = body.get("device_id") or port.device_id
+        if (owner and body.get("device_id") != port.device_id) or "device_owner" in body:
+            check_device_id(s, ctx, owner, device_id, port.project_id)
         changed = False
         if "dns_name" in body or "dns_domain" in body:
             check_dns_name(body.get("dns_name", port.dns_name), body.get("dns_domain", port.dns_domain))

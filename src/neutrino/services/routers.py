@@ -26,13 +26,12 @@ from neutrino.services import common, ipam
 from neutrino.services import networks as networks_svc
 from neutrino.services import subnets as subnets_svc
 from neutrino.services.deps import Deps
-from neutrino.services.ports import PortService, delete_port
+from neutrino.services.ports import INTERFACE_OWNERS, PortService, delete_port
 from neutrino.services.ports import get_visible as get_port
 
 ROUTER_INTF = "network:router_interface"
 ROUTER_GW = "network:router_gateway"
 FLOATINGIP_OWNER = "network:floatingip"
-INTERFACE_OWNERS = (ROUTER_INTF, "network:router_interface_distributed", "network:ha_router_replicated_interface")
 ROUTER_PORT_OWNERS = INTERFACE_OWNERS + (ROUTER_GW, "network:router_centralized_snat", "network:router_ha_interface")
 MAX_ROUTES = 30  # Neutron's [DEFAULT] max_routes
 DEFAULT_ZONE = "nova"

@@ -3,7 +3,7 @@
 Quotas are not a generic collection: they are keyed by project, have member actions
 (``/default``, ``/details``) and a collection action (``/tenant``), and only admins change them.
 
-    GET    /v2.0/quotas                         non-default limits, per project (others: own only)
+    GET    /v2.0/quotas                         non-default limits, per project (get_quota: admin, manager)
     POST   /v2.0/quotas                         501 HTTPNotImplemented, as in Neutron
     GET    /v2.0/quotas/tenant | /project       who is asking
     GET    /v2.0/quotas/{project_id}            {"quota": {"network": 100, ...}}
@@ -88,11 +88,13 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
 
     async def index(request: Request) -> Response:
         ctx = context_of(request)
-        # what GET /v2.0/quotas/{id} would show this caller: its own project's, and those
-        # ``get_quota`` allows (Neutron answers a member's list with 403 instead)
+        # Neutron's index asks ``get_quota`` of the caller's own project first (403 for a plain
+        # member or reader), then lists every project's; here only those ``get_quota`` allows
+        # (a project manager: its own), so the list never shows what a show would refuse
+        policy.authorize(ctx, "get_quota", {"project_id": ctx.project_id})
         quotas = await run_in_threadpool(db.read, lambda s: svc.all_projects(s, None))
-        return json_response({"quotas": [q for q in quotas if q["project_id"] == ctx.project_id or
-                                         policy.check(ctx, "get_quota", {"project_id": q["project_id"]})]})
+        return json_response({"quotas": [q for q in quotas
+                                         if policy.check(ctx, "get_quota", {"project_id": q["project_id"]})]})
 
     async def create(_request: Request) -> Response:
         raise HTTPNotImplemented()
