@@ -58,8 +58,17 @@ def _netlink(op: str, ns: str | None, target: str) -> Iterator[IPRoute]:
 
 
 def _find(ipr: IPRoute, name: str) -> Any | None:
+    """The link called ``name``, or None: also when it vanished between the lookup by name and
+    the read by index (a veth whose peer's namespace is being deleted goes asynchronously)."""
     found = list(ipr.link_lookup(ifname=name))
-    return list(ipr.get_links(found[0]))[0] if found else None
+    if not found:
+        return None
+    try:
+        return list(ipr.get_links(found[0]))[0]
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
 
 
 def _get(ipr: IPRoute, ns: str | None, name: str) -> Any:
