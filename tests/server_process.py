@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,3 +66,21 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def here_and_there(cfg: Any, db_url: str, state_dir: Path) -> Iterator[tuple[Any, Any, RunningServer]]:
+    """Two server processes on one database: (server, its LiveServer) in this process, where a
+    test can reach into its engine and agent RPC, and a ``neutrino server`` process beside it.
+    The one here migrates the database first, so the other starts on the finished schema."""
+    from tests.conftest import live_servers
+
+    cfg.database.connection = db_url
+    with live_servers(cfg, 1) as started:
+        ((srv, live),) = started
+        state_dir.mkdir(exist_ok=True)
+        other = start_server(state_dir, "--db", db_url, "--noauth")
+        try:
+            yield srv, live, other
+        finally:
+            stop_server(other.proc)

@@ -25,8 +25,8 @@ from sqlalchemy import create_engine, event, text
 
 from neutrino.db.engine import Database
 from neutrino.db.frozen import ReadOnlyInputError
-from tests.conftest import Config, live_servers
-from tests.server_process import start_server, stop_server
+from tests.conftest import Config
+from tests.server_process import here_and_there
 
 # binding:profile is Neutron's service_api rule (Nova sets it), so the writer holds the service role too
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader,service"}
@@ -125,18 +125,10 @@ def conflicting_transaction(db: Database, url: str, table: str, row_id: str) -> 
 @pytest.fixture
 def two(cfg: Config, db_url: str, tmp_path: Path) -> Iterator[tuple[Database, httpx.Client, httpx.Client]]:
     """(database of the writing server, client of the writing server, client of the other process)."""
-    cfg.database.connection = db_url
-    with live_servers(cfg, 1) as started:  # migrates the database before the other process starts
-        ((writer, writer_live),) = started
-        reader_dir = tmp_path / "reader"
-        reader_dir.mkdir()
-        reader = start_server(reader_dir, "--db", db_url, "--noauth")
-        try:
-            with httpx.Client(base_url=writer_live.url, headers=ADMIN, timeout=60) as w, \
-                    httpx.Client(base_url=reader.url, headers=ADMIN, timeout=60) as r:
-                yield writer.db, w, r
-        finally:
-            stop_server(reader.proc)
+    with here_and_there(cfg, db_url, tmp_path / "reader") as (writer, writer_live, reader):
+        with httpx.Client(base_url=writer_live.url, headers=ADMIN, timeout=60) as w, \
+                httpx.Client(base_url=reader.url, headers=ADMIN, timeout=60) as r:
+            yield writer.db, w, r
 
 
 def _ok(resp: httpx.Response, code: int = 200) -> Any:

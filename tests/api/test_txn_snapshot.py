@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from neutrino.services.agent_rpc import L2_AGENT, AgentRpc
-from tests.conftest import Config, live_servers
-from tests.server_process import start_server, stop_server
+from tests.conftest import Config
+from tests.server_process import here_and_there
 
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
 HOST = "host-snap"
@@ -40,16 +40,8 @@ READ_COMMITTED = "init_command=SET+SESSION+TRANSACTION+ISOLATION+LEVEL+READ+COMM
 def pair(cfg: Config, db_url: str, tmp_path: Path) -> Iterator[tuple[str, str, AgentRpc]]:
     """(writer's URL, reader's URL, reader's agent RPC) of two server processes on one database."""
     url = db_url + (f"?{READ_COMMITTED}" if db_url.startswith("mysql") else "")
-    cfg.database.connection = url
-    with live_servers(cfg, 1) as started:  # migrates the database before the other process starts
-        ((reader_srv, reader),) = started
-        writer_dir = tmp_path / "writer"
-        writer_dir.mkdir()
-        writer = start_server(writer_dir, "--db", url, "--noauth")
-        try:
-            yield writer.url, reader.url, reader_srv.rpc
-        finally:
-            stop_server(writer.proc)
+    with here_and_there(cfg, url, tmp_path / "writer") as (reader_srv, reader, writer):
+        yield writer.url, reader.url, reader_srv.rpc
 
 
 class Churn:
