@@ -48,14 +48,22 @@ def test_a_unicast_packet_in_a_broadcast_frame_meets_the_receivers_ingress_rules
 
 
 def test_a_port_with_the_same_mac_on_another_network_does_not_take_over_the_filtering(c: Cloud) -> None:
-    c.network("net1", "10.82.0.0/24")
+    net1, _ = c.network("net1", "10.82.0.0/24")
     c.network("evil", "10.83.0.0/24", project=OTHER_PROJECT)
-    group(c, "closed")
+    closed = group(c, "closed")
     open_ = group(c, "open", project=OTHER_PROJECT)
     rule(c, open_["id"], project=OTHER_PROJECT)  # any IPv4 in
     compute = c.compute()
     peer = compute.create("peer", network="net1")
-    victim = compute.create("victim", network="net1", security_groups=["closed"])
+    # the victim's port id sorts in the upper half, so that the attacker below finds a smaller
+    # one within a few tries whatever uuid4 deals (a victim id near 0 made the test flaky)
+    mine = c.client()
+    for _ in range(40):
+        port = mine.post("/v2.0/ports", {"port": {"network_id": net1["id"], "security_groups": [closed["id"]]}})["port"]
+        if port["id"] >= "8":
+            break
+        mine.delete(f"/v2.0/ports/{port['id']}")
+    victim = compute.create("victim", port=port["id"])
     victim_port = c.admin.get(f"/v2.0/ports/{victim.port_id}")["port"]
     evil_net = c.client(OTHER_PROJECT).find("networks", "evil")
     # the owner of "evil" makes ports with the victim's MAC until one's id sorts first (the
