@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from starlette.testclient import TestClient
 
 from tests.conftest import Api, Config, free_port, throwaway_database
+from tests.security.conftest import serving
 
 
 class TcpProxy:
@@ -75,20 +75,16 @@ class TcpProxy:
 
 @pytest.fixture(params=["postgresql", "mysql"])
 def proxied(request: pytest.FixtureRequest, cfg: Config) -> Iterator[tuple[Api, TcpProxy]]:
-    from neutrino import server
-
     with contextlib.contextmanager(throwaway_database)(request.param) as url:
         parts = urlsplit(url)
         proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or (5432 if "postgresql" in url else 3306)))
         proxy.start()
         userinfo = parts.netloc.rsplit("@", 1)[0]
         cfg.database.connection = urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{proxy.port}"))
-        srv = server.build(cfg)
         try:
-            with TestClient(srv.app, base_url="http://127.0.0.1:9696", raise_server_exceptions=False) as client:
-                yield Api(client), proxy
+            with serving(cfg) as (api, _):
+                yield api, proxy
         finally:
-            srv.db.dispose()
             with contextlib.suppress(AssertionError, OSError):
                 proxy.stop()
 
