@@ -227,8 +227,8 @@ def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
 
 def zoned_network_ids(ports: Iterable[Port]) -> set[str]:
     """The networks that need a conntrack zone, skipping the ports :func:`render_host` keeps closed."""
-    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None
-                               and _SAFE_ID.fullmatch(str(p.get("network_id") or "")))
+    # _port_problem already refuses a guarded port whose network id cannot name a bridge
+    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None)
 
 
 def port_problem(port: Port) -> str | None:
