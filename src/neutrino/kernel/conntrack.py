@@ -30,14 +30,13 @@ def delete_flows(ns: str, zone: int, src: str | None = None, dst: str | None = N
     Used when a security group rule, a port's groups or a remote group's members change: the
     flows a rule no longer allows must not live on as ``established`` (Neutron deletes them too).
     """
-    given = [ipaddress.ip_network(a, strict=False) for a in (src, dst) if a is not None]
-    if not given or len({n.version for n in given}) != 1:
+    given = {flag: ipaddress.ip_network(value, strict=False) for flag, value in (("-s", src), ("-d", dst))
+             if value is not None}
+    if not given or len({n.version for n in given.values()}) != 1:
         raise ValueError("give src and/or dst, of one address family")
-    args = ["-f", "ipv6" if given[0].version == 6 else "ipv4"]
-    for flag, value in (("-s", src), ("-d", dst)):
-        if value is not None:
-            net = ipaddress.ip_network(value, strict=False)
-            args += [flag, str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)]
+    args = ["-f", "ipv6" if next(iter(given.values())).version == 6 else "ipv4"]
+    for flag, net in given.items():
+        args += [flag, str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)]
     return _delete("delete conntrack flows", ns, zone, args)
 
 

@@ -38,10 +38,6 @@ def daemon_group() -> str:
         return grp.getgrgid(pwd.getpwnam(DAEMON_USER).pw_gid).gr_name
 
 
-def daemon_gid() -> int:
-    return grp.getgrnam(daemon_group()).gr_gid
-
-
 def run_path(*parts: str) -> Path:
     """``RUN_DIR/<parts>``, each part one plain path component (never ``..`` or a slash)."""
     if not parts or any(not p or "/" in p or "\0" in p or p in (".", "..") for p in parts):

@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from neutrino import tokens
 from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, no I/O
 
 SG_TABLE = "neutrino-sg"
@@ -87,7 +88,6 @@ IP_PROTOCOL_MAP = {
 # The protocols whose rules carry a destination port range (Neutron's SG_PORT_PROTO_NUMS), by nft keyword.
 _PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp", 136: "udplite", 33: "dccp"}
 _FAMILY = {"IPv4": ("ipv4", "ip", 4), "IPv6": ("ipv6", "ip6", 6)}
-_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 # ICMPv6 the stack needs whatever the group says (Neutron allows the same): MLD, RA, NS, NA.
 _ICMPV6_IN = "130, 131, 132, 134, 135, 136, 143"
 _ICMPV6_OUT = "130, 131, 132, 133, 135, 136, 143"
@@ -200,7 +200,7 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
         return f"port {pid}: network id {net!r} cannot name a bridge in an nft script"
     try:
         for mac in _macs(port):
-            if not _MAC.fullmatch(mac):
+            if tokens.mac(mac) != mac:  # _macs() lower-cases: anything else is not one MAC
                 raise Unrealisable(f"MAC address {mac!r} cannot be matched")
         _sources(port)
     except (KeyError, TypeError, ValueError) as exc:
@@ -227,8 +227,8 @@ def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
 
 def zoned_network_ids(ports: Iterable[Port]) -> set[str]:
     """The networks that need a conntrack zone, skipping the ports :func:`render_host` keeps closed."""
-    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None
-                               and _SAFE_ID.fullmatch(str(p.get("network_id") or "")))
+    # _port_problem already refuses a guarded port whose network id cannot name a bridge
+    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None)
 
 
 def port_problem(port: Port) -> str | None:

@@ -39,7 +39,7 @@ Port = Mapping[str, Any]
 def gateway_ip(router: Mapping[str, Any]) -> str | None:
     """The router's first IPv4 address on the external network (the SNAT source), if any."""
     info = router.get("external_gateway_info") or {}
-    v4 = [ip for f in info.get("external_fixed_ips") or () if (ip := _v4(f.get("ip_address")))]
+    v4 = [ip for f in info.get("external_fixed_ips") or () if (ip := tokens.ipv4(f.get("ip_address")))]
     return v4[0] if v4 else None
 
 
@@ -52,7 +52,8 @@ def internal_cidrs(interfaces: Iterable[Port]) -> list[str]:
 def floating_pairs(floating_ips: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(floating IP, fixed IP) of every associated IPv4 floating IP, sorted, each pair once."""
     return sorted({(fip, fixed) for f in floating_ips
-                   if (fip := _v4(f.get("floating_ip_address"))) and (fixed := _v4(f.get("fixed_ip_address")))})
+                   if (fip := tokens.ipv4(f.get("floating_ip_address")))
+                   and (fixed := tokens.ipv4(f.get("fixed_ip_address")))})
 
 
 def render(router: Mapping[str, Any], gateway_port: Port | None, interfaces: Sequence[Port],
@@ -101,7 +102,7 @@ def _chain(name: str, hook: str, priority: str, rules: list[str], kind: str = "n
 
 def _network(fixed_ip: Mapping[str, Any]) -> ipaddress.IPv4Network | None:
     """The IPv4 subnet of one interface address (``prefixlen`` or ``cidr``); None if not a well-formed one."""
-    address = _v4(fixed_ip.get("ip_address"))
+    address = tokens.ipv4(fixed_ip.get("ip_address"))
     if address is None:
         return None
     length = tokens.integer(fixed_ip.get("prefixlen"), 0, 32)
@@ -109,8 +110,3 @@ def _network(fixed_ip: Mapping[str, Any]) -> ipaddress.IPv4Network | None:
         cidr = tokens.ipv4_network(fixed_ip.get("cidr"))
         length = cidr.prefixlen if cidr is not None else None
     return None if length is None else ipaddress.IPv4Interface(f"{address}/{length}").network
-
-
-def _v4(address: Any) -> str | None:
-    """A canonical IPv4 address; None for IPv6, garbage or anything but a plain dotted quad."""
-    return tokens.ipv4(address)
