@@ -98,7 +98,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def check_if_match(request: Request, current: int) -> None:
+def check_if_match(request: Request, item: Item) -> None:
+    """412 unless the item's revision is the one If-Match names. ``item`` is the object the
+    policy check already loaded; agents carry no revision number and count as 0."""
+    current = item.get("revision_number", 0)
     header = request.headers.get("if-match")
     if not header:
         return
@@ -269,8 +272,7 @@ class Controller:
         id = request.path_params["id"]
 
         def run(s: Session, body: Item) -> Item:
-            self._authorize_change(s, ctx, "update", id, body)
-            check_if_match(request, self.svc.row(s, ctx, id).revision_number)
+            check_if_match(request, self._authorize_change(s, ctx, "update", id, body))
             return self.svc.update(s, ctx, id, body)
 
         updated = await run_in_threadpool(self.db.transaction, run, body)
@@ -281,8 +283,7 @@ class Controller:
         id = request.path_params["id"]
 
         def run(s: Session) -> None:
-            self._authorize_change(s, ctx, "delete", id)
-            check_if_match(request, self.svc.row(s, ctx, id).revision_number)
+            check_if_match(request, self._authorize_change(s, ctx, "delete", id))
             self.svc.delete(s, ctx, id)
 
         await run_in_threadpool(self.db.transaction, run)
@@ -311,10 +312,10 @@ class Controller:
         id = request.path_params["id"]
 
         def run(s: Session) -> list[str]:
-            _, target = self._get_visible(s, ctx, id)
+            item, target = self._get_visible(s, ctx, id)
             if not self.policy.check(ctx, self._tag_action("get"), target):
                 raise _not_found(self.res.member, id)
-            return list(self.svc.row(s, ctx, id).tags or [])
+            return list(item["tags"])
 
         return await run_in_threadpool(self.db.read, run)
 
