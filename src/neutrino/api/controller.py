@@ -57,7 +57,7 @@ class Service(Protocol):
     def delete(self, s: Session, ctx: Context, id: str) -> None: ...
 
     def row(self, s: Session, ctx: Context, id: str) -> Any:
-        """The ORM row the context may see (404 otherwise); used for tags and If-Match."""
+        """The ORM row the context may see (404 otherwise); the tag writes change its tags."""
         ...
 
 
