@@ -161,6 +161,16 @@ def authorize_change(policy: Policy, s: Session, ctx: Context, res: Resource, sv
     return item
 
 
+def hidden_attrs(policy: Policy, ctx: Context, res: Resource, sample: Item) -> set[str]:
+    """The attributes a response leaves out for this caller (``get_<res>:<attr>`` refuses them);
+    tenant_id goes with project_id."""
+    names = [n for n, a in res.attrs.items() if a.visible]
+    hidden = policy.hidden(ctx, res.rule, names, sample)
+    if "project_id" in hidden:
+        hidden.add("tenant_id")
+    return hidden
+
+
 @dataclass
 class Controller:
     """HTTP handlers for one resource collection."""
@@ -204,11 +214,7 @@ class Controller:
         return authorize_change(self.policy, s, ctx, self.res, self.svc, id, action or self._action(verb), body)
 
     def _hidden(self, ctx: Context, sample: Item) -> set[str]:
-        names = [n for n, a in self.res.attrs.items() if a.visible]
-        hidden = self.policy.hidden(ctx, self.res.rule, names, sample)
-        if "project_id" in hidden:
-            hidden.add("tenant_id")
-        return hidden
+        return hidden_attrs(self.policy, ctx, self.res, sample)
 
     def _render(self, item: Item, hidden: set[str], fields: list[str] | None) -> Item:
         return attributes.render(self.res, item, hidden, fields)
