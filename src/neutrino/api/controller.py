@@ -338,7 +338,7 @@ class Controller:
         data = await read_json(request, self.max_body)
         if not isinstance(data, dict) or "tags" not in data:
             raise HTTPBadRequest(msg="Invalid input for tags. Reason: body must be {\"tags\": [...]}.")
-        reason = attributes.v.list_of(attributes.v.string(255))(data["tags"])
+        reason = attributes.v.string_list(data["tags"])
         if reason:
             raise HTTPBadRequest(msg=f"Invalid input for tags. Reason: {reason}.")
         new = list(data["tags"])
