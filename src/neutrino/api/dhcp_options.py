@@ -59,12 +59,22 @@ NAME_MAX_LEN = 64
 VALUE_MAX_LEN = 255
 
 
+def canonical(value: Any) -> Any:
+    """The attribute's converter: ip_version as an integer (neutron-lib's convert_to_int), so
+    "6" and 6 are one option to every check and to storage."""
+    if not isinstance(value, list):
+        return value
+    return [{**o, "ip_version": int(o["ip_version"])}
+            if isinstance(o, dict) and isinstance(o.get("ip_version"), str) and o["ip_version"] in ("4", "6") else o
+            for o in value]
+
+
 def _ip_version(item: dict[str, Any]) -> int | str:
+    """The entry's IP version (absent or None: 4), or why it is none; "4"/"6" were made
+    integers by :func:`canonical`."""
     version = item.get("ip_version", 4)
     if version is None:
         return 4
-    if isinstance(version, str) and version in ("4", "6"):  # convert_to_int
-        return int(version)
     if version not in (4, 6) or isinstance(version, bool):
         return f"'{v.shown(version)}' is not in [4, 6]"
     return int(version)

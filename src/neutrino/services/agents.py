@@ -8,7 +8,6 @@ heartbeat within ``agent_down_time`` (Neutron's default 75 s).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -27,15 +26,6 @@ AGENT_DOWN_TIME = 75  # seconds, Neutron's [DEFAULT] agent_down_time
 class AgentNotFound(NotFound):
     message = "Agent {id} could not be found."
     type_name = "AgentNotFound"
-
-
-@dataclass
-class AgentRow:
-    """What the controller needs for If-Match: agents carry no revision number."""
-
-    agent: Agent
-    revision_number: int = 0
-    project_id: str = ""
 
 
 def timestamp(value: dt.datetime | None) -> str | None:
@@ -81,8 +71,8 @@ class AgentService:
             raise AgentNotFound(id=id)
         return agent
 
-    def row(self, s: Session, ctx: Context, id: str) -> AgentRow:
-        return AgentRow(self._get(s, ctx, id))
+    def row(self, s: Session, ctx: Context, id: str) -> Agent:
+        return self._get(s, ctx, id)
 
     def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         now = utcnow()

@@ -36,15 +36,6 @@ def _address_pair(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _canonical_dhcp_opts(value: Any) -> Any:
-    """ip_version as an integer (neutron-lib converts it), so "6" and 6 are one option."""
-    if not isinstance(value, list):
-        return value
-    return [{**o, "ip_version": int(o["ip_version"])}
-            if isinstance(o, dict) and isinstance(o.get("ip_version"), str) and o["ip_version"] in ("4", "6") else o
-            for o in value]
-
-
 def _canonical_addresses(value: Any) -> Any:
     """ip_address entries (fixed IPs, address pairs) in canonical form: IPv6 compressed, lower
     case, so one address has one spelling wherever it is compared or rendered."""
@@ -93,7 +84,7 @@ PORTS = Resource(
         port_security_enabled=Attr(post=True, put=True, convert=v.to_boolean, validate=v.boolean),
         allowed_address_pairs=Attr(post=True, put=True, default=list, convert=_address_pairs_in,
                                    validate=v.dict_list(_address_pair), filter=False, sort=False),
-        extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=_canonical_dhcp_opts,
+        extra_dhcp_opts=Attr(post=True, put=True, default=list, convert=dhcp_options.canonical,
                              validate=dhcp_options.extra_dhcp_opts, filter=False, sort=False),
         dns_name=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_name),
         dns_domain=Attr(post=True, put=True, default="", convert=v.to_lower, validate=v.dns_domain),

@@ -93,8 +93,8 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
         # (a project manager: its own), so the list never shows what a show would refuse
         policy.authorize(ctx, "get_quota", {"project_id": ctx.project_id})
         quotas = await run_in_threadpool(db.read, lambda s: svc.all_projects(s, None))
-        return json_response({"quotas": [q for q in quotas
-                                         if policy.check(ctx, "get_quota", {"project_id": q["project_id"]})]})
+        allowed = policy.allowed(ctx, "get_quota", [{"project_id": q["project_id"]} for q in quotas])
+        return json_response({"quotas": [q for q, ok in zip(quotas, allowed, strict=True) if ok]})
 
     async def create(_request: Request) -> Response:
         raise HTTPNotImplemented()

@@ -18,7 +18,14 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino.api import attributes
 from neutrino.api import validators as v
-from neutrino.api.controller import authorize_change, context_of, json_response, read_json, scoped
+from neutrino.api.controller import (
+    authorize_change,
+    context_of,
+    hidden_attrs,
+    json_response,
+    read_json,
+    scoped,
+)
 from neutrino.api.definitions.routers import ROUTERS
 from neutrino.db.engine import Database
 from neutrino.errors import HTTPBadRequest
@@ -67,7 +74,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
             return svc.change_routes(s, ctx, router_id, routes, add)
 
         item = await run_in_threadpool(db.transaction, run, routes)
-        hidden = policy.hidden(ctx, ROUTERS.rule, list(ROUTERS.attrs), item)
+        hidden = hidden_attrs(policy, ctx, ROUTERS, item)
         return json_response({"router": attributes.render(ROUTERS, item, hidden, None)})
 
     async def add_interface(request: Request) -> Response:
