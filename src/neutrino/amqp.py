@@ -24,10 +24,10 @@ from typing import Any
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.message import Message
 
+from neutrino import messages
 from neutrino.bus import Event, Handler
 
 LOG = logging.getLogger(__name__)
-RPC_METHODS = ("sync", "report_state", "update_port_status", "metadata_lookup")
 
 
 class RpcError(Exception):
@@ -180,13 +180,11 @@ class RpcServer:
     def _on_message(self, conn: Connection, body: Any, msg: Message) -> None:
         reply: dict[str, Any]
         try:
-            method = body.get("method") if isinstance(body, dict) else None
-            if method not in RPC_METHODS:
-                raise RpcError(f"unknown method {method!r}")
-            reply = {"result": getattr(self.target, method)(**body.get("kwargs", {}))}
+            method, kwargs = messages.parse_request(body)
+            reply = {"version": messages.VERSION, "result": getattr(self.target, method)(**kwargs)}
         except Exception as exc:
             LOG.exception("agent call failed")
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
+            reply = {"version": messages.VERSION, "error": f"{type(exc).__name__}: {exc}"}
         reply_to = msg.properties.get("reply_to")
         if reply_to:
             Producer(conn.default_channel, serializer="json").publish(
@@ -233,7 +231,7 @@ class RpcClient:
         assert self._reply is not None
         correlation = uuid.uuid4().hex
         Producer(self._conn.default_channel, serializer="json").publish(
-            {"method": method, "kwargs": kwargs}, routing_key=self.queue_name, reply_to=self._reply.name,
+            messages.request(method, **kwargs), routing_key=self.queue_name, reply_to=self._reply.name,
             correlation_id=correlation, declare=[_rpc_queue(self.queue_name)],
             expiration=self.timeout)
         waited = 0.0
@@ -245,6 +243,7 @@ class RpcClient:
             except TimeoutError:
                 waited += 0.5
         answer = self._answers.pop(correlation)
+        messages.check_version(answer.get("version") if isinstance(answer, dict) else None)
         if "error" in answer:
             raise RpcError(f"{method}: {answer['error']}")
         return answer.get("result")

@@ -11,7 +11,9 @@ from starlette.testclient import TestClient
 from neutrino import server
 from neutrino.bus import CHANGES, Event, InprocBus
 from neutrino.config import Config
-from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, AgentRpc, pick_host
+from neutrino.messages import DHCP_AGENT, L3_AGENT
+from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
+from neutrino.services.agent_rpc import AgentRpc, pick_host
 from tests.conftest import Api
 
 HOST = "host-a"

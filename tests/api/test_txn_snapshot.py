@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from neutrino.services.agent_rpc import L2_AGENT, AgentRpc
+from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
+from neutrino.services.agent_rpc import AgentRpc
 from tests.conftest import Config
 from tests.server_process import here_and_there
 

@@ -22,7 +22,9 @@ from starlette.testclient import TestClient
 
 from neutrino import server
 from neutrino.agent.dhcp import render
-from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, AgentRpc
+from neutrino.messages import DHCP_AGENT, L3_AGENT
+from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
+from neutrino.services.agent_rpc import AgentRpc
 from tests.conftest import Api, make_config
 
 HOST = "host-a"

@@ -49,7 +49,8 @@ def test_a_tenants_look_alike_device_owner_is_not_the_networks_dhcp_port(any_db_
     """MariaDB's default collation compared 'Network:dhcp' (which the policy lets a tenant set on
     a shared network) equal to 'network:dhcp': the server bound the tenant's port to the DHCP
     host and then served no DHCP at all on that network. Every database compares exactly now."""
-    from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT
+    from neutrino.messages import DHCP_AGENT
+    from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
 
     api, srv = any_db_server
     net = api.create("network", name="shared", shared=True)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -40,7 +40,7 @@ from neutrino.bus import CHANGES, Bus, Event
 from neutrino.files import write_atomic
 from neutrino.kernel import KernelError, conntrack, netns, nft
 from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
-from neutrino.services.agent_rpc import DHCP_AGENT, L2_AGENT, L3_AGENT, METADATA_AGENT
+from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT, Rpc
 
 LOG = logging.getLogger(__name__)
 DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
@@ -52,19 +52,6 @@ BR_NETFILTER: dict[str, str | int] = {"net.bridge.bridge-nf-call-iptables": 1,
                                       "net.bridge.bridge-nf-call-ip6tables": 1}
 
 Dict = dict[str, Any]
-
-
-class Rpc(Protocol):
-    """The server calls an agent makes (``services.agent_rpc.AgentRpc`` in-process)."""
-
-    def sync(self, host: str) -> Dict: ...
-
-    def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
-                     start_flag: bool = False) -> None: ...
-
-    def update_port_status(self, statuses: Mapping[str, str], host: str | None = None) -> list[str]: ...
-
-    def metadata_lookup(self, router_id: str | None, network_id: str | None, ip: str) -> Dict | None: ...
 
 
 @dataclass
@@ -310,7 +297,7 @@ class HostAgent:
                                 "devices": len(self._reported),
                                 "failures": {**self._retries.failures("firewall"), **self._retries.failures("port:"),
                                              **self._retries.failures("rule:"), **self._part_failures("l2", "status")}}
-        per_type = {L2_AGENT: conf,
+        per_type = {LINUXBRIDGE_AGENT: conf,
                     DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": len(self._dhcp_servers),
                                  "failures": {**self._retries.failures("dhcp:"), **self._part_failures("dhcp")}},
                     L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),

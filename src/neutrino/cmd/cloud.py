@@ -27,8 +27,9 @@ from typing import Any
 from neutrino.cmd import hostclaim
 from neutrino.cmd.hostclaim import Footprint
 from neutrino.config import Config
+from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
 
-AGENT_TYPES = ("Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent")
+AGENT_TYPES = (LINUXBRIDGE_AGENT, DHCP_AGENT, L3_AGENT, METADATA_AGENT)
 PIDFILE, LOGFILE, LOCKFILE = "neutrino.pid", "neutrino.log", "neutrino.lock"
 
 

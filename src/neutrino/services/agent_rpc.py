@@ -34,6 +34,7 @@ from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import Network, Port, Subnet
 from neutrino.db.models.security import SecurityGroup
 from neutrino.errors import NeutrinoError
+from neutrino.messages import BINARIES, DHCP_AGENT, L2_AGENT_TYPES, L3_AGENT, PORT_STATUSES, TOPICS
 from neutrino.services import agents as agents_svc
 from neutrino.services import common
 from neutrino.services.deps import Deps
@@ -48,14 +49,6 @@ LOG = logging.getLogger(__name__)
 ADMIN = Context.admin()
 DHCP_OWNER = "network:dhcp"
 
-L2_AGENT = "Linux bridge agent"
-DHCP_AGENT = "DHCP agent"
-L3_AGENT = "L3 agent"
-METADATA_AGENT = "Metadata agent"
-BINARIES = {L2_AGENT: "neutrino-linuxbridge-agent", DHCP_AGENT: "neutrino-dhcp-agent",
-            L3_AGENT: "neutrino-l3-agent", METADATA_AGENT: "neutrino-metadata-agent"}
-TOPICS = {L2_AGENT: "N/A", DHCP_AGENT: "dhcp_agent", L3_AGENT: "l3_agent", METADATA_AGENT: "N/A"}
-PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
 
 Dict = dict[str, Any]
 
@@ -127,7 +120,7 @@ class AgentRpc:
     def _tunnel_ips(self, s: Session) -> dict[str, str]:
         now = utcnow()
         return {a.host: str(a.configurations["tunneling_ip"]) for a in s.scalars(select(Agent).where(
-            Agent.agent_type == L2_AGENT)) if agents_svc.is_alive(a, now, self.down_time)
+            Agent.agent_type.in_(L2_AGENT_TYPES))) if agents_svc.is_alive(a, now, self.down_time)
             and (a.configurations or {}).get("tunneling_ip")}
 
     # ------------------------------------------------------------ port status
