@@ -42,6 +42,7 @@ def host_config(cfg: Config) -> HostConfig:
         local_ip=cfg.vxlan.local_ip,
         underlay_dev=cfg.vxlan.underlay_dev,
         physical_interfaces=parse_mappings(cfg.linux_bridge.physical_interface_mappings),
+        l2_driver=cfg.agent.l2_driver,
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
     )

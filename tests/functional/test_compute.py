@@ -15,6 +15,7 @@ import pytest
 
 from neutrino import compute
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
+from neutrino.agent.l2.linuxbridge import BridgePlug
 from neutrino.compute import dhcp_client, vif
 from neutrino.compute.dhcp_client import Lease, NoLease
 from neutrino.kernel import links, netns, procs
@@ -55,7 +56,7 @@ class Cloud:
         self.dhcp_port = _port("fa:16:3e:20:00:02", "10.20.0.2", owner="network:dhcp")
         self.ports = [self.dhcp_port, _port("fa:16:3e:20:00:0b", "10.20.0.11"),
                       _port("fa:16:3e:20:00:0c", "10.20.0.12")]
-        self.dhcp = DhcpNetwork(NET_ID, self.host, self.bridge, namespace=f"{prefix}qdhcp")
+        self.dhcp = DhcpNetwork(NET_ID, BridgePlug(self.host, self.bridge), namespace=f"{prefix}qdhcp")
         self.instances: list[tuple[str, str]] = []  # (namespace, tap) to unplug
 
     def start(self) -> None:

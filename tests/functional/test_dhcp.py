@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
+from neutrino.agent.l2.linuxbridge import BridgePlug
 from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import bridge_name, tap_name
 
@@ -66,7 +67,7 @@ def test_dhcp_leases_reload_and_teardown(ns_prefix: str, tmp_path: Path) -> None
     netns.ensure_namespace(host)
     links.ensure_bridge(host, bridge)
     links.set_up(host, bridge)
-    dhcp = DhcpNetwork(NET_ID, host, bridge, namespace=f"{ns_prefix}qdhcp")
+    dhcp = DhcpNetwork(NET_ID, BridgePlug(host, bridge), namespace=f"{ns_prefix}qdhcp")
     try:
         assert dhcp.apply(NETWORK, [SUBNET], [dhcp_port, vm1], dhcp_port) == "started"
         pid = dhcp.pid()

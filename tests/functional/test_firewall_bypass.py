@@ -139,11 +139,11 @@ def test_a_restart_after_an_apply_whose_record_was_not_written_does_not_trust_th
     compute = c.compute()
     vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1", security_groups=["closed"])
     assert not ping(vm1.namespace, ip_of(vm2), tries=1)
-    from neutrino.agent import host
+    from neutrino.agent.l2 import nft_host as host
     real_write = host.write_atomic
 
     def dies_before_the_record(path: Path, text: str, **kw: Any) -> bool:
-        if path == c.agent._firewall_record:
+        if path == c.agent.firewall.record:
             raise OSError("injected: the agent died before writing its record")
         return real_write(path, text, **kw)
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from neutrino.agent.l2.linuxbridge import BridgePlug
 from neutrino.agent.l3 import nat
-from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
+from neutrino.agent.l3.router import RouterNamespace, RouterState
 from neutrino.kernel import NotOurs, links, netns, nft
 from neutrino.kernel.names import bridge_name, tap_name
 
@@ -76,7 +77,7 @@ def _plug_instance(host: str, ns: str, bridge: str, port_id: str, mac: str, cidr
 def lab(ns_prefix: str) -> Iterator[Lab]:
     host = ns_prefix + "host"
     netns.ensure_namespace(host)
-    plugs = {net_id: Plug(host, bridge_name(net_id)) for net_id in NETS.values()}
+    plugs = {net_id: BridgePlug(host, bridge_name(net_id)) for net_id in NETS.values()}
     for plug in plugs.values():
         links.ensure_bridge(host, plug.bridge)
         links.set_up(host, plug.bridge)

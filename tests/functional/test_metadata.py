@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from neutrino.agent.l2.linuxbridge import BridgePlug
 from neutrino.agent.l3 import nat
-from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
+from neutrino.agent.l3.router import RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import METADATA_IP, PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer, socket_path
 from neutrino.kernel import links, netns, nft, procs
@@ -110,7 +111,7 @@ def lab(ns_prefix: str, tmp_path: Path) -> Iterator[Lab]:
     # Where the agent puts it: haproxy (no longer root) reaches it, tmp_path (root's own) it would not.
     server = MetadataServer(socket_path(tmp_path), lookup)
     try:
-        router.apply(RouterState(router=ROUTER_DICT, interfaces=[QR], plugs={NET: Plug(host, bridge)}))
+        router.apply(RouterState(router=ROUTER_DICT, interfaces=[QR], plugs={NET: BridgePlug(host, bridge)}))
         # The redirect, applied here so this test does not depend on how the agent wires it in.
         nft.apply(router.namespace, nat.render(ROUTER_DICT, None, [QR], [], metadata_port=PROXY_PORT))
         server.start()

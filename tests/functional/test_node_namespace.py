@@ -58,7 +58,7 @@ def test_a_whole_part_that_fails_is_reported_by_its_agent(c: Cloud, monkeypatch:
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("injected: the bridge cannot be made")
 
-    monkeypatch.setattr(host.l2, "reconcile", broken)
+    monkeypatch.setattr(c.agent.driver, "reconcile", broken)
     c.agent.wake()
     assert wait_for(lambda: "l2" in agent_failures(c, "Linux bridge agent"), timeout=10), \
         agent_failures(c, "Linux bridge agent")

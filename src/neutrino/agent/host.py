@@ -2,8 +2,10 @@
 
 Each pass fetches the host's desired state from the server (``AgentRpc.sync``) and hands it
 to the building blocks, each of which compares with what the kernel has and applies only the
-difference: L2 links, then DHCP (its tap needs the network's bridge), then routers, then the
-firewall, then port status back to the server. A pass is idempotent, so anything may wake it:
+difference: the firewall (so a port is filtered before it is wired), L2, then DHCP (its port
+attaches where the L2 driver says), then routers, then port status back to the server. What
+differs between dataplanes (Linux bridge, Open vSwitch) is the L2 driver's (``agent.l2.driver``).
+A pass is idempotent, so anything may wake it:
 a change event from the bus, a link appearing in the node namespace (an instance plugging its
 VIF), or the periodic resync that repairs whatever an event missed. A restarted agent keeps
 no memory of its own: it reads the kernel and converges, so nothing is duplicated or leaked.
@@ -24,32 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from neutrino.agent import node
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
-from neutrino.agent.l2 import firewall
-from neutrino.agent.l2 import linuxbridge as l2
-from neutrino.agent.l2 import state as l2_state
-from neutrino.agent.l3.router import Plug, RouterNamespace, RouterState
+from neutrino.agent.l2.driver import L2Driver, L2Incomplete, Plug
+from neutrino.agent.l2.linuxbridge import LinuxBridgeDriver
+from neutrino.agent.l3.router import RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
 from neutrino.agent.metadata.server import socket_path as metadata_socket_path
-from neutrino.agent.retry import Retries
+from neutrino.agent.retry import Retries, fingerprint
 from neutrino.bus import CHANGES, Bus, Event
 from neutrino.files import write_atomic
-from neutrino.kernel import KernelError, conntrack, netns, nft
-from neutrino.kernel.names import bridge_name, qdhcp_ns, tap_name
-from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT, Rpc
+from neutrino.kernel import KernelError, netns
+from neutrino.kernel.names import qdhcp_ns
+from neutrino.messages import DHCP_AGENT, L3_AGENT, METADATA_AGENT, Rpc
 
 LOG = logging.getLogger(__name__)
 DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
-# br_netfilter: bridged IPv4/IPv6 packets pass the inet table (where security groups live)
-BR_NETFILTER: dict[str, str | int] = {"net.bridge.bridge-nf-call-iptables": 1,
-                                      "net.bridge.bridge-nf-call-ip6tables": 1}
 
 Dict = dict[str, Any]
 
@@ -65,6 +61,14 @@ class HostConfig:
     physical_interfaces: dict[str, str] = field(default_factory=dict)  # physnet -> interface in node_ns
     report_interval: float = 10.0
     resync_interval: float = 30.0
+    l2_driver: str = "linuxbridge"
+
+
+def make_driver(cfg: HostConfig) -> L2Driver:
+    """The L2 driver ``cfg.l2_driver`` names (``[agent] l2_driver``)."""
+    if cfg.l2_driver == "linuxbridge":
+        return LinuxBridgeDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
+    raise ValueError(f"unknown L2 driver {cfg.l2_driver!r} (available: linuxbridge)")
 
 
 @dataclass
@@ -155,8 +159,9 @@ class LinkMonitor:
 class HostAgent:
     """The reconcile loop of one host; ``start``/``stop`` leave the dataplane in place."""
 
-    def __init__(self, cfg: HostConfig, rpc: Rpc, bus: Bus | None = None) -> None:
+    def __init__(self, cfg: HostConfig, rpc: Rpc, bus: Bus | None = None, driver: L2Driver | None = None) -> None:
         self.cfg = cfg
+        self.driver = driver if driver is not None else make_driver(cfg)
         self.rpc = rpc
         self.bus = bus
         self.metadata_socket = metadata_socket_path(cfg.state_dir)  # haproxy reaches it after dropping root
@@ -168,15 +173,12 @@ class HostAgent:
         self._monitor: LinkMonitor | None = None
         self._metadata: MetadataServer | None = None
         self._routers: dict[str, RouterNamespace] = {}
-        self._firewall_script: str | None = None
-        self._firewall_key: bytes | None = None
-        self._zones: dict[str, int] | None = None
         self._reported: dict[str, str] = {}
         self._retries = Retries()
         self._pass_retries = Retries(cap=PASS_RETRY_MAX)
-        self._refused: dict[str, str] = {}  # guarded port -> why nft itself refused its rules (kept closed)
+        self.firewall = self.driver.firewall(self._retries)
         self._reported_failures: dict[str, str] | None = None
-        self._plugged_taps: set[str] = set()
+        self._wired: set[str] = set()  # ports the L2 driver wired in its last pass
         self._owned = self._load_owned()
         self._verify = True
         self._last_pass = 0.0
@@ -194,6 +196,7 @@ class HostAgent:
     def start(self) -> None:
         Path(self.cfg.state_dir).mkdir(parents=True, exist_ok=True)
         node.ensure_node(self.cfg.node_ns)
+        self.driver.start()
         try:
             self._report(start_flag=True)
         except Exception:  # the server or the bus is not there yet: the loop keeps trying
@@ -292,12 +295,10 @@ class HostAgent:
 
     def _report(self, start_flag: bool = False) -> None:
         """Heartbeat each agent type; ``failures`` lists the objects it cannot realise and why."""
-        conf: dict[str, Any] = {"bridge_mappings": {}, "interface_mappings": dict(self.cfg.physical_interfaces),
-                                "tunneling_ip": self.cfg.local_ip, "tunnel_types": ["vxlan"],
-                                "devices": len(self._reported),
+        conf: dict[str, Any] = {**self.driver.configurations(), "devices": len(self._reported),
                                 "failures": {**self._retries.failures("firewall"), **self._retries.failures("port:"),
                                              **self._retries.failures("rule:"), **self._part_failures("l2", "status")}}
-        per_type = {LINUXBRIDGE_AGENT: conf,
+        per_type = {self.driver.agent_type: conf,
                     DHCP_AGENT: {"dhcp_driver": "dnsmasq", "networks": len(self._dhcp_servers),
                                  "failures": {**self._retries.failures("dhcp:"), **self._part_failures("dhcp")}},
                     L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),
@@ -324,6 +325,7 @@ class HostAgent:
         self._verify = full
         if full:
             node.ensure_node(self.cfg.node_ns)  # someone may have removed it: rebuild, do not fail forever
+            self.driver.start()
         with self.converged:
             self.started += 1
         result = PassResult()
@@ -353,17 +355,18 @@ class HostAgent:
                 self.converged.notify_all()
         return result
 
+    def _firewall(self, state: Dict, result: PassResult) -> None:
+        result.firewall_applied = self.firewall.apply(state, self._verify)
+
     def _l2(self, state: Dict, result: PassResult) -> None:
         try:
-            actions, have = l2.reconcile(self.cfg.node_ns, state["ports"], state["networks"], self.cfg.local_ip,
-                                         state["remote_vteps"], self.cfg.underlay_dev, self.cfg.physical_interfaces)
-        except l2.L2Incomplete as exc:  # the rest is wired: its ports are ACTIVE, the failed links' not
-            if exc.have is not None:
-                self._plugged_taps = {name for name, link in exc.have.links.items()
-                                      if link.kind == l2_state.TAP and name not in exc.failed}
+            wired = self.driver.reconcile(state)
+        except L2Incomplete as exc:  # the rest is wired: its ports are ACTIVE, the failed links' not
+            if exc.wired is not None:
+                self._wired = exc.wired.ports
             raise
-        result.l2_actions = len(actions)
-        self._plugged_taps = {name for name, link in have.links.items() if link.kind == l2_state.TAP}
+        result.l2_actions = wired.actions
+        self._wired = wired.ports
 
     def _part(self, result: PassResult, name: str, fn: Callable[[], None]) -> None:
         """Run one part; a failure is logged (rate-limited) and retried without blocking the others."""
@@ -433,25 +436,25 @@ class HostAgent:
         for entry in state["dhcp"]:
             net = entry["network"]
             served.add(net["id"])
-            server = self._dhcp_server(net["id"])
+            server = self._dhcp_server(net)
             self._own(server.namespace)
 
             def apply(server: DhcpNetwork = server, entry: Dict = entry, net: Dict = net) -> None:
                 result.dhcp[net["id"]] = server.apply(net, entry["subnets"], entry["ports"], entry["dhcp_port"],
                                                       verify=self._verify)
-            self._attempt(result, f"dhcp:{net['id']}", _fingerprint(entry), apply)
+            self._attempt(result, f"dhcp:{net['id']}", fingerprint(entry), apply)
         self._retries.keep_only((f"dhcp:{n}" for n in served), "dhcp:")
         for name in self._stale_namespaces("qdhcp-", served):
             network_id = name[len(self.cfg.ns_prefix + "qdhcp-"):]
-            self._dhcp_server(network_id).teardown()
+            self._dhcp_server({"id": network_id}).teardown()
             self._dhcp_servers.pop(network_id, None)
             self._own(name, owned=False)
 
-    def _dhcp_server(self, network_id: str) -> DhcpNetwork:
+    def _dhcp_server(self, network: Mapping[str, Any]) -> DhcpNetwork:
+        network_id = str(network["id"])
         if network_id not in self._dhcp_servers:
             self._dhcp_servers[network_id] = DhcpNetwork(
-                network_id, self.cfg.node_ns, bridge_name(network_id),
-                namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
+                network_id, self.driver.plug(network), namespace=self.cfg.ns_prefix + qdhcp_ns(network_id))
         return self._dhcp_servers[network_id]
 
     def _l3(self, state: Dict, result: PassResult) -> None:
@@ -462,10 +465,11 @@ class HostAgent:
             router = self._routers.setdefault(router_id, RouterNamespace(router_id, prefix=self.cfg.ns_prefix))
             self._own(router.namespace)
             ports = list(entry["interfaces"]) + ([entry["gateway_port"]] if entry["gateway_port"] else [])
-            plugs = {p["network_id"]: Plug(self.cfg.node_ns, bridge_name(p["network_id"])) for p in ports}
+            plugs = {p["network_id"]: self.driver.plug(state["networks"].get(p["network_id"], {"id": p["network_id"]}))
+                     for p in ports}
 
             def apply(router: RouterNamespace = router, entry: Dict = entry, router_id: str = router_id,
-                      plugs: dict[str, Plug] = plugs) -> None:
+                      plugs: Mapping[str, Plug] = plugs) -> None:
                 changed = router.apply(RouterState(
                     router=entry["router"], interfaces=entry["interfaces"], gateway_port=entry["gateway_port"],
                     floating_ips=entry["floating_ips"], plugs=plugs, metadata_port=PROXY_PORT), verify=self._verify)
@@ -473,7 +477,7 @@ class HostAgent:
                 if changed or self._verify or router_id not in self._proxied:
                     self._metadata_proxy(router.namespace, router_id).apply()
                     self._proxied.add(router_id)
-            self._attempt(result, f"router:{router_id}", _fingerprint(entry), apply)
+            self._attempt(result, f"router:{router_id}", fingerprint(entry), apply)
         self._retries.keep_only((f"router:{r}" for r in wanted), "router:")
         for name in self._stale_namespaces("qrouter-", wanted):
             router_id = name[len(self.cfg.ns_prefix + "qrouter-"):]
@@ -486,182 +490,6 @@ class HostAgent:
         return MetadataProxy(Path(self.cfg.state_dir) / "metadata", namespace, self.metadata_socket,
                              router_id=router_id)
 
-    def _firewall(self, state: Dict, result: PassResult) -> None:
-        """Make the host's nft tables what the ports and groups say; a port that cannot be
-        filtered is left out of them, which cuts its tap off (see firewall.render_antispoof),
-        and is reported (port ERROR, agent ``failures``) and retried with back-off."""
-        # All the host's ports: the network's own (DHCP, router) are let through unfiltered, as in Neutron.
-        ports = state["ports"]
-        groups, members = state["security_groups"], state["members"]
-        self._closed_baseline(ports)
-        if self._zones is None:
-            self._zones = firewall.read_zones(self._current_sg_table())
-        previous = self._zones
-        self._zones = firewall.assign_zones(sorted(firewall.zoned_network_ids(ports)), previous)
-        for network_id, zone in self._zones.items():
-            if previous.get(network_id) != zone:  # newly given to this network: forget its old flows
-                conntrack.flush_zone(self.cfg.node_ns, zone)
-        by_id = {str(p["id"]): p for p in ports}
-        self._refused = {pid: why for pid, why in self._refused.items() if pid in by_id}
-        closed = {pid for pid in self._refused if not self._retries.due(f"port:{pid}", _fingerprint(by_id[pid]))}
-        # Rendering a hundred ports' chains costs ~20 ms; the same inputs give the same script.
-        key = orjson.dumps([ports, groups, members, self._zones, sorted(closed)], option=orjson.OPT_SORT_KEYS)
-        if key == self._firewall_key and not self._verify and self._firewall_script is not None:
-            return
-        rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
-        before = self._firewall_script
-        refused: set[str] = set()
-        try:
-            applied = self._apply_firewall(rendered.script)
-        except KernelError as exc:
-            refused = self._isolate(ports, groups, members, closed)
-            if not refused:
-                if not self._firewall_tables_present():  # never open: at least cut every guarded tap off
-                    self._cut_off_guarded(ports)
-                raise
-            self._refused.update(dict.fromkeys(refused, f"nft refused its rules: {exc}"))
-            closed |= refused
-            LOG.warning("nft refused the rules of port(s) %s (%s); applying the host without them",
-                        ", ".join(sorted(refused)), exc)
-            rendered = firewall.render_host(ports, groups, members, zones=self._zones, closed=closed)
-            applied = self._apply_firewall(rendered.script)
-        if applied and before is not None:
-            self._cut_revoked(before, rendered.script, ports)
-        # a port nft refused is retried when its back-off ends, so its render is not cached
-        self._firewall_key = key if not self._refused else None
-        self._record_firewall_failures(ports, rendered, closed - refused)
-        result.firewall_applied = applied
-
-    def _cut_revoked(self, before: str, after: str, ports: list[Dict]) -> None:
-        """Delete the conntrack entries of the flows the new rules no longer allow (a rule
-        removed, a port out of a group, a remote group's member gone, port security turned
-        on): ``ct state established`` would let them live on. Best effort: logged, not raised,
-        since the rules themselves are in place."""
-        by_id = {str(p["id"]): p for p in ports}
-        for pid, src, dst in firewall.revoked(before, after, ports):
-            zone = (self._zones or {}).get(str(by_id[pid].get("network_id")))
-            if zone is None:
-                continue
-            try:
-                conntrack.delete_flows(self.cfg.node_ns, zone, src=src, dst=dst)
-            except (KernelError, ValueError) as exc:
-                LOG.warning("port %s: could not forget flows its rules no longer allow: %s", pid, exc)
-
-    def _closed_baseline(self, ports: list[Dict]) -> None:
-        """What must hold before anything else of the firewall part, so that whatever fails after
-        it (a zone flush, a render, nft) leaves guarded ports closed, never open:
-
-        * the host's tables exist: a node namespace without them (a fresh host, tables removed)
-          first gets a script that cuts every guarded tap off, since an instance's tap may be on
-          its bridge before this agent's first apply;
-        * br_netfilter hands bridged packets to the inet table in the node namespace (the
-          ``bridge-nf-call-ip(6)tables`` sysctls are per namespace; at 0 every security group
-          rule is silently skipped). Where they cannot be set (br_netfilter not loaded) every
-          guarded port stays cut off and the part fails, saying why.
-        """
-        if self._firewall_script is None or self._verify:
-            if not self._firewall_tables_present():
-                self._cut_off_guarded(ports)
-        try:
-            netns.set_sysctls(self.cfg.node_ns, BR_NETFILTER)
-        except KernelError as exc:
-            self._cut_off_guarded(ports)
-            raise KernelError("enable br_netfilter", self.cfg.node_ns,
-                              detail=f"security groups cannot be enforced, guarded ports stay closed: {exc}") from exc
-
-    def _cut_off_guarded(self, ports: list[Dict]) -> None:
-        """Apply a script in which every guarded port is closed (the network's own ports pass)."""
-        guarded = {str(p["id"]) for p in ports if not firewall.is_trusted(p)}
-        nft.apply(self.cfg.node_ns, firewall.render_host(ports, [], {}, closed=guarded).script)
-        self._firewall_script = None  # the kernel no longer holds what this agent last applied
-        self._firewall_key = None
-        self._firewall_record.unlink(missing_ok=True)
-
-    def _apply_firewall(self, script: str) -> bool:
-        """Apply ``script``: as a delta of what this agent applied, or whole (first pass, full resync).
-
-        False when the kernel already held exactly this script.
-        """
-        applied = self._firewall_script
-        if applied is None and self._recorded_firewall() == script and self._firewall_tables_present():
-            applied = script  # a restarted agent: the kernel already holds exactly this (see below)
-        if script == applied and not (self._verify and self._firewall_script is not None):
-            self._firewall_script = script
-            return False
-        # Forget the record first: an agent that dies between the apply and the new record must
-        # not find an old one that a restart would trust (the kernel may hold more than it says).
-        self._firewall_record.unlink(missing_ok=True)
-        if applied is not None and not self._verify:
-            try:
-                nft.apply(self.cfg.node_ns, firewall.delta(applied, script))
-            except KernelError:
-                LOG.warning("incremental firewall update failed; replacing the tables whole", exc_info=True)
-                nft.apply(self.cfg.node_ns, script)
-        else:
-            nft.apply(self.cfg.node_ns, script)  # first pass, and every full resync: the whole, atomically
-        self._firewall_script = script
-        write_atomic(self._firewall_record, script, mode=0o600)
-        return True
-
-    def _isolate(self, ports: list[Dict], groups: list[Dict], members: Mapping[str, Any],
-                 closed: set[str]) -> set[str]:
-        """The guarded ports whose own rules nft refuses (``nft -c``, nothing applied)."""
-        trusted = [p for p in ports if firewall.is_trusted(p)]
-        refused = set()
-        for port in ports:
-            pid = str(port["id"])
-            if firewall.is_trusted(port) or pid in closed or firewall.port_problem(port) is not None:
-                continue
-            alone = firewall.render_host([port, *trusted], groups, members, zones=self._zones)
-            try:
-                nft.check(self.cfg.node_ns, alone.script)
-            except KernelError:
-                refused.add(pid)
-        return refused
-
-    def _record_firewall_failures(self, ports: list[Dict], rendered: firewall.Rendered, waiting: set[str]) -> None:
-        """Record this pass's outcome per port and rule; ``waiting`` ports were not tried (back-off)."""
-        for port in ports:
-            pid = str(port["id"])
-            key = f"port:{pid}"
-            if pid in waiting:
-                continue
-            if pid in rendered.failed_ports:
-                refused = self._refused.get(pid)  # nft refused it: retried on a timer; a bad value: when it changes
-                why = refused or rendered.failed_ports[pid]
-                self._retries.failed(key, f"firewall: {why}", _fingerprint(port), timed=refused is not None)
-            else:
-                self._retries.succeeded(key)
-                self._refused.pop(pid, None)
-        self._retries.keep_only((f"port:{p['id']}" for p in ports), "port:")
-        for rule_id, why in rendered.failed_rules.items():
-            self._retries.failed(f"rule:{rule_id}", why, timed=False)
-        self._retries.keep_only((f"rule:{r}" for r in rendered.failed_rules), "rule:")
-
-    @property
-    def _firewall_record(self) -> Path:
-        """The last script applied, so a restarted agent need not re-apply an unchanged ruleset."""
-        return Path(self.cfg.state_dir) / "firewall.nft"
-
-    def _recorded_firewall(self) -> str | None:
-        try:
-            return self._firewall_record.read_text()
-        except FileNotFoundError:
-            return None
-
-    def _firewall_tables_present(self) -> bool:
-        tables = set(nft.list_tables(self.cfg.node_ns))
-        return set(firewall.OWNED_TABLES) <= tables
-
-    def _current_sg_table(self) -> list[dict[str, Any]]:
-        """The zone chain as the kernel has it (read_zones needs no more: the table is large)."""
-        if ("inet", firewall.SG_TABLE) not in nft.list_tables(self.cfg.node_ns):
-            return []
-        try:
-            return nft.read_chain(self.cfg.node_ns, "inet", firewall.SG_TABLE, firewall.ZONE_CHAIN)
-        except KernelError:  # no zone chain (no guarded port yet)
-            return []
-
     def _status(self, state: Dict, result: PassResult) -> None:
         """ACTIVE for ports whose tap the L2 step found and wired (a DHCP or router tap plugged
         later in this pass is reported by the next pass, which its link event triggers); ERROR
@@ -671,17 +499,12 @@ class HostAgent:
         unfiltered = {key[len("port:"):] for key in self._retries.failures("port:")}
         statuses = {}
         for port in state["ports"]:
-            wired = (tap_name(port["id"]) in self._plugged_taps and port["admin_state_up"]
-                     and port["network_id"] in state["networks"]
-                     and state["networks"][port["network_id"]].get("provider:network_type") in l2_state.BRIDGED_TYPES)
+            network = state["networks"].get(port["network_id"])
+            wired = (port["id"] in self._wired and port["admin_state_up"] and network is not None
+                     and self.driver.realises(network))
             statuses[port["id"]] = "ERROR" if port["id"] in unfiltered else "ACTIVE" if wired else "DOWN"
         changed = {pid: st for pid, st in statuses.items() if self._reported.get(pid) != st}
         if changed:
             self.rpc.update_port_status(changed, host=self.cfg.host)
         self._reported = statuses
         result.statuses = changed
-
-
-def _fingerprint(obj: object) -> bytes:
-    """What is wanted of one object, to retry it at once when that changes."""
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)

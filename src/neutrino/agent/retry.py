@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import orjson
+
 LOG = logging.getLogger(__name__)
 BASE_DELAY = 1.0
 MAX_DELAY = 60.0
@@ -91,3 +93,8 @@ class Retries:
         """The monotonic time of the earliest retry, or None when nothing failed."""
         with self._lock:
             return min((f.next_at for f in self._failed.values() if f.next_at != math.inf), default=None)
+
+
+def fingerprint(obj: object) -> bytes:
+    """What is wanted of one object, to retry it at once when that changes."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)

@@ -1,7 +1,7 @@
 """One network's DHCP server made real: qdhcp namespace, DHCP port veth, rendered files, dnsmasq.
 
 ``apply`` is idempotent: it ensures the namespace and the port's veth (``ns-`` inside, ``tap``
-on the network's bridge in the host namespace), writes the files atomically, starts dnsmasq
+on the host side, attached where the L2 driver's ``Plug`` says), writes the files atomically, starts dnsmasq
 if it is not running (restarts it if its command line must change, e.g. a new subnet),
 sends SIGHUP when only the files changed (dnsmasq re-reads them and keeps its leases) and
 does nothing when nothing changed. ``teardown`` removes all of it.
@@ -18,6 +18,7 @@ from typing import Any
 
 from neutrino import tokens
 from neutrino.agent.dhcp import render
+from neutrino.agent.l2.driver import Plug
 from neutrino.files import write_atomic
 from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import ns_name, qdhcp_ns, tap_name
@@ -27,7 +28,7 @@ Dict = render.Dict
 
 @dataclass
 class DhcpNetwork:
-    """The DHCP server of ``network_id``; ``host_ns`` (None: ours) holds the network's ``bridge``.
+    """The DHCP server of ``network_id``; its port attaches to the network where ``plug`` (the L2 driver) says.
 
     dnsmasq starts as root, binds its sockets and becomes ``user``/``group`` (nobody/nogroup, as
     Neutron's dnsmasq runs); it re-reads its files on SIGHUP as that user, so they live in
@@ -36,8 +37,7 @@ class DhcpNetwork:
     """
 
     network_id: str
-    host_ns: str | None
-    bridge: str
+    plug: Plug
     namespace: str = ""  # default qdhcp-<network_id>; tests pass a prefixed name
     user: str | None = procs.DAEMON_USER
     group: str | None = field(default_factory=procs.daemon_group)
@@ -58,11 +58,11 @@ class DhcpNetwork:
         """Make it so; returns what happened to dnsmasq: started, restarted, reloaded or unchanged.
 
         With ``verify`` false the namespace and veth are trusted to be as this object last
-        made them (when it did so for the same port, addresses and bridge): an event-driven
+        made them (when it did so for the same port, addresses and plug): an event-driven
         pass then costs file compares, not a dozen netlink round trips. Full resyncs verify.
         """
         device = ns_name(dhcp_port["id"])
-        plug = (dhcp_port["id"], dhcp_port["mac_address"], network.get("mtu"), self.bridge,
+        plug = (dhcp_port["id"], dhcp_port["mac_address"], network.get("mtu"), self.plug,
                 tuple(_port_cidrs(dhcp_port, subnets)))
         if verify or plug != self._plugged:
             self._plugged = None
@@ -92,10 +92,9 @@ class DhcpNetwork:
     def _plug(self, network: Dict, subnets: Sequence[Dict], dhcp_port: Dict, device: str) -> None:
         tap = tap_name(dhcp_port["id"])
         netns.ensure_namespace(self.namespace)
-        links.ensure_veth(self.host_ns, tap, self.namespace, device, mac_b=dhcp_port["mac_address"],
+        links.ensure_veth(self.plug.namespace, tap, self.namespace, device, mac_b=dhcp_port["mac_address"],
                           mtu=network.get("mtu"))
-        links.set_master(self.host_ns, tap, self.bridge)
-        links.set_up(self.host_ns, tap)
+        self.plug.attach(tap, dhcp_port)
         for cidr in _port_cidrs(dhcp_port, subnets):
             links.add_address(self.namespace, device, cidr)
         links.set_up(self.namespace, device)

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,7 @@ _SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # quoted in the scrip
 
 Port = Mapping[str, Any]
 Group = Mapping[str, Any]
+BridgeOf = Callable[[str], str]  # network id -> the bridge that carries its frames (the L2 driver says)
 
 # neutron_lib.constants.IP_PROTOCOL_MAP: every protocol name a rule may carry, with its number.
 IP_PROTOCOL_MAP = {
@@ -119,13 +120,13 @@ def is_trusted(port: Port) -> bool:
 
 
 def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
-           zones: Mapping[str, int] | None = None) -> str:
+           zones: Mapping[str, int] | None = None, bridge_of: BridgeOf = bridge_name) -> str:
     """The nft script that makes this host's firewall exactly what ``ports`` and ``groups`` say.
 
     Strict: raises ValueError when any port or rule cannot be rendered (tests, tools). The
     agent uses :func:`render_host`, which leaves such objects out (closed) and says which.
     """
-    rendered = render_host(ports, groups, members, zones)
+    rendered = render_host(ports, groups, members, zones, bridge_of=bridge_of)
     problems = [*rendered.failed_ports.values(), *rendered.failed_rules.values()]
     if problems:
         raise ValueError(problems[0])
@@ -133,7 +134,8 @@ def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str,
 
 
 def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
-                zones: Mapping[str, int] | None = None, closed: Iterable[str] = ()) -> Rendered:
+                zones: Mapping[str, int] | None = None, closed: Iterable[str] = (),
+                bridge_of: BridgeOf = bridge_name) -> Rendered:
     """The host's script; every port or rule that cannot be rendered is left out and named.
 
     ``ports`` are all the host's ports: the network's own (``device_owner`` ``network:*``) and
@@ -143,7 +145,9 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     ``stateful``, ``security_group_rules``); ``members`` maps a group id to the addresses of
     its member ports, for ``remote_group_id``. ``zones`` maps a network id to its conntrack
     zone (see :func:`assign_zones`); None or empty: no zone chain. ``closed`` names ports the
-    caller wants kept closed (e.g. ones nft itself refused).
+    caller wants kept closed (e.g. ones nft itself refused). ``bridge_of`` names the bridge that
+    carries a network's frames in the host namespace (the L2 driver's naming, Linux bridge's by
+    default).
     """
     out = Rendered(script="")
     keep_closed = set(closed)
@@ -166,12 +170,12 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     group_list = list(groups)
     rules = {str(g["id"]): list(g.get("security_group_rules") or ()) for g in group_list}
     stateless = {str(g["id"]) for g in group_list if g.get("stateful", True) is False}
-    zone_lines = _zone_chain(guarded, zones, out.failed_ports)
+    zone_lines = _zone_chain(guarded, zones, out.failed_ports, bridge_of)
     guarded = [p for p in guarded if str(p["id"]) not in out.failed_ports]
     if zone_lines and any(set(map(str, p.get("security_groups") or ())) & stateless for p in guarded):
         zone_lines.insert(2, "    ct state untracked accept")  # keep notrack: a zone template would undo it
     out.script = (render_antispoof(guarded, trusted)
-                  + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules))
+                  + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules, bridge_of))
     return out
 
 
@@ -273,7 +277,7 @@ def assign_zones(network_ids: Iterable[str], current: Mapping[str, int]) -> dict
     return dict(sorted(zones.items()))
 
 
-def read_zones(objects: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+def read_zones(objects: Iterable[Mapping[str, Any]], bridge_of: BridgeOf = bridge_name) -> dict[str, int]:
     """The network -> zone map that the kernel holds, from ``nft -j`` objects of our inet table.
 
     ``objects`` is what ``kernel.nft.read_table(ns, "inet", SG_TABLE)`` (or ``read_ruleset``)
@@ -296,7 +300,7 @@ def read_zones(objects: Iterable[Mapping[str, Any]]) -> dict[str, int]:
             continue
         net = comment[len(_ZONE_COMMENT):]
         iifname, zone = _zone_rule(rule.get("expr") or ())
-        if net and iifname == bridge_name(net) and _valid_zone(zone):
+        if net and iifname == bridge_of(net) and _valid_zone(zone):
             found.setdefault(net, zone)
     return found
 
@@ -427,7 +431,8 @@ def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, Any]]],
               members: Mapping[str, Iterable[str]], zone_lines: Sequence[str] = (),
-              stateless: Iterable[str] = (), failed_rules: dict[str, str] | None = None) -> str:
+              stateless: Iterable[str] = (), failed_rules: dict[str, str] | None = None,
+              bridge_of: BridgeOf = bridge_name) -> str:
     """The stateful inet table: remote-group sets, raw chains, the forward dispatch and per-port chains.
 
     A rule that cannot be rendered is left out of every chain and named in ``failed_rules``.
@@ -459,15 +464,15 @@ def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, A
     for group_id, version in sorted(wanted_sets):
         lines += _member_set(group_id, version, members.get(group_id, ()))
     untracked = [p for p in ports if set(map(str, p.get("security_groups") or ())) & set(stateless)]
-    lines += _notrack_chain(untracked)
+    lines += _notrack_chain(untracked, bridge_of)
     lines += zone_lines
     lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;",
               "    ct state established,related accept"]
-    lines += _dispatch(ports)
+    lines += _dispatch(ports, bridge_of)
     return "\n".join([*lines, "  }", *chains, "}", ""])
 
 
-def _notrack_chain(ports: Sequence[Port]) -> list[str]:
+def _notrack_chain(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
     """Frames from or to a stateless port's MACs skip conntrack entirely (before the zone chain).
 
     Untracked packets are never ``established`` nor ``invalid``: every one of them, replies
@@ -475,7 +480,7 @@ def _notrack_chain(ports: Sequence[Port]) -> list[str]:
     template and so undo ``notrack``; the ``accept`` ends this priority's evaluation and the
     zone chain skips untracked packets.
     """
-    macs = sorted({(bridge_name(str(p["network_id"])), mac) for p in ports for mac in _macs(p)})
+    macs = sorted({(bridge_of(str(p["network_id"])), mac) for p in ports for mac in _macs(p)})
     if not macs:
         return []
     listed = ", ".join(f'"{bridge}" . {mac}' for bridge, mac in macs)  # MACs are unique per network only
@@ -485,7 +490,8 @@ def _notrack_chain(ports: Sequence[Port]) -> list[str]:
             "  }"]
 
 
-def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str]) -> list[str]:
+def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str],
+                bridge_of: BridgeOf) -> list[str]:
     """The raw-priority prerouting chain that puts each network's bridged traffic in its own zone.
 
     Ports whose network cannot get its own zone (two networks given one zone) are added to
@@ -505,16 +511,16 @@ def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_p
                                                      f"conntrack zone {zone}")
             continue
         net = nets[0]
-        lines.append(f'    iifname "{bridge_name(net)}" ct zone set {zone} comment "{_ZONE_COMMENT}{net}"')
+        lines.append(f'    iifname "{bridge_of(net)}" ct zone set {zone} comment "{_ZONE_COMMENT}{net}"')
     return [*lines, "  }"]
 
 
-def _dispatch(ports: Sequence[Port]) -> list[str]:
+def _dispatch(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
     """Egress by (bridge, source MAC), ingress by the mark the bridge table gave the copy (see above)."""
     owner: dict[tuple[str, str], str] = {}
     for port in sorted(ports, key=lambda p: str(p["id"])):  # a MAC shared through pairs: the same port each time
         for mac in _macs(port):
-            owner.setdefault((bridge_name(str(port["network_id"])), mac), str(port["id"]))
+            owner.setdefault((bridge_of(str(port["network_id"])), mac), str(port["id"]))
     if not owner:
         return []
     out = ", ".join(f'"{bridge}" . {mac} : jump egress-{pid}' for (bridge, mac), pid in sorted(owner.items()))

@@ -1,4 +1,4 @@
-"""The Linux-bridge L2 agent's kernel shell for one host namespace: read our links, apply actions, reconcile.
+"""The Linux-bridge L2 driver: its kernel shell for one host namespace, and the driver the host agent uses.
 
 ``read_actual`` reports the links ``kernel.names.is_ours`` accepts in the shape
 :mod:`neutrino.agent.l2.state` defines; ``apply`` carries out its typed actions with the
@@ -10,12 +10,18 @@ diff never touches them; ``kernel.links`` refuses them as well.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from neutrino.agent.l2 import driver
 from neutrino.agent.l2 import state as l2
+from neutrino.agent.l2.nft_host import NftFirewall
 from neutrino.agent.l2.state import BRIDGE, PHYS, TAP, VXLAN, Action, L2State, Link
+from neutrino.agent.retry import Retries
 from neutrino.kernel import KernelError, linkdump, links
-from neutrino.kernel.names import is_ours
+from neutrino.kernel.names import bridge_name, is_ours, tap_name
+from neutrino.messages import LINUXBRIDGE_AGENT
 
 _KINDS = {"bridge": BRIDGE, "vxlan": VXLAN}  # anything else (veth, tun) is a VIF end: a tap
 
@@ -45,12 +51,11 @@ def read_actual(ns: str | None, physical: Iterable[str] = ()) -> L2State:
     return L2State(out)
 
 
-class L2Incomplete(KernelError):
+class L2Incomplete(driver.L2Incomplete):
     """Some actions failed; every other one was carried out. ``failed`` names the links they were for."""
 
     def __init__(self, ns: str | None, failures: dict[str, str], have: L2State | None = None) -> None:
-        super().__init__("apply L2", ns or "host", detail="; ".join(f"{k}: {v}" for k, v in sorted(failures.items())))
-        self.failed = failures
+        super().__init__(ns, failures)
         self.have = have
 
 
@@ -109,3 +114,60 @@ def reconcile(ns: str | None, host_ports: Iterable[Mapping[str, Any]], networks:
         exc.have = have
         raise
     return actions, have
+
+
+@dataclass(frozen=True)
+class BridgePlug:
+    """A network's service ports attach to its bridge ``brq<net[:11]>`` in the host namespace."""
+
+    namespace: str
+    bridge: str
+
+    def attach(self, dev: str, port: Mapping[str, Any]) -> bool:
+        return links.set_master(self.namespace, dev, self.bridge) | links.set_up(self.namespace, dev)
+
+
+class LinuxBridgeDriver:
+    """Ports on a Linux bridge per network, VXLAN between hosts, nftables for security groups."""
+
+    agent_type = LINUXBRIDGE_AGENT
+
+    def __init__(self, node_ns: str, state_dir: Path, local_ip: str, underlay_dev: str,
+                 physical_interfaces: Mapping[str, str]) -> None:
+        self.node_ns = node_ns
+        self.state_dir = Path(state_dir)
+        self.local_ip = local_ip
+        self.underlay_dev = underlay_dev
+        self.physical_interfaces = physical_interfaces  # physnet -> interface in node_ns (may grow at start)
+
+    def start(self) -> None:
+        """Nothing beyond the node namespace, which the agent makes."""
+
+    def configurations(self) -> dict[str, Any]:
+        return {"bridge_mappings": {}, "interface_mappings": dict(self.physical_interfaces),
+                "tunneling_ip": self.local_ip, "tunnel_types": ["vxlan"]}
+
+    def realises(self, network: Mapping[str, Any]) -> bool:
+        return network.get("provider:network_type") in l2.BRIDGED_TYPES
+
+    def reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
+        try:
+            actions, have = reconcile(self.node_ns, state["ports"], state["networks"], self.local_ip,
+                                      state["remote_vteps"], self.underlay_dev, self.physical_interfaces)
+        except L2Incomplete as exc:  # the rest is wired: its ports are ACTIVE, the failed links' not
+            if exc.have is not None:
+                exc.wired = driver.Wired(ports=_wired(state, exc.have, exc.failed))
+            raise
+        return driver.Wired(actions=len(actions), ports=_wired(state, have, {}))
+
+    def plug(self, network: Mapping[str, Any]) -> BridgePlug:
+        return BridgePlug(self.node_ns, bridge_name(str(network["id"])))
+
+    def firewall(self, retries: Retries) -> NftFirewall:
+        return NftFirewall(self.node_ns, self.state_dir, retries, bridge_name)
+
+
+def _wired(state: Mapping[str, Any], have: L2State, failed: Mapping[str, str]) -> set[str]:
+    """Ports whose tap was found (and so wired by this pass), unless its own link failed."""
+    taps = {name for name, link in have.links.items() if link.kind == TAP and name not in failed}
+    return {str(p["id"]) for p in state["ports"] if tap_name(str(p["id"])) in taps}

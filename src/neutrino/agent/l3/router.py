@@ -3,7 +3,7 @@
 ``RouterNamespace.apply`` reconciles the namespace with the router as the API shows it and
 says whether anything changed; applying the same state again changes nothing. Each port is
 a veth: ``qr-``/``qg-<port[:11]>`` (with the port's MAC) inside the router namespace and
-``tap<port[:11]>`` on the network's bridge in the host namespace the caller names (a
+``tap<port[:11]>`` attached to the network where the L2 driver says (a
 ``Plug`` per network). Forwarding is switched on inside the router namespace only.
 Desired state comes in as API dicts:
 
@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from neutrino.agent.l2.driver import Plug
 from neutrino.agent.l3 import nat
 from neutrino.kernel import links, netns, nft
 from neutrino.kernel.names import qg_name, qr_name, qrouter_ns, tap_name
@@ -28,14 +29,6 @@ from neutrino.kernel.names import qg_name, qr_name, qrouter_ns, tap_name
 Port = Mapping[str, Any]
 OWNED_LINK_PREFIXES = ("qr-", "qg-")
 DEFAULT_ROUTE = "0.0.0.0/0"
-
-
-@dataclass(frozen=True)
-class Plug:
-    """Where one network's router ports are plugged: a host namespace and the network's bridge in it."""
-
-    namespace: str
-    bridge: str
 
 
 @dataclass(frozen=True)
@@ -141,8 +134,7 @@ class RouterNamespace:
     def _plug(self, dev: str, port: Port, plug: Plug) -> bool:
         tap = tap_name(str(port["id"]))
         changed = links.ensure_veth(plug.namespace, tap, self.namespace, dev, mac_b=str(port["mac_address"]))
-        changed |= links.set_master(plug.namespace, tap, plug.bridge)
-        changed |= links.set_up(plug.namespace, tap)
+        changed |= plug.attach(tap, port)
         return links.set_up(self.namespace, dev) | changed
 
     def _addresses(self, dev: str, wanted: list[str]) -> tuple[bool, list[str]]:
