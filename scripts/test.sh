@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ "$(id -u)" -eq 0 ] && scripts/services.sh   # PostgreSQL, MariaDB, RabbitMQ if installed but stopped
-echo "test: ruff (lint) and mypy (types)"
+echo "test: ruff (lint), mypy (types) and import-linter (layers)"
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy src
+.venv/bin/lint-imports --no-cache   # the layering contracts in pyproject.toml
 exec .venv/bin/pytest -n 2 -p no:cacheprovider "$@"

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy.exc import DataError, DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -28,8 +27,8 @@ from neutrino.api import openapi
 from neutrino.api.controller import Controller, json_response
 from neutrino.api.guard import GuardMiddleware
 from neutrino.context import Context
-from neutrino.db.engine import unreachable
 from neutrino.errors import DatabaseUnavailable, HTTPBadRequest, NeutrinoError, NotAuthenticated
+from neutrino.services import db_failures
 
 LOG = logging.getLogger(__name__)
 
@@ -51,13 +50,13 @@ def neutron_error(exc: NeutrinoError) -> Response:
     return response
 
 
-def database_error(exc: DBAPIError) -> NeutrinoError | None:
+def database_error(exc: BaseException) -> NeutrinoError | None:
     """What the client is told about a database failure that is not a bug of ours: the server
     is unreachable (503), or it refused a value (too long for its column, not storable): 400."""
-    if unreachable(exc):
-        LOG.warning("database unreachable: %s", str(exc.orig).strip().splitlines()[0] if str(exc.orig) else exc)
+    kind = db_failures.classify(exc)
+    if kind == "unavailable":
         return DatabaseUnavailable()
-    if isinstance(exc, DataError):
+    if kind == "invalid":
         return HTTPBadRequest(msg="Invalid input: a value is not valid for the database (too long or "
                                   "not representable)")
     return None
@@ -98,7 +97,7 @@ class ErrorMiddleware:
             if not started:
                 await _http_error(exc.status_code, str(exc.detail))(scope, receive, tracking_send)
         except Exception as exc:
-            mapped = database_error(exc) if isinstance(exc, DBAPIError) else None
+            mapped = database_error(exc)
             if mapped is None:  # a 500 is a bug: log it whole, answer briefly
                 LOG.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:

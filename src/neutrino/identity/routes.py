@@ -13,14 +13,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
 from neutrino.api import guard
-from neutrino.db.engine import unreachable
 from neutrino.identity import auth, schema, store
 from neutrino.identity.errors import (
     Forbidden,
@@ -35,6 +33,7 @@ from neutrino.identity.errors import (
 from neutrino.identity.passwords import hash_password, verify_password
 from neutrino.identity.tokens import TokenInfo
 from neutrino.identity.views import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from neutrino.services import db_failures
 
 if TYPE_CHECKING:
     from neutrino.identity.service import Identity
@@ -52,9 +51,10 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def database_error(exc: Exception) -> KeystoneError | None:
     """Keystone's answer to a database failure that is not a bug: unreachable (503), or a value
     the database refuses (400)."""
-    if unreachable(exc):
+    kind = db_failures.classify(exc)
+    if kind == "unavailable":
         return ServiceUnavailable()
-    if isinstance(exc, DataError):
+    if kind == "invalid":
         return ValidationError("Invalid input: a value is not valid for the database.")
     return None
 
