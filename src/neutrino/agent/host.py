@@ -30,6 +30,7 @@ from neutrino.agent import node
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
 from neutrino.agent.l2.driver import L2Driver, L2Incomplete, Plug
 from neutrino.agent.l2.linuxbridge import LinuxBridgeDriver
+from neutrino.agent.l2.ovs import OvsDriver
 from neutrino.agent.l3.router import RouterNamespace, RouterState
 from neutrino.agent.metadata.proxy import PROXY_PORT, MetadataProxy
 from neutrino.agent.metadata.server import MetadataServer
@@ -46,6 +47,7 @@ DEBOUNCE_QUIET = 0.02  # a pass starts once no wake-up came for this long ...
 DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
+L2_DRIVERS = ("linuxbridge", "openvswitch")
 
 Dict = dict[str, Any]
 
@@ -68,7 +70,9 @@ def make_driver(cfg: HostConfig) -> L2Driver:
     """The L2 driver ``cfg.l2_driver`` names (``[agent] l2_driver``)."""
     if cfg.l2_driver == "linuxbridge":
         return LinuxBridgeDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
-    raise ValueError(f"unknown L2 driver {cfg.l2_driver!r} (available: linuxbridge)")
+    if cfg.l2_driver == "openvswitch":
+        return OvsDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
+    raise ValueError(f"unknown L2 driver {cfg.l2_driver!r} (available: {', '.join(L2_DRIVERS)})")
 
 
 @dataclass

@@ -97,8 +97,10 @@ class Compute:
             if bound["binding:vif_type"] in ("binding_failed", "unbound"):
                 reason = bound["binding:vif_details"].get("reason") or "no mechanism driver could bind it"
                 raise InstanceError(f"port {inst.port_id} failed to bind on host {self.host}: {reason}")
-            bridge = bound["binding:vif_details"].get("bridge_name")
-            vif.plug(inst.namespace, self.node_ns, tap_name(inst.port_id), bound["mac_address"], bridge)
+            ovs = bound["binding:vif_type"] == "ovs"  # the OVS agent adds the tap to br-int itself
+            bridge = None if ovs else bound["binding:vif_details"].get("bridge_name")
+            vif.plug(inst.namespace, self.node_ns, tap_name(inst.port_id), bound["mac_address"], bridge,
+                     checksum_offload=not ovs)
             self._save(inst)
             self._wait_active(inst.port_id, timeout)
             lease = dhcp_client.acquire(inst.namespace, self.dir / inst.name, timeout=timeout)

@@ -12,17 +12,20 @@ from collections.abc import Sequence
 
 from neutrino import compute
 from neutrino.compute import dhcp_client
-from neutrino.kernel import links, netns
+from neutrino.kernel import links, netns, ovs
 
 INSTANCE_IFACE = "eth0"
 IPV6_OFF = ("net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.all.disable_ipv6")
 
 
-def plug(instance_ns: str, host_ns: str | None, tap: str, mac: str, bridge: str | None) -> bool:
+def plug(instance_ns: str, host_ns: str | None, tap: str, mac: str, bridge: str | None,
+         checksum_offload: bool = True) -> bool:
     """Ensure the instance namespace with ``eth0`` (``mac``) and its peer ``tap`` in ``host_ns``, both up.
 
     ``tap`` joins ``bridge`` when one is given and exists in ``host_ns`` (None: this process's
-    namespace); otherwise it is left for the L2 agent to attach.
+    namespace); otherwise it is left for the L2 agent to attach. Without ``checksum_offload``
+    (a port on an OVS userspace datapath, which forwards partial checksums as they are) eth0
+    computes its TCP/UDP checksums itself.
     """
     ns = compute.checked_ns(instance_ns)
     changed = netns.ensure_namespace(ns)
@@ -34,6 +37,8 @@ def plug(instance_ns: str, host_ns: str | None, tap: str, mac: str, bridge: str 
         changed = links.set_master(host_ns, tap, bridge) | changed
     changed = links.set_up(host_ns, tap) | changed
     changed = links.set_up(ns, INSTANCE_IFACE) | changed
+    if not checksum_offload:
+        changed = ovs.disable_tx_checksum(ns, INSTANCE_IFACE) | changed
     return changed
 
 

@@ -79,9 +79,10 @@ def _alive(pid: int) -> bool:
 
 
 def _remove_host_files(name: str) -> None:
-    """The files a namespace of ours had on the host: an instance's own resolv.conf, a dnsmasq's run files."""
+    """The files a namespace of ours had on the host: an instance's own resolv.conf, a dnsmasq's or OVS's run files."""
     shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
     shutil.rmtree(procs.run_path("dhcp", name), ignore_errors=True)
+    shutil.rmtree(procs.run_path("ovs", name), ignore_errors=True)  # a host's own Open vSwitch
 
 
 def remove_namespaces(names: Iterable[str]) -> list[str]:

@@ -94,7 +94,7 @@ class DhcpNetwork:
         netns.ensure_namespace(self.namespace)
         links.ensure_veth(self.plug.namespace, tap, self.namespace, device, mac_b=dhcp_port["mac_address"],
                           mtu=network.get("mtu"))
-        self.plug.attach(tap, dhcp_port)
+        self.plug.attach(tap, dhcp_port, peer=(self.namespace, device))
         for cidr in _port_cidrs(dhcp_port, subnets):
             links.add_address(self.namespace, device, cidr)
         links.set_up(self.namespace, device)

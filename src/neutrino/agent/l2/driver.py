@@ -31,8 +31,9 @@ class Plug(Protocol):
         """The namespace that holds the host end of the service port's veth."""
         ...
 
-    def attach(self, dev: str, port: Mapping[str, Any]) -> bool:
-        """Make ``dev`` (in ``namespace``) the wire of ``port`` on its network; True when anything changed."""
+    def attach(self, dev: str, port: Mapping[str, Any], peer: tuple[str, str] | None = None) -> bool:
+        """Make ``dev`` (in ``namespace``) the wire of ``port`` on its network; ``peer`` is the
+        (namespace, device) of the veth's other end. True when anything changed."""
         ...
 
 

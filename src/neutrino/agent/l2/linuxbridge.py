@@ -123,7 +123,7 @@ class BridgePlug:
     namespace: str
     bridge: str
 
-    def attach(self, dev: str, port: Mapping[str, Any]) -> bool:
+    def attach(self, dev: str, port: Mapping[str, Any], peer: tuple[str, str] | None = None) -> bool:
         return links.set_master(self.namespace, dev, self.bridge) | links.set_up(self.namespace, dev)
 
 

@@ -134,7 +134,7 @@ class RouterNamespace:
     def _plug(self, dev: str, port: Port, plug: Plug) -> bool:
         tap = tap_name(str(port["id"]))
         changed = links.ensure_veth(plug.namespace, tap, self.namespace, dev, mac_b=str(port["mac_address"]))
-        changed |= plug.attach(tap, port)
+        changed |= plug.attach(tap, port, peer=(self.namespace, dev))
         return links.set_up(self.namespace, dev) | changed
 
     def _addresses(self, dev: str, wanted: list[str]) -> tuple[bool, list[str]]:
