@@ -68,11 +68,12 @@ class Cloud:
         return Compute(self.client(project), self.admin, on.cfg.host, on.cfg.node_ns, self.tmp / "compute",
                        ns_prefix=on.cfg.ns_prefix)
 
-    def add_host(self, name: str, underlay_ip: str) -> HostAgent:
+    def add_host(self, name: str, underlay_ip: str, l2_driver: str | None = None) -> HostAgent:
         """Another host on the underlay: its own node namespace and agent, the same server."""
         # Namespace names are machine-wide: each simulated host gets its own prefix for them.
         hc = replace(self.agent.cfg, host=name, node_ns=f"{self.ns_prefix}{name}", ns_prefix=f"{self.ns_prefix}{name}-",
-                     state_dir=self.tmp / name, local_ip=underlay_ip, underlay_dev="ul0", physical_interfaces={})
+                     state_dir=self.tmp / name, local_ip=underlay_ip, underlay_dev="ul0", physical_interfaces={},
+                     l2_driver=l2_driver or self.agent.cfg.l2_driver)
         _plug_underlay(self.ns_prefix, hc.node_ns, underlay_ip)
         agent = HostAgent(hc, self.srv.rpc, self.srv.bus)
         agent.start()

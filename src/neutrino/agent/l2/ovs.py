@@ -61,9 +61,9 @@ class OvsPlug:
         changed = False
         if dev not in {p.name for p in self.switch.ports(INTEGRATION)}:
             changed = self.switch.ensure_ports(INTEGRATION, [_instance_port(dev, port, flows.DEAD_VLAN)])
-        changed |= ovs.disable_tx_checksum(self.namespace, dev)
+        changed |= links.disable_tx_checksum(self.namespace, dev)
         if peer is not None:
-            changed |= ovs.disable_tx_checksum(*peer)
+            changed |= links.disable_tx_checksum(*peer)
         return links.set_up(self.namespace, dev) | changed
 
 
@@ -280,4 +280,4 @@ class OvsDriver:
             raise KernelError("tunnel underlay", self.node_ns,
                               detail=f"tunneling_ip {self.local_ip} is on neither {self.underlay_dev} nor {UNDERLAY}")
         links.set_up(self.node_ns, UNDERLAY)
-        ovs.disable_tx_checksum(self.node_ns, self.underlay_dev)
+        links.disable_tx_checksum(self.node_ns, self.underlay_dev)
