@@ -105,9 +105,12 @@ def test_remote_vteps_are_the_other_hosts_with_ports_on_the_network(
     _report_all(rpc, HOST, "172.30.0.11")
     rpc.report_state("host-b", L2_AGENT, {"tunneling_ip": "172.30.0.12"})
     net, _ = _net(api)
-    api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": "host-b"})
+    remote = api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": "host-b"})
     api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": HOST})
-    assert rpc.sync(HOST)["remote_vteps"] == {net["id"]: ["172.30.0.12"]}
+    state = rpc.sync(HOST)
+    assert state["remote_vteps"] == {net["id"]: ["172.30.0.12"]}
+    # l2population: the MACs behind each remote endpoint, so unicast need not flood
+    assert state["remote_macs"] == {net["id"]: {"172.30.0.12": [remote["mac_address"]]}}
 
 
 def test_scheduling_is_stable_and_spread() -> None:

@@ -83,6 +83,10 @@ def test_instances_on_two_ovs_hosts_meet_over_a_tunnel(c: Cloud, kind: str) -> N
         assert tcp_ok(vm_a.namespace, ip_of(vm_b), 8081)
     tunnels = [p for p in _switch(host_b).ports("br-tun") if p.type == kind]
     assert [p.options["remote_ip"] for p in tunnels] == ["172.30.0.11"]
+    # l2population: host A sends to vm-b's MAC straight down the tunnel (table 20), no flooding
+    mac_b = c.admin.get(f"/v2.0/ports/{vm_b.port_id}")["port"]["mac_address"]
+    c.settle()
+    assert any(f"dl_dst={mac_b}" in flow for flow in _switch(c.agent).dump_flows("br-tun", "table=20"))
 
 
 def test_a_port_with_port_security_stays_closed_until_the_ovs_firewall_exists(c: Cloud) -> None:

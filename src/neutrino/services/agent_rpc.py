@@ -287,7 +287,7 @@ class AgentRpc:
             "routers": routers,
             "security_groups": groups,
             "members": self._members(groups, ports),
-            "remote_vteps": self._remote_vteps(s, host, wanted_nets, ports),
+            **self._remote_hosts(s, host, wanted_nets, ports),
         }
 
     def _claims_needed(self, s: Session, host: str, nets: list[Network], routers: list[Router],
@@ -360,16 +360,20 @@ class AgentRpc:
                     members[group] += port_addresses(port)
         return {g: sorted(set(a)) for g, a in members.items()}
 
-    def _remote_vteps(self, s: Session, host: str, network_ids: Iterable[str],
-                      ports: list[Dict]) -> dict[str, list[str]]:
+    def _remote_hosts(self, s: Session, host: str, network_ids: Iterable[str], ports: list[Dict]) -> Dict:
+        """The other hosts on this host's networks, as l2population tells agents: ``remote_vteps``
+        (network -> their tunnel endpoints, for flooding) and ``remote_macs`` (network -> endpoint
+        -> the MACs of the ports bound there, so unicast goes straight to its host)."""
         tunnel = self._tunnel_ips(s)
         wanted = set(network_ids)
-        out: dict[str, set[str]] = {n: set() for n in wanted}
+        macs: dict[str, dict[str, set[str]]] = {n: {} for n in wanted}
         for port in ports:
             where = port["binding:host_id"]
             if port["network_id"] in wanted and where and where != host and where in tunnel:
-                out[port["network_id"]].add(tunnel[where])
-        return {n: sorted(v) for n, v in sorted(out.items())}
+                macs[port["network_id"]].setdefault(tunnel[where], set()).add(str(port["mac_address"]))
+        return {"remote_vteps": {n: sorted(by_ip) for n, by_ip in sorted(macs.items())},
+                "remote_macs": {n: {ip: sorted(m) for ip, m in sorted(by_ip.items())}
+                                for n, by_ip in sorted(macs.items())}}
 
     # ------------------------------------------------------------ metadata
 

@@ -220,8 +220,10 @@ class OvsDriver:
                                                              if a.get("mac_address")))
                           for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
                           and tap_name(str(p["id"])) in ofports)
-            remote: dict[str, frozenset[str]] = ({ip: frozenset() for ip in state["remote_vteps"].get(net_id, ())}
-                                                 if kind in flows.TUNNEL_TYPES else {})
+            remote: dict[str, frozenset[str]] = {}
+            if kind in flows.TUNNEL_TYPES:  # a 1.0 server sends no MACs: unknown unicast floods
+                macs = state.get("remote_macs", {}).get(net_id, {})
+                remote = {ip: frozenset(macs.get(ip, ())) for ip in state["remote_vteps"].get(net_id, ())}
             out.append(flows.NetworkState(net_id, segment, vlan, local, remote))
         return out
 
