@@ -457,7 +457,9 @@ class OvsInstance:
 
         A port found on another bridge is moved; type, options, external_ids and tag are set
         to exactly the spec (an absent tag clears one). Ports not named are left alone.
-        Returns True if anything changed; when it returns, ovs-vswitchd has applied it.
+        Returns True if anything changed; when it returns, ovs-vswitchd has applied it. A
+        port whose netdev vswitchd cannot open (no such veth) stays in OVSDB with ofport None
+        in ``ports()``: check that rather than the return value.
         """
         _check_name("bridge", bridge)
         wanted = list(specs)
