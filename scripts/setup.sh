@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack)
+# openvswitch-switch: only its binaries and schema are used; every simulated host runs its own
+# ovsdb-server/ovs-vswitchd (neutrino.kernel.ovs). A system-wide OVS the package may start
+# (where systemd or init scripts run) is left alone and never used.
+APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack openvswitch-switch)
 
 missing=()
 installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)"

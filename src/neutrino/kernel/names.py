@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 IFNAMSIZ = 16
@@ -108,3 +109,34 @@ def is_our_link(name: str) -> bool:
 def is_ours(name: str) -> bool:
     """True for any namespace or device name that follows one of neutrino's conventions."""
     return is_our_namespace(name) or is_our_link(name)
+
+
+# Open vSwitch (the openvswitch agent's names): bridges, patch pairs and tunnel ports. Ports
+# of an OVS userspace bridge are not kernel links, except the bridges' own internal ports.
+OVS_INTEGRATION_BRIDGE = "br-int"
+OVS_TUNNEL_BRIDGE = "br-tun"
+OVS_PATCH_TUN = "patch-tun"  # on br-int, peer of patch-int on br-tun
+OVS_PATCH_INT = "patch-int"
+OVS_TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+
+
+def ovs_physical_bridge(physnet: str) -> str:
+    """``br-<physnet>``, short enough that ``int-br-<physnet>`` fits IFNAMSIZ."""
+    return "br-" + (_clean(physnet)[:8] or "phys")
+
+
+def ovs_int_patch(bridge: str) -> str:
+    """The br-int end of the patch pair to a physical bridge (Neutron's ``int-br-eth1``)."""
+    return _ifname("int-", bridge)
+
+
+def ovs_phys_patch(bridge: str) -> str:
+    """The physical bridge's end of that pair (Neutron's ``phy-br-eth1``)."""
+    return _ifname("phy-", bridge)
+
+
+def ovs_tunnel_port(tunnel_type: str, remote_ip: str) -> str:
+    """``vxlan-ac1e0016``: the tunnel type and the remote endpoint's IPv4 address in hex."""
+    if tunnel_type not in OVS_TUNNEL_TYPES:
+        raise ValueError(f"unknown tunnel type {tunnel_type!r}")
+    return f"{tunnel_type}-{int(ipaddress.IPv4Address(remote_ip)):08x}"

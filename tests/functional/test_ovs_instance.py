@@ -1,0 +1,95 @@
+"""kernel/ovs.py on the real thing: one OVS instance per namespace, OVSDB through ovsdbapp, flows by bundle."""
+
+from __future__ import annotations
+
+import os
+
+from neutrino.kernel import links, netns, ovs
+from tests.functional.ovs_lab import instances, requires_ovs, run_dirs
+
+pytestmark = requires_ovs
+
+FLOWS = ("cookie=0x1,table=0,priority=1,in_port=1,actions=goto_table:60\n"
+         "cookie=0x1,table=60,priority=1,actions=NORMAL\n")
+LEARNED = 0x2
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_instance_lifecycle_ovsdb_and_flows(ns_prefix: str) -> None:
+    one, two = ns_prefix + "h1", ns_prefix + "h2"
+    for ns in (one, two):
+        netns.ensure_namespace(ns)
+    with run_dirs() as base, instances(ovs.OvsInstance(one, f"{base}/h1"),
+                                       ovs.OvsInstance(two, f"{base}/h2")) as (a, b):
+        assert a.start() and b.start()
+        pids = (a.pid("ovsdb-server"), a.pid("ovs-vswitchd"))
+        assert all(pids) and a.start() is False  # reused, not started twice
+        assert (a.pid("ovsdb-server"), a.pid("ovs-vswitchd")) == pids
+        assert netns.get_sysctl(one, "net.ipv6.conf.all.disable_ipv6") == "1"
+        assert netns.get_sysctl(one, "net.ipv6.conf.default.disable_ipv6") == "1"
+        assert set(os.listdir(f"{base}/h1")) >= {"conf.db", "db.sock", "ovs-vswitchd.pid", "ovsdb-server.pid"}
+
+        # bridges: idempotent, and each instance is its own (ovsdbapp keeps connections per class)
+        assert a.ensure_bridge("br-int", other_config={"mac-table-size": "2048"})
+        assert not a.ensure_bridge("br-int", other_config={"mac-table-size": "2048"})
+        assert b.ensure_bridge("br-tun")
+        assert a.list_bridges() == ["br-int"] and b.list_bridges() == ["br-tun"]
+        info = a.bridge("br-int")
+        assert info is not None and (info.datapath_type, info.fail_mode) == ("netdev", "secure")
+        assert info.other_config["mac-table-size"] == "2048"
+
+        # ports: several in one transaction, read back with ofports; changes only where they differ
+        links.ensure_veth(one, "tapa", one, "tapb")
+        assert ovs.disable_tx_checksum(one, "tapa") and not ovs.disable_tx_checksum(one, "tapa")
+        specs = [ovs.instance_port("tapa", 5, "port-a", "FA:16:3E:00:00:0A"),
+                 ovs.patch_port("patch-tun", "patch-int"),
+                 ovs.tunnel_port("vxlan-0a000002", "vxlan", "10.0.0.2", "10.0.0.1")]
+        assert a.ensure_ports("br-int", specs) and not a.ensure_ports("br-int", specs)
+        ports = {p.name: p for p in a.ports("br-int")}
+        assert ports["tapa"].tag == 5 and ports["tapa"].ofport
+        assert ports["tapa"].external_ids == {"iface-id": "port-a", "attached-mac": "fa:16:3e:00:00:0a",
+                                              "iface-status": "active"}
+        assert ports["patch-tun"].options == {"peer": "patch-int"}
+        assert ports["vxlan-0a000002"].options == {"remote_ip": "10.0.0.2", "local_ip": "10.0.0.1", "key": "flow"}
+        assert set(a.ofports("br-int")) >= {"tapa", "patch-tun", "vxlan-0a000002"}
+        assert a.ensure_ports("br-int", [ovs.PortSpec("tapa", tag=7, external_ids={"iface-id": "port-a"})])
+        tapa = next(p for p in a.ports("br-int") if p.name == "tapa")
+        assert (tapa.tag, tapa.external_ids) == (7, {"iface-id": "port-a"})
+        assert a.ensure_ports("br-int", [ovs.PortSpec("tapa")])
+        assert next(p for p in a.ports("br-int") if p.name == "tapa").tag is None
+        assert a.delete_ports("br-int", ["vxlan-0a000002", "nonexistent"])
+        assert not a.delete_ports("br-int", ["vxlan-0a000002"])
+        assert {p.name for p in a.ports("br-int")} == {"br-int", "tapa", "patch-tun"}
+
+        # flows: one bundle; converged means untouched; switch-learned cookies can be ignored
+        assert a.replace_flows("br-int", FLOWS) and not a.replace_flows("br-int", FLOWS)
+        assert a.dump_flows("br-int") == ["cookie=0x1, priority=1,in_port=1 actions=goto_table:60",
+                                          "cookie=0x1, table=60, priority=1 actions=NORMAL"]
+        learned = FLOWS + "cookie=0x2,table=20,priority=1,dl_dst=fa:16:3e:00:00:01,actions=drop\n"
+        assert a.replace_flows("br-int", learned)
+        assert not a.replace_flows("br-int", FLOWS, keep_cookies=[LEARNED])
+        assert len(a.dump_flows("br-int")) == 3
+        assert a.replace_flows("br-int", FLOWS) and len(a.dump_flows("br-int")) == 2
+        assert a.dump_flows("br-int", "table=60") == ["cookie=0x1, table=60, priority=1 actions=NORMAL"]
+
+        # vswitchd alone restarts: ovsdb-server and the rows stay, the flows are gone
+        a.restart_vswitchd()
+        assert a.pid("ovsdb-server") == pids[0] and a.pid("ovs-vswitchd") not in (None, pids[1])
+        assert not alive(pids[1])
+        assert a.dump_flows("br-int") == [] and a.list_bridges() == ["br-int"]
+        assert "Open vSwitch" in a.appctl("version")
+
+        # stop: by its own PIDs, both daemons gone; a restart finds the same database
+        running = [a.pid("ovsdb-server"), a.pid("ovs-vswitchd")]
+        assert a.stop() and not a.stop()
+        assert not any(alive(p) for p in running if p)
+        assert b.is_running()
+        assert a.start() and a.list_bridges() == ["br-int"]
