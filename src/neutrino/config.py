@@ -33,6 +33,10 @@ class DefaultSection:
     transport_url: str = "inproc://"  # the bus between server and agents (or amqp://user:pass@host:5672/)
     control_exchange: str = "neutrino"  # AMQP names start with it (one deployment per prefix)
     agent_down_time: int = 75  # seconds without a heartbeat before an agent counts as dead
+    # Neutron's defaults: a dead DHCP agent's networks move to a live one; a dead L3 agent's
+    # routers stay (moving them would cut the router's sessions and floating IPs twice).
+    allow_automatic_dhcp_failover: bool = True
+    allow_automatic_l3agent_failover: bool = False
 
 
 @dataclass

@@ -84,6 +84,8 @@ class AgentRpc:
         self.db = deps.db
         self.on_change = on_change
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
+        self.dhcp_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_dhcp_failover", True))
+        self.l3_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_l3agent_failover", False))
         self.ports = PortService(deps)
         self.networks = NetworkService(deps)
         self.routers = RouterService(deps)
@@ -185,6 +187,9 @@ class AgentRpc:
         Sticky, as Neutron's agent bindings are: where the DHCP port or a router port is
         already bound to a live agent's host, it stays there (a new agent joining never moves
         a working DHCP server or router); otherwise the hash of the id picks a live agent.
+        A network or router bound to a host whose agent is dead moves only as the operator
+        allows (``allow_automatic_dhcp_failover``, on by default, and
+        ``allow_automatic_l3agent_failover``, off by default, as in Neutron).
         """
         live = self._live_hosts(s)
         dhcp_hosts, l3_hosts = live.get(DHCP_AGENT, []), live.get(L3_AGENT, [])
@@ -196,8 +201,9 @@ class AgentRpc:
             dhcp_bound.setdefault(net_id, bound)
         nets = []
         for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)):
-            current = dhcp_bound.get(net.id, "")
-            if (current if current in dhcp_hosts else pick_host(net.id, dhcp_hosts)) == host:
+            current = dhcp_bound.get(net.id) or ""
+            stays = current in dhcp_hosts or (current and not self.dhcp_failover)
+            if (current if stays else pick_host(net.id, dhcp_hosts)) == host:
                 nets.append(net)
         router_bound: dict[str, set[str]] = defaultdict(set)
         for router_id, bound in s.execute(select(RouterPort.router_id, Port.binding_host_id)
@@ -205,8 +211,15 @@ class AgentRpc:
             router_bound[router_id].add(bound)
         routers = []
         for router in s.scalars(select(Router).order_by(Router.id)):
-            bound_live = sorted(router_bound[router.id] & set(l3_hosts))
-            if (bound_live[0] if bound_live else pick_host(router.id, l3_hosts)) == host:
+            holders = sorted(h for h in router_bound[router.id] if h)
+            holders_live = [h for h in holders if h in l3_hosts]
+            if holders_live:
+                chosen: str | None = holders_live[0]
+            elif holders and not self.l3_failover:
+                chosen = holders[0]  # stays with its dead agent until that one comes back
+            else:
+                chosen = pick_host(router.id, l3_hosts)
+            if chosen == host:
                 routers.append(router)
         return nets, routers
 
