@@ -92,7 +92,7 @@ class AgentSection:
     # live there, so the machine's own namespace only gets the external gateway link.
     node_namespace: str = ""  # default: neutrino-<host>
     namespace_prefix: str = ""  # prepended to qdhcp-/qrouter-/vm- names (tests keep theirs apart)
-    l2_driver: str = "linuxbridge"  # the dataplane: linuxbridge (openvswitch follows)
+    l2_driver: str = "linuxbridge"  # the dataplane: linuxbridge or openvswitch
     report_interval: float = 10.0
     resync_interval: float = 30.0
 
