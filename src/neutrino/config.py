@@ -50,7 +50,8 @@ class Ml2Section:
         default_factory=lambda: ["local", "flat", "vlan", "vxlan", "gre", "geneve"]
     )
     tenant_network_types: list[str] = field(default_factory=lambda: ["vxlan"])
-    mechanism_drivers: list[str] = field(default_factory=lambda: ["linuxbridge"])
+    # each binds only on hosts whose live agent is of its kind (Neutron's agent-based drivers)
+    mechanism_drivers: list[str] = field(default_factory=lambda: ["openvswitch", "linuxbridge"])
     path_mtu: int = 0
     physical_network_mtus: list[str] = field(default_factory=list)  # "physnet:mtu"
     flat_networks: list[str] = field(default_factory=lambda: ["*"])

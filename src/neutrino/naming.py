@@ -13,31 +13,31 @@ MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
 ID_LEN = 11  # Neutron's DEVICE_NAME_MAX_LEN - len("tap") for tap/qr-/qg-/ns-/brq names
 
 
-def _ifname(prefix: str, ident: str) -> str:
+def ifname(prefix: str, ident: str) -> str:
     name = prefix + ident[:ID_LEN]
     assert len(name) <= MAX_IFNAME_LEN, name
     return name
 
 
 def tap_name(port_id: str) -> str:
-    return _ifname("tap", port_id)
+    return ifname("tap", port_id)
 
 
 def qr_name(port_id: str) -> str:
-    return _ifname("qr-", port_id)
+    return ifname("qr-", port_id)
 
 
 def qg_name(port_id: str) -> str:
-    return _ifname("qg-", port_id)
+    return ifname("qg-", port_id)
 
 
 def ns_name(port_id: str) -> str:
     """The DHCP port's device inside qdhcp-<network>."""
-    return _ifname("ns-", port_id)
+    return ifname("ns-", port_id)
 
 
 def bridge_name(network_id: str) -> str:
-    return _ifname("brq", network_id)
+    return ifname("brq", network_id)
 
 
 def vxlan_name(vni: int) -> str:

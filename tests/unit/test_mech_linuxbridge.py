@@ -92,15 +92,16 @@ def test_a_bridge_mapping_serves_a_flat_network_too() -> None:
 
 def test_manager_binding_failed_carries_reason_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     m = Ml2Manager(config.load(env={}))
-    assert [d.name for d in m.mechanisms] == ["linuxbridge"]
+    assert [d.name for d in m.mechanisms] == ["openvswitch", "linuxbridge"]
     with caplog.at_level(logging.WARNING, logger="neutrino.ml2.manager"):
         got = m.bind("host1", "normal", [seg("vlan", 100, "physnet1")], [lb()], port_id="p-1")
     assert got.vif_type == "binding_failed" and set(got.vif_details) == {"reason"}
-    assert got.vif_details["reason"].startswith("linuxbridge: network type vlan is not supported")
+    assert "linuxbridge: network type vlan is not supported" in got.vif_details["reason"]
     assert "port p-1" in caplog.text and "network type vlan" in caplog.text
     assert m.bind("host1", "normal", [seg("vxlan", 3)], [lb()]).vif_type == "bridge"
     assert m.bind("host1", "normal", [seg("vxlan", 3)], []).vif_details == {
-        "reason": "linuxbridge: host host1 has no live Linux bridge agent"}
+        "reason": "openvswitch: host host1 has no live Open vSwitch agent; linuxbridge: host host1 has no live Linux "
+                  "bridge agent"}
 
 
 def test_manager_without_drivers_says_so() -> None:

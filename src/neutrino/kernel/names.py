@@ -11,6 +11,7 @@ from neutrino.naming import ID_LEN as ID_LEN
 from neutrino.naming import IFNAMSIZ as IFNAMSIZ
 from neutrino.naming import MAX_IFNAME_LEN as MAX_IFNAME_LEN
 from neutrino.naming import bridge_name as bridge_name
+from neutrino.naming import ifname as ifname
 from neutrino.naming import ns_name as ns_name
 from neutrino.naming import qg_name as qg_name
 from neutrino.naming import qr_name as qr_name
@@ -102,12 +103,12 @@ def ovs_physical_bridge(physnet: str) -> str:
 
 def ovs_int_patch(bridge: str) -> str:
     """The br-int end of the patch pair to a physical bridge (Neutron's ``int-br-eth1``)."""
-    return _ifname("int-", bridge)
+    return ifname("int-", bridge)
 
 
 def ovs_phys_patch(bridge: str) -> str:
     """The physical bridge's end of that pair (Neutron's ``phy-br-eth1``)."""
-    return _ifname("phy-", bridge)
+    return ifname("phy-", bridge)
 
 
 def ovs_tunnel_port(tunnel_type: str, remote_ip: str) -> str:
