@@ -34,6 +34,13 @@ def parse_mappings(items: list[str]) -> dict[str, str]:
 
 def host_config(cfg: Config) -> HostConfig:
     host = cfg.agent.host or socket.gethostname()
+    try:
+        return _host_config(cfg, host)
+    except ValueError as exc:  # HostConfig checks its roles
+        raise ConfigError(str(exc)) from None
+
+
+def _host_config(cfg: Config, host: str) -> HostConfig:
     return HostConfig(
         host=host,
         node_ns=cfg.agent.node_namespace or node_ns(host),
@@ -45,6 +52,7 @@ def host_config(cfg: Config) -> HostConfig:
         l2_driver=cfg.agent.l2_driver,
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
+        roles=tuple(cfg.agent.roles),
     )
 
 
