@@ -355,6 +355,10 @@ class Process:
             proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         write_atomic(self.pidfile, f"{proc.pid}\n")
+        # Until the child has exec'd, its command line is ours: wait, so that pid() knows it.
+        deadline = time.monotonic() + 10
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc
 
     def stop(self, timeout: float = 15.0) -> int | None:
