@@ -161,7 +161,7 @@ def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | N
         db = f"{db_server.rsplit('/', 1)[0]}/neutrino_lab_{short}"
     return Lab(name=name, state_dir=state_dir.resolve(), hosts=members, driver=driver,
                server_ports=[free_port() for _ in range(servers)], db_url=db, db_server=db_server,
-               transport_url=transport_url, control_exchange=f"neutrino-{name}-{secrets.token_hex(3)}",
+               transport_url=transport_url, control_exchange=f"{name}-{secrets.token_hex(3)}",
                passwords={"admin": secrets.token_urlsafe(12), "demo": secrets.token_urlsafe(12)})
 
 

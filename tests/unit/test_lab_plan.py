@@ -65,7 +65,7 @@ def test_host_1_is_the_network_node_and_the_others_compute_nodes(tmp_path: Path)
         ("host-3", "neutrino-lab-host-3", "172.30.0.13", ["l2", "dhcp"])]
     assert expected_agents(lab, lab.hosts[1]) == {LINUXBRIDGE_AGENT}
     assert lab.db_url == "postgresql+psycopg://postgres@127.0.0.1:5432/neutrino_lab_lab" and lab.db_server
-    assert len(set(lab.server_ports)) == 1 and lab.control_exchange.startswith("neutrino-neutrino-lab-")
+    assert len(set(lab.server_ports)) == 1 and lab.control_exchange.startswith("neutrino-lab-")
     given = plan("neutrino-lab", tmp_path, 1, db="mysql+pymysql://u:p@db/neutrino")
     assert given.db_url == "mysql+pymysql://u:p@db/neutrino" and given.db_server == ""  # never dropped
 
