@@ -82,6 +82,12 @@ def test_a_router_on_the_network_node_serves_two_compute_nodes(lab: LabHandle) -
         fip = lab.demo.post("/v2.0/floatingips", {"floatingip": {
             "floating_network_id": public["id"], "port_id": vm3.port_id}})["floatingip"]
         assert wait_for(lambda: lab.ping(lab.outside_ns, fip["floating_ip_address"]), timeout=15)
+        # Metadata of an instance on a compute node, served through the router on the network node.
+        fetch = "import urllib.request as u; print(u.urlopen('http://169.254.169.254/latest/meta-data/hostname', " \
+                "timeout=5).read().decode())"
+        got = subprocess.run(["ip", "netns", "exec", vm2.namespace, sys.executable, "-S", "-c", fetch],
+                             capture_output=True, text=True, timeout=20)
+        assert got.stdout.strip() == "vm-b2", got.stderr
     finally:
         lab.delete("host-2", "vm-b2")
         lab.delete("host-3", "vm-b3")
@@ -94,6 +100,7 @@ def test_two_servers_on_one_database_answer_alike(lab: LabHandle) -> None:
                                                 "ip_version": 4}})["subnet"]
     assert two.get(f"/v2.0/networks/{net['id']}")["network"]["subnets"] == [sub["id"]]
     two.put(f"/v2.0/networks/{net['id']}", {"network": {"description": "set on two"}})
+    assert one.get(f"/v2.0/networks/{net['id']}") == two.get(f"/v2.0/networks/{net['id']}")
     assert one.get(f"/v2.0/networks/{net['id']}")["network"]["description"] == "set on two"
 
     def create(server_and_i: tuple[int, int]) -> dict[str, str]:
