@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from neutrino import config
 from neutrino.agent.host import HostAgent
 from neutrino.allinone import host_config
 from neutrino.config import ConfigError
-from neutrino.lab import LabError, expected_agents, parse_roles, plan
+from neutrino.lab import LabError, check_services, expected_agents, parse_roles, plan
 from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
 
 
@@ -75,3 +76,14 @@ def test_host_1_is_the_network_node_and_the_others_compute_nodes(tmp_path: Path)
 def test_lab_names_are_neutrino_namespace_prefixes(tmp_path: Path, name: str) -> None:
     with pytest.raises(LabError):
         plan(name, tmp_path, 1)
+
+
+def test_a_missing_database_server_or_rabbitmq_is_named_at_once(tmp_path: Path) -> None:
+    no_db = plan("neutrino-lab", tmp_path, 1, db_server="postgresql+psycopg://postgres@127.0.0.1:1/postgres")
+    with pytest.raises(LabError, match=r"PostgreSQL does not answer on 127.0.0.1:1; start it with .*services.sh"):
+        check_services(no_db)
+    with socket.create_server(("127.0.0.1", 0)) as mariadb:  # something answers where the database is
+        no_bus = plan("neutrino-lab", tmp_path, 1, db=f"mysql+pymysql://root@127.0.0.1:{mariadb.getsockname()[1]}/x",
+                      transport_url="amqp://guest:guest@127.0.0.1:1//")
+        with pytest.raises(LabError, match="RabbitMQ does not answer on 127.0.0.1:1"):
+            check_services(no_bus)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from neutrino import lab as labmod
 from neutrino.cmd import instance
+from neutrino.cmd.cloud import _done, _step  # the progress lines of `neutrino up`
 from neutrino.lab import Lab, LabError, Process
 
 if TYPE_CHECKING:
@@ -30,15 +31,6 @@ if TYPE_CHECKING:
 
 DEFAULT_NAME = "neutrino-lab"
 KEPT = ("logs",)  # what `down` leaves in the state directory
-
-
-def _step(n: int, total: int, text: str) -> float:
-    print(f"[{n}/{total}] {text} ...", end="", flush=True)
-    return time.monotonic()
-
-
-def _done(started: float, detail: str = "ok") -> None:
-    print(f" {detail} ({time.monotonic() - started:.1f} s)", flush=True)
 
 
 @contextmanager
