@@ -108,10 +108,10 @@ def up(lab: Lab) -> Lab:
     servers = labmod.servers(lab)
     t = _step(4, total, f"{len(servers)} server(s) on {', '.join(f'127.0.0.1:{p}' for p in lab.server_ports)}")
     said = _start(servers[:1])  # the first one bootstraps identity; the others then find it done
-    _wait("starting", functools.partial(_answers, lab.server_url(0)), 60, servers[:1])
+    _wait("starting", functools.partial(_answers, lab.server_url(0)), 120, servers[:1])
     said += _start(servers[1:])
     for k in range(1, len(servers)):
-        _wait("starting", functools.partial(_answers, lab.server_url(k)), 60, servers[k:k + 1])
+        _wait("starting", functools.partial(_answers, lab.server_url(k)), 120, servers[k:k + 1])
     _done(t, ", ".join(said))
     t = _step(5, total, f"clouds.yaml and the external network {labmod.PUBLIC!r} ({labmod.OUTSIDE_CIDR})")
     cfg = config.load(config_file, env={})
