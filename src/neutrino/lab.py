@@ -212,44 +212,33 @@ def _database_name(lab: Lab) -> str:
 
 def create_database(lab: Lab) -> bool:
     """The lab's own database on ``db_server`` unless it exists; True if created."""
-    if not lab.db_server:
-        return False
-    from sqlalchemy import create_engine, text
-
-    name = _database_name(lab)
-    engine = create_engine(lab.db_server, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-                    return False
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            else:
-                if conn.execute(text("SHOW DATABASES LIKE :n"), {"n": name}).first():
-                    return False
-                conn.execute(text(f"CREATE DATABASE `{name}`"))
-        return True
-    finally:
-        engine.dispose()
+    return _database(lab, create=True)
 
 
 def drop_database(lab: Lab) -> bool:
     """Drop the database the lab created (never one given with --db); True if it existed."""
+    return _database(lab, create=False)
+
+
+def _database(lab: Lab, create: bool) -> bool:
     if not lab.db_server:
         return False
     from sqlalchemy import create_engine, text
 
-    name = _database_name(lab)
+    name = _database_name(lab)  # [a-z0-9_] only (plan makes it), so quoting it is enough
     engine = create_engine(lab.db_server, isolation_level="AUTOCOMMIT")
+    postgres = engine.dialect.name == "postgresql"
+    exists = text("SELECT 1 FROM pg_database WHERE datname = :n" if postgres else
+                  "SELECT 1 FROM information_schema.schemata WHERE schema_name = :n")
+    quoted = f'"{name}"' if postgres else f"`{name}`"
     try:
         with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                existed = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
-                existed = conn.execute(text("SHOW DATABASES LIKE :n"), {"n": name}).first()
-                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        return existed is not None
+            existed = conn.execute(exists, {"n": name}).first() is not None
+            if create and not existed:
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+            elif not create and existed:
+                conn.execute(text(f"DROP DATABASE {quoted}{' WITH (FORCE)' if postgres else ''}"))
+        return existed != create
     finally:
         engine.dispose()
 
@@ -387,7 +376,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _env(lab: Lab, **overrides: str) -> dict[str, str]:
+def _env(**overrides: str) -> dict[str, str]:
     """The caller's environment without its own NEUTRINO_ settings: the lab's record decides."""
     env = {k: v for k, v in os.environ.items() if not (k.startswith("NEUTRINO_") and "__" in k)}
     return {**env, **overrides}
@@ -399,12 +388,12 @@ def servers(lab: Lab) -> list[Process]:
         state = lab.state_dir / "servers" / f"server-{k}"
         out.append(Process(f"server-{k}", [*NEUTRINO, "--config", str(lab.config_file), "server",
                                            "--bind", f"127.0.0.1:{port}", "--state-dir", str(state)],
-                           _env(lab), lab.state_dir / "run" / f"server-{k}.pid",
+                           _env(), lab.state_dir / "run" / f"server-{k}.pid",
                            lab.state_dir / "logs" / f"server-{k}.log"))
     return out
 
 
-def host_env(lab: Lab, host: Host) -> dict[str, str]:
+def host_env(host: Host) -> dict[str, str]:
     """What differs per host: who it is, where its stack is, its tunnel endpoint, what it runs."""
     return {"NEUTRINO_AGENT__HOST": host.name, "NEUTRINO_AGENT__NODE_NAMESPACE": host.namespace,
             "NEUTRINO_AGENT__NAMESPACE_PREFIX": host.ns_prefix, "NEUTRINO_AGENT__ROLES": ",".join(host.roles),
@@ -414,14 +403,14 @@ def host_env(lab: Lab, host: Host) -> dict[str, str]:
 def agents(lab: Lab) -> list[Process]:
     return [Process(f"agent-{h.name}", [*NEUTRINO, "--config", str(lab.config_file), "agent",
                                         "--state-dir", str(lab.host_state(h))],
-                    _env(lab, **host_env(lab, h)), lab.state_dir / "run" / f"agent-{h.name}.pid",
+                    _env(**host_env(h)), lab.state_dir / "run" / f"agent-{h.name}.pid",
                     lab.state_dir / "logs" / f"agent-{h.name}.log")
             for h in lab.hosts]
 
 
 def db_upgrade(lab: Lab) -> subprocess.CompletedProcess[str]:
     argv = [*NEUTRINO, "--config", str(lab.config_file), "db", "upgrade", "--state-dir", str(lab.state_dir)]
-    return subprocess.run(argv, env=_env(lab), capture_output=True, text=True, timeout=300)
+    return subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=300)
 
 
 def expected_agents(lab: Lab, host: Host) -> set[str]:
