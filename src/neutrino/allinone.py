@@ -36,6 +36,13 @@ def host_config(cfg: Config) -> HostConfig:
     if cfg.agent.l2_driver not in L2_DRIVERS:
         raise ConfigError(f"[agent] l2_driver: {cfg.agent.l2_driver!r} is not one of {', '.join(L2_DRIVERS)}")
     host = cfg.agent.host or socket.gethostname()
+    try:
+        return _host_config(cfg, host)
+    except ValueError as exc:  # HostConfig checks its roles
+        raise ConfigError(str(exc)) from None
+
+
+def _host_config(cfg: Config, host: str) -> HostConfig:
     return HostConfig(
         host=host,
         node_ns=cfg.agent.node_namespace or node_ns(host),
@@ -47,6 +54,7 @@ def host_config(cfg: Config) -> HostConfig:
         l2_driver=cfg.agent.l2_driver,
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
+        roles=tuple(cfg.agent.roles),
     )
 
 

@@ -94,6 +94,8 @@ class AgentSection:
     node_namespace: str = ""  # default: neutrino-<host>
     namespace_prefix: str = ""  # prepended to qdhcp-/qrouter-/vm- names (tests keep theirs apart)
     l2_driver: str = "linuxbridge"  # the dataplane: linuxbridge or openvswitch
+    # What this host runs: a network node all of them, a compute node ["l2"] (Neutron's split).
+    roles: list[str] = field(default_factory=lambda: ["l2", "dhcp", "l3", "metadata"])
     report_interval: float = 10.0
     resync_interval: float = 30.0
 

@@ -48,6 +48,9 @@ DEBOUNCE_MAX = 0.08  # ... or this long after the first one
 RTMGRP_LINK = 1
 PASS_RETRY_MAX = 10.0  # a failed whole pass (e.g. the server away) is retried at least this often
 L2_DRIVERS = ("linuxbridge", "openvswitch")
+# What a host may run (``[agent] roles``): a network node all four, a compute node only L2, as in
+# Neutron, where compute nodes run the L2 agent alone and metadata is served through the routers.
+ROLES = ("l2", "dhcp", "l3", "metadata")
 
 Dict = dict[str, Any]
 
@@ -64,6 +67,13 @@ class HostConfig:
     report_interval: float = 10.0
     resync_interval: float = 30.0
     l2_driver: str = "linuxbridge"
+    roles: tuple[str, ...] = ROLES
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.roles) - set(ROLES))
+        if unknown or "l2" not in self.roles:
+            raise ValueError(f"[agent] roles {list(self.roles)}: each of {', '.join(ROLES)}, and l2 always "
+                             f"(every part plugs through it){'; unknown: ' + ', '.join(unknown) if unknown else ''}")
 
 
 def make_driver(cfg: HostConfig) -> L2Driver:
@@ -206,8 +216,9 @@ class HostAgent:
         except Exception:  # the server or the bus is not there yet: the loop keeps trying
             LOG.exception("agent %s: first report failed; retrying every %.0f s", self.cfg.host,
                           self.cfg.report_interval)
-        self._metadata = MetadataServer(self.metadata_socket, self.rpc.metadata_lookup)
-        self._metadata.start()
+        if "metadata" in self.cfg.roles:
+            self._metadata = MetadataServer(self.metadata_socket, self.rpc.metadata_lookup)
+            self._metadata.start()
         if self.bus is not None:
             self._unsubscribe = self.bus.subscribe(CHANGES, self._on_event)
         self._monitor = LinkMonitor(self.cfg.node_ns, self.wake)
@@ -308,7 +319,11 @@ class HostAgent:
                     L3_AGENT: {"agent_mode": "legacy", "routers": len(self._routers),
                                "failures": {**self._retries.failures("router:"), **self._part_failures("l3")}},
                     METADATA_AGENT: {"metadata_proxy_socket": self.metadata_socket}}
+        # Only the types this host runs: the server schedules DHCP and routers to live agents of a type.
+        runs = {DHCP_AGENT: "dhcp", L3_AGENT: "l3", METADATA_AGENT: "metadata"}
         for agent_type, configuration in per_type.items():
+            if runs.get(agent_type, "l2") not in self.cfg.roles:
+                continue
             self.rpc.report_state(self.cfg.host, agent_type, configuration, start_flag=start_flag)
 
     def _part_failures(self, *parts: str) -> dict[str, str]:
@@ -337,6 +352,9 @@ class HostAgent:
             started = time.monotonic()
             state = self.rpc.sync(self.cfg.host)
             result.timings["sync"] = time.monotonic() - started
+            # A part this host does not run serves nothing (what it served before its roles changed goes).
+            state = {**state, **{key: [] for key, role in (("dhcp", "dhcp"), ("routers", "l3"))
+                                 if role not in self.cfg.roles}}
             # The firewall first: a tap the L2 step is about to wire is already filtered then.
             self._part(result, "firewall", lambda: self._firewall(state, result))
             self._part(result, "l2", lambda: self._l2(state, result))

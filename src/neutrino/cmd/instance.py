@@ -9,11 +9,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neutrino.config import Config
 
+if TYPE_CHECKING:
+    from neutrino.compute.manager import Compute
 
-def _compute(cfg: Config, cloud: str):  # type: ignore[no-untyped-def]
+
+def _compute(cfg: Config, cloud: str) -> Compute:
     from neutrino.allinone import host_config
     from neutrino.client import Client
     from neutrino.compute.manager import Compute
@@ -34,22 +38,27 @@ def _print(rows: list[tuple[str, str]]) -> None:
 
 
 def cmd_instance(cfg: Config, args: argparse.Namespace) -> int:
+    return run(lambda: _compute(cfg, args.os_cloud), args)
+
+
+def run(make_compute: Callable[[], Compute], args: argparse.Namespace) -> int:
+    """One ``instance`` verb on the instances ``make_compute`` manages (this cloud's, or a lab host's)."""
     from neutrino.client import ApiError
     from neutrino.compute.dhcp_client import NoLease
     from neutrino.compute.manager import InstanceError
 
     try:
-        return _run(cfg, args)
+        return _run(make_compute, args)
     except (InstanceError, ApiError, NoLease) as exc:
         print(f"neutrino instance {args.instance_command}: {exc}", file=sys.stderr)
         return 1
 
 
-def _run(cfg: Config, args: argparse.Namespace) -> int:
+def _run(make_compute: Callable[[], Compute], args: argparse.Namespace) -> int:
     verb = args.instance_command
     if verb != "list" and os.geteuid() != 0:
         raise SystemExit(f"neutrino instance {verb}: needs root (instances are network namespaces)")
-    compute = _compute(cfg, args.os_cloud)
+    compute = make_compute()
     if verb == "create":
         started = time.monotonic()
         inst = compute.create(args.name, network=args.network, port=args.port,
@@ -88,7 +97,9 @@ def _run(cfg: Config, args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown instance command {verb}")
 
 
-def add_parser(sub: argparse._SubParsersAction, func: Callable[[argparse.Namespace], int]) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+               func: Callable[[argparse.Namespace], int], lab: bool = False) -> argparse.ArgumentParser:
+    """``instance`` under ``sub``; for a lab, ``create`` takes the ``--host`` to run on."""
     inst = sub.add_parser("instance", help="instances (namespaces standing in for VMs) on this host")
     inst.add_argument("--os-cloud", default="demo", help="cloud of clouds.yaml that owns the instance (demo)")
     inst.add_argument("--state-dir", help="where `neutrino up` keeps its state (default: the cloud "
@@ -99,6 +110,8 @@ def add_parser(sub: argparse._SubParsersAction, func: Callable[[argparse.Namespa
     create.add_argument("--port", help="use this existing port instead of creating one")
     create.add_argument("--security-group", action="append", help="security group name or id (repeatable)")
     create.add_argument("--timeout", type=float, default=30.0)
+    if lab:
+        create.add_argument("--host", required=True, help="the lab host to run on (host-1 ... host-N)")
     create.add_argument("name")
     ex = isub.add_parser("exec", help="run a command inside: neutrino instance exec NAME -- CMD ...")
     ex.add_argument("name")
@@ -109,3 +122,4 @@ def add_parser(sub: argparse._SubParsersAction, func: Callable[[argparse.Namespa
     delete = isub.add_parser("delete", help="unplug and delete instances (and the ports they created)")
     delete.add_argument("names", nargs="+")
     inst.set_defaults(func=func)
+    return inst

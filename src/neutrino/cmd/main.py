@@ -1,4 +1,4 @@
-"""The ``neutrino`` command: ``server``, ``up``/``down``/``status``, ``instance``, ``db upgrade``, ``cleanup``."""
+"""The ``neutrino`` command: ``server``, ``up``/``down``/``status``, ``instance``, ``lab``, ``db``, ``cleanup``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from neutrino import config as config_mod
-from neutrino.cmd import instance
+from neutrino.cmd import instance, lab
 from neutrino.config import Config, ConfigError
 
 
@@ -224,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     aio.add_argument("--log-level", default="warning")
     aio.set_defaults(func=_cloud_verb("allinone"))
     instance.add_parser(sub, _instance)
+    lab.add_parser(sub)
     clean = sub.add_parser("cleanup", help="remove what a stopped cloud left on this host (its database's "
                                           "namespaces, its node namespace and gateway link); with --all, every "
                                           "namespace carrying neutrino's name prefixes, whoever made it")
