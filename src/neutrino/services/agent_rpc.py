@@ -35,6 +35,7 @@ from neutrino.db.models.network import Network, Port, Subnet
 from neutrino.db.models.security import SecurityGroup
 from neutrino.errors import NeutrinoError
 from neutrino.messages import BINARIES, DHCP_AGENT, L2_AGENT_TYPES, L3_AGENT, PORT_STATUSES, TOPICS
+from neutrino.ml2.mech_agent import binding_view
 from neutrino.services import agents as agents_svc
 from neutrino.services import common
 from neutrino.services.deps import Deps
@@ -94,20 +95,40 @@ class AgentRpc:
 
     def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
                      start_flag: bool = False) -> None:
-        """Insert or refresh this agent's row; ``start_flag`` marks a (re)start."""
-        def write(s: Session) -> None:
+        """Insert or refresh this agent's row; ``start_flag`` marks a (re)start.
+
+        When an L2 agent is new, (re)started, back from the dead or reports other mappings or
+        tunnel types, the ports whose binding failed on its host are bound again (Neutron
+        does so when an agent revives): so agents and instances may start in any order.
+        """
+        def write(s: Session) -> bool:
             now = utcnow()
             agent = s.scalars(select(Agent).where(Agent.agent_type == agent_type, Agent.host == host)).first()
             if agent is None:
                 agent = Agent(agent_type=agent_type, host=host, binary=BINARIES.get(agent_type, "neutrino-agent"),
-                              topic=TOPICS.get(agent_type, "N/A"), created_at=now, started_at=now)
+                              topic=TOPICS.get(agent_type, "N/A"), created_at=now, started_at=now,
+                              admin_state_up=True)
                 s.add(agent)
-            elif start_flag:
+                news = True
+            else:
+                news = (start_flag or not agents_svc.is_alive(agent, now, self.down_time)
+                        or binding_view(agent.configurations or {}) != binding_view(configurations))
+            if start_flag:
                 agent.started_at = now
             agent.heartbeat_timestamp = now
             agent.configurations = dict(configurations)
             agent.resources_synced = True
-        self.db.transaction(write)
+            return news and bool(agent.admin_state_up)
+        if self.db.transaction(write) and agent_type in L2_AGENT_TYPES:
+            self._rebind_failed(host)
+
+    def _rebind_failed(self, host: str) -> None:
+        """Retry the host's failed bindings; wake the agents when any port got bound."""
+        changed = self.db.transaction(lambda s: self.ports.rebind_failed(s, host))
+        if changed:
+            LOG.info("host %s: bound again %d port(s) whose binding had failed", host, len(changed))
+            if self.on_change is not None:
+                self.on_change("agents", host, "rebind")
 
     def _live_hosts(self, s: Session) -> dict[str, list[str]]:
         now = utcnow()
