@@ -16,7 +16,7 @@ from neutrino import config
 from neutrino.config import ConfigError
 from neutrino.db.models.network import NetworkSegment
 from neutrino.messages import LINUXBRIDGE_AGENT, OVS_AGENT
-from neutrino.ml2.manager import Binding, HostAgent, Ml2Manager, Refusal
+from neutrino.ml2.manager import AgentView, Binding, Ml2Manager, Refusal
 from neutrino.ml2.mech_linuxbridge import LinuxBridgeMechanism
 
 NET = "0123456789abcdef-0000-0000-000000000000"
@@ -28,12 +28,12 @@ def seg(net_type: str, seg_id: int | None = None, physnet: str | None = None, id
                           segmentation_id=seg_id, segment_index=0)
 
 
-def lb(host: str = "host1", alive: bool = True, up: bool = True, **conf: Any) -> HostAgent:
-    return HostAgent(LINUXBRIDGE_AGENT, host, alive, up, "2026-12-07 10:00:00", conf or LB_CONF)
+def lb(host: str = "host1", alive: bool = True, up: bool = True, **conf: Any) -> AgentView:
+    return AgentView(LINUXBRIDGE_AGENT, host, alive, up, "2026-12-07 10:00:00", conf or LB_CONF)
 
 
 def bind(segments: list[NetworkSegment], vnic: str = "normal", host: str = "host1",
-         agents: list[HostAgent] | None = None) -> Binding | Refusal:
+         agents: list[AgentView] | None = None) -> Binding | Refusal:
     return LinuxBridgeMechanism().bind_port(host, vnic, segments, [lb()] if agents is None else agents)
 
 
@@ -67,9 +67,9 @@ def test_refuses_other_vnic_types(vnic: str) -> None:
                         "is older than agent_down_time)"),
     ([lb(up=False)], "host host1 has no live Linux bridge agent (the one there is disabled: admin_state_up is false)"),
     ([lb(host="host2")], "host host1 has no live Linux bridge agent"),
-    ([HostAgent(OVS_AGENT, "host1", True, configurations=LB_CONF)], "host host1 has no live Linux bridge agent"),
+    ([AgentView(OVS_AGENT, "host1", True, configurations=LB_CONF)], "host host1 has no live Linux bridge agent"),
 ])
-def test_binds_only_where_a_live_enabled_agent_of_its_type_runs(agents: list[HostAgent], why: str) -> None:
+def test_binds_only_where_a_live_enabled_agent_of_its_type_runs(agents: list[AgentView], why: str) -> None:
     assert bind([seg("vxlan", 7)], agents=agents) == Refusal(why)
 
 

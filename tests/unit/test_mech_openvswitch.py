@@ -8,7 +8,7 @@ import pytest
 
 from neutrino.db.models.network import NetworkSegment
 from neutrino.messages import LINUXBRIDGE_AGENT, OVS_AGENT
-from neutrino.ml2.manager import Binding, HostAgent, Refusal
+from neutrino.ml2.manager import AgentView, Binding, Refusal
 from neutrino.ml2.mech_openvswitch import OpenvswitchMechanism
 
 NET = "0123456789abcdef-0000-0000-000000000000"
@@ -23,11 +23,11 @@ def seg(net_type: str, seg_id: int | None = None, physnet: str | None = None, id
                           segmentation_id=seg_id, segment_index=0)
 
 
-def ovs(host: str = "host1", alive: bool = True, up: bool = True, **conf: Any) -> HostAgent:
-    return HostAgent(OVS_AGENT, host, alive, up, "2026-12-07 10:00:00", conf or OVS_CONF)
+def ovs(host: str = "host1", alive: bool = True, up: bool = True, **conf: Any) -> AgentView:
+    return AgentView(OVS_AGENT, host, alive, up, "2026-12-07 10:00:00", conf or OVS_CONF)
 
 
-def bind(segments: list[NetworkSegment], agents: list[HostAgent] | None = None, vnic: str = "normal",
+def bind(segments: list[NetworkSegment], agents: list[AgentView] | None = None, vnic: str = "normal",
          host: str = "host1") -> Binding | Refusal:
     return OpenvswitchMechanism().bind_port(host, vnic, segments, [ovs()] if agents is None else agents)
 
@@ -60,9 +60,9 @@ def test_refuses_what_the_hosts_agent_cannot_serve(segment: NetworkSegment, conf
     ([], ""),
     ([ovs(alive=False)], " (its last heartbeat, 2026-12-07 10:00:00, is older than agent_down_time)"),
     ([ovs(up=False)], " (the one there is disabled: admin_state_up is false)"),
-    ([ovs(host="host2"), HostAgent(LINUXBRIDGE_AGENT, "host1", True, configurations=OVS_CONF)], ""),
+    ([ovs(host="host2"), AgentView(LINUXBRIDGE_AGENT, "host1", True, configurations=OVS_CONF)], ""),
 ])
-def test_needs_a_live_enabled_ovs_agent_on_the_host(agents: list[HostAgent], detail: str) -> None:
+def test_needs_a_live_enabled_ovs_agent_on_the_host(agents: list[AgentView], detail: str) -> None:
     assert bind([seg("vxlan", 7)], agents) == Refusal("host host1 has no live Open vSwitch agent" + detail)
 
 

@@ -48,7 +48,7 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class HostAgent:
+class AgentView:
     """An agent registered on the port's host, as binding needs it (Neutron's ``host_agents``).
 
     ``alive`` is the heartbeat within ``agent_down_time``, computed by whoever read the row;
@@ -69,7 +69,7 @@ class MechanismDriver(Protocol):
     name: str
 
     def bind_port(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment],
-                  agents: Sequence[HostAgent]) -> Binding | Refusal: ...
+                  agents: Sequence[AgentView]) -> Binding | Refusal: ...
 
 
 def _builtin_mechanisms() -> dict[str, Callable[[], MechanismDriver]]:
@@ -168,7 +168,7 @@ class Ml2Manager:
             return phys - OVERHEAD[spec.network_type]
         return phys
 
-    def bind(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment], agents: Sequence[HostAgent],
+    def bind(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment], agents: Sequence[AgentView],
              port_id: str = "") -> Binding:
         """The first driver's binding; otherwise ``binding_failed`` with every driver's reason.
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from neutrino.db.models.network import NetworkSegment
-from neutrino.ml2.manager import Binding, HostAgent, Refusal
+from neutrino.ml2.manager import AgentView, Binding, Refusal
 from neutrino.ml2.types import TUNNEL_TYPES
 
 PHYSNET_TYPES = ("flat", "vlan")
@@ -61,7 +61,7 @@ class AgentMechanism:
         """Physical network -> what the agent plugs it into."""
         return mapping(conf, "bridge_mappings")
 
-    def vif_details(self, agent: HostAgent, segment: NetworkSegment) -> dict[str, Any]:
+    def vif_details(self, agent: AgentView, segment: NetworkSegment) -> dict[str, Any]:
         raise NotImplementedError
 
     def unsupported(self, types: str) -> str:
@@ -69,7 +69,7 @@ class AgentMechanism:
         return f"network type {types} is not supported (supported: {', '.join(self.network_types)})"
 
     def bind_port(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment],
-                  agents: Sequence[HostAgent]) -> Binding | Refusal:
+                  agents: Sequence[AgentView]) -> Binding | Refusal:
         """Bind to the first segment a live agent on ``host`` can serve, or say why not."""
         if vnic_type not in self.supported_vnic_types:
             return Refusal(f"vnic_type {vnic_type!r} is not supported "
@@ -90,7 +90,7 @@ class AgentMechanism:
                 reasons.append(why)
         return Refusal("; ".join(dict.fromkeys(reasons)))
 
-    def check_segment(self, segment: NetworkSegment, agent: HostAgent) -> str | None:
+    def check_segment(self, segment: NetworkSegment, agent: AgentView) -> str | None:
         """None when ``agent`` can serve ``segment``; otherwise what it lacks."""
         conf = agent.configurations
         net_type = segment.network_type
@@ -103,7 +103,7 @@ class AgentMechanism:
             return f"agent on {agent.host} has no {self.mapping_kind} mapping for {segment.physical_network}"
         return None
 
-    def _no_live_agent(self, host: str, here: Sequence[HostAgent]) -> str:
+    def _no_live_agent(self, host: str, here: Sequence[AgentView]) -> str:
         reason = f"host {host} has no live {self.agent_type}"
         if any(not a.admin_state_up for a in here):
             return f"{reason} (the one there is disabled: admin_state_up is false)"

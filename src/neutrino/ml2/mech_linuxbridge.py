@@ -16,7 +16,7 @@ from typing import Any
 
 from neutrino.db.models.network import NetworkSegment
 from neutrino.messages import LINUXBRIDGE_AGENT
-from neutrino.ml2.manager import HostAgent
+from neutrino.ml2.manager import AgentView
 from neutrino.ml2.mech_agent import AgentMechanism, mapping
 from neutrino.naming import bridge_name
 
@@ -35,7 +35,7 @@ class LinuxBridgeMechanism(AgentMechanism):
         """Neutron's: a physnet the agent has an interface or a bridge for."""
         return {**mapping(conf, "interface_mappings"), **mapping(conf, "bridge_mappings")}
 
-    def vif_details(self, agent: HostAgent, segment: NetworkSegment) -> dict[str, Any]:
+    def vif_details(self, agent: AgentView, segment: NetworkSegment) -> dict[str, Any]:
         return {"port_filter": True, "connectivity": "l2", "bridge_name": bridge_name(segment.network_id)}
 
     def unsupported(self, types: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from neutrino.db.models.network import NetworkSegment
 from neutrino.messages import OVS_AGENT
-from neutrino.ml2.manager import HostAgent
+from neutrino.ml2.manager import AgentView
 from neutrino.ml2.mech_agent import AgentMechanism
 from neutrino.naming import OVS_INTEGRATION_BRIDGE
 
@@ -30,7 +30,7 @@ class OpenvswitchMechanism(AgentMechanism):
     network_types = SUPPORTED_NETWORK_TYPES
     mapping_kind = "bridge"
 
-    def vif_details(self, agent: HostAgent, segment: NetworkSegment) -> dict[str, Any]:
+    def vif_details(self, agent: AgentView, segment: NetworkSegment) -> dict[str, Any]:
         conf = agent.configurations
         datapath = conf.get("datapath_type")
         bridge = conf.get("integration_bridge")

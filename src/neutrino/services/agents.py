@@ -17,7 +17,7 @@ from neutrino.context import Context
 from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
 from neutrino.errors import MethodNotAllowed, NotFound
-from neutrino.ml2.manager import HostAgent
+from neutrino.ml2.manager import AgentView
 from neutrino.services.common import prefilter
 from neutrino.services.deps import Deps
 
@@ -39,10 +39,10 @@ def is_alive(agent: Agent, now: dt.datetime | None = None, down_time: int = AGEN
     return agent.heartbeat_timestamp is not None and (now - agent.heartbeat_timestamp).total_seconds() <= down_time
 
 
-def host_agents(s: Session, host: str, down_time: int = AGENT_DOWN_TIME) -> list[HostAgent]:
+def host_agents(s: Session, host: str, down_time: int = AGENT_DOWN_TIME) -> list[AgentView]:
     """The agents registered on ``host`` as port binding sees them (Neutron's ``host_agents``)."""
     now = utcnow()
-    return [HostAgent(agent_type=a.agent_type, host=a.host, alive=is_alive(a, now, down_time),
+    return [AgentView(agent_type=a.agent_type, host=a.host, alive=is_alive(a, now, down_time),
                       admin_state_up=bool(a.admin_state_up), heartbeat=timestamp(a.heartbeat_timestamp),
                       configurations=dict(a.configurations or {}))
             for a in s.scalars(select(Agent).where(Agent.host == host).order_by(Agent.agent_type))]
