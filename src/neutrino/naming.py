@@ -12,8 +12,11 @@ MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
 
 ID_LEN = 11  # Neutron's DEVICE_NAME_MAX_LEN - len("tap") for tap/qr-/qg-/ns-/brq names
 
+OVS_INTEGRATION_BRIDGE = "br-int"  # where the openvswitch agent plugs VIFs (binding:vif_details bridge_name)
+
 
 def ifname(prefix: str, ident: str) -> str:
+    """``prefix`` and the first ID_LEN characters of ``ident``: always a valid interface name."""
     name = prefix + ident[:ID_LEN]
     assert len(name) <= MAX_IFNAME_LEN, name
     return name

@@ -10,8 +10,9 @@ import re
 from neutrino.naming import ID_LEN as ID_LEN
 from neutrino.naming import IFNAMSIZ as IFNAMSIZ
 from neutrino.naming import MAX_IFNAME_LEN as MAX_IFNAME_LEN
+from neutrino.naming import OVS_INTEGRATION_BRIDGE as OVS_INTEGRATION_BRIDGE
 from neutrino.naming import bridge_name as bridge_name
-from neutrino.naming import ifname as ifname
+from neutrino.naming import ifname
 from neutrino.naming import ns_name as ns_name
 from neutrino.naming import qg_name as qg_name
 from neutrino.naming import qr_name as qr_name
@@ -89,7 +90,6 @@ def is_ours(name: str) -> bool:
 
 # Open vSwitch (the openvswitch agent's names): bridges, patch pairs and tunnel ports. Ports
 # of an OVS userspace bridge are not kernel links, except the bridges' own internal ports.
-OVS_INTEGRATION_BRIDGE = "br-int"
 OVS_TUNNEL_BRIDGE = "br-tun"
 OVS_PATCH_TUN = "patch-tun"  # on br-int, peer of patch-int on br-tun
 OVS_PATCH_INT = "patch-int"

@@ -16,11 +16,11 @@ from neutrino.db.models.network import NetworkSegment
 from neutrino.messages import OVS_AGENT
 from neutrino.ml2.manager import AgentView
 from neutrino.ml2.mech_agent import AgentMechanism
+from neutrino.naming import OVS_INTEGRATION_BRIDGE
 
 VIF_TYPE_OVS = "ovs"
 SUPPORTED_NETWORK_TYPES = ("local", "flat", "vlan", "vxlan", "gre", "geneve")
 DEFAULT_DATAPATH = "system"  # Neutron's default when the agent does not say
-DEFAULT_INTEGRATION_BRIDGE = "br-int"
 
 
 class OpenvswitchMechanism(AgentMechanism):
@@ -36,7 +36,7 @@ class OpenvswitchMechanism(AgentMechanism):
         bridge = conf.get("integration_bridge")
         return {"port_filter": True, "connectivity": "l2", "ovs_hybrid_plug": conf.get("ovs_hybrid_plug") is True,
                 "datapath_type": datapath if isinstance(datapath, str) and datapath else DEFAULT_DATAPATH,
-                "bridge_name": bridge if isinstance(bridge, str) and bridge else DEFAULT_INTEGRATION_BRIDGE}
+                "bridge_name": bridge if isinstance(bridge, str) and bridge else OVS_INTEGRATION_BRIDGE}
 
     def unsupported(self, types: str) -> str:
         return (f"network type {types} is not supported by Open vSwitch "
