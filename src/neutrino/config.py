@@ -33,6 +33,9 @@ class DefaultSection:
     transport_url: str = "inproc://"  # the bus between server and agents (or amqp://user:pass@host:5672/)
     control_exchange: str = "neutrino"  # AMQP names start with it (one deployment per prefix)
     agent_down_time: int = 75  # seconds without a heartbeat before an agent counts as dead
+    # Neutron's option: the most items one list response holds ("infinite" or a negative
+    # number: no cap). A larger or absent ?limit= is capped, and the response has the links.
+    pagination_max_limit: str = "-1"
 
 
 @dataclass

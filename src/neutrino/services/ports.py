@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import netaddr
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from neutrino.api import dhcp_options
 from neutrino.api import validators as v
@@ -30,7 +30,8 @@ from neutrino.errors import (
     MacAddressInUse,
     ResourceNotFound,
 )
-from neutrino.services import common, ipam, security_groups
+from neutrino.policy.sql import ABSENT
+from neutrino.services import common, ipam, listing, security_groups
 from neutrino.services.deps import Deps
 
 DEFAULT_DNS_DOMAIN = "openstacklocal."
@@ -206,6 +207,30 @@ def _fixed_ips_filter(item: dict[str, Any], wanted: list[Any]) -> bool:
     return True
 
 
+def _fixed_ips_clause(wanted: list[Any]) -> Any:
+    """_fixed_ips_filter in SQL: each condition holds for one of the port's addresses."""
+    conds = []
+    for want in wanted:
+        key, _, value = str(want).partition("=")
+        of_port = select(IPAllocation.port_id).where(IPAllocation.port_id == Port.id)
+        if key == "ip_address":
+            conds.append(exists(of_port.where(IPAllocation.ip_address == v.to_canonical_ip(value))))
+        elif key == "subnet_id":
+            conds.append(exists(of_port.where(IPAllocation.subnet_id == value)))
+        elif key == "ip_address_substr":
+            conds.append(exists(of_port.where(IPAllocation.ip_address.contains(value, autoescape=True))))
+        else:
+            return false()
+    return and_(*conds)
+
+
+def _security_groups_clause(wanted: list[Any]) -> Any:
+    """``?security_groups=<id>``: ports in any of these groups."""
+    return exists(select(PortSecurityGroup.port_id).where(
+        PortSecurityGroup.port_id == Port.id,
+        PortSecurityGroup.security_group_id.in_([str(w) for w in wanted if w is not None])))
+
+
 # ---------------------------------------------------------------- allocation
 
 
@@ -362,6 +387,15 @@ class PortService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.special_filters = {"fixed_ips": _fixed_ips_filter}
+        net = aliased(Network)
+        self.listing = listing.Source(Port, self.load, columns={
+            "binding:host_id": Port.binding_host_id, "binding:vif_type": Port.binding_vif_type,
+            "binding:vnic_type": Port.binding_vnic_type,
+            "network:project_id": net.project_id, "network:tenant_id": net.project_id,
+            "network:shared": net.shared, "network:router:external": net.external,
+            "shared": ABSENT, "router:external": ABSENT,
+        }, joins=[(net, net.id == Port.network_id)],
+            filters={"fixed_ips": _fixed_ips_clause, "security_groups": _security_groups_clause})
 
     def row(self, s: Session, ctx: Context, id: str) -> Port:
         return get_visible(s, ctx, id)
@@ -374,6 +408,9 @@ class PortService:
         if not ctx.sees_all:
             stmt = stmt.where(or_(table.c.project_id == ctx.project_id, *visible_clause(ctx)))
         stmt = common.prefilter(stmt, table, filters)
+        return self._views(s, stmt)
+
+    def _views(self, s: Session, stmt: Any) -> list[dict[str, Any]]:
         rows = s.execute(stmt).all()
         ids = select(stmt.subquery().c.id)
         ips: dict[str, list[dict[str, str]]] = {r.id: [] for r in rows}
@@ -386,6 +423,13 @@ class PortService:
                                         .where(PortSecurityGroup.port_id.in_(ids))):
             sgs[port_id].append(sg_id)
         return [port_dict(r, ips[r.id], sgs[r.id]) for r in rows]
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The ports of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        table = Port.__table__
+        return listing.in_order(ids, self._views(s, select(table).where(table.c.id.in_(ids))))
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
         return to_dict(get_visible(s, ctx, id))
