@@ -11,7 +11,7 @@ from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, NetworkSegment, Port, Subnet
 from neutrino.errors import Conflict, HTTPBadRequest, InUse, NetworkInUse
 from neutrino.ml2.types import SegmentSpec
-from neutrino.services import common, listing, security_groups
+from neutrino.services import address_runs, common, free_ranges, listing, security_groups
 from neutrino.services.deps import Deps
 
 # Ports the network owns itself and removes with it (Neutron's auto-delete owners).
@@ -190,6 +190,8 @@ class NetworkService:
             s.delete(port)
         s.flush()
         s.execute(delete(IPAllocation).where(IPAllocation.network_id == id))
+        free_ranges.drop(s, [address_runs.pool_name(sid) for sid in
+                             s.scalars(select(Subnet.id).where(Subnet.network_id == id))])
         s.execute(delete(Subnet).where(Subnet.network_id == id))
         self.ml2.release_segments(s, net)
         s.delete(net)

@@ -31,7 +31,7 @@ from neutrino.errors import (
     ResourceNotFound,
 )
 from neutrino.policy.sql import ABSENT
-from neutrino.services import common, ipam, listing, security_groups
+from neutrino.services import address_runs, common, ipam, listing, security_groups
 from neutrino.services.deps import Deps
 
 DEFAULT_DNS_DOMAIN = "openstacklocal."
@@ -249,10 +249,6 @@ def _subnets_of(s: Session, network_id: str) -> list[Subnet]:
     return list(s.scalars(select(Subnet).where(Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id)))
 
 
-def _used(s: Session, subnet_id: str) -> set[str]:
-    return set(s.scalars(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id)))
-
-
 def _is_auto_address(sub: Subnet) -> bool:
     return sub.ip_version == 6 and sub.ipv6_address_mode in ("slaac", "dhcpv6-stateless")
 
@@ -287,11 +283,13 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
             lo, hi = ipam.usable_range(netaddr.IPNetwork(sub.cidr))
             if not lo <= int(netaddr.IPAddress(ip)) <= hi:  # outside, or the network/broadcast address
                 raise InvalidIpForSubnet(ip_address=ip)
-            if (sub.id, ip) not in kept and (ip in _used(s, sub.id) or any(o == (sub.id, ip) for o in out)):
+            if (sub.id, ip) not in kept and (address_runs.in_use(s, sub.id, ip) or any(o == (sub.id, ip) for o in out)):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
             if (ip == sub.gateway_ip and not device_owner.startswith("network:router")
                     and (sub.id, ip) not in kept):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
+            if (sub.id, ip) not in kept:
+                address_runs.claim(s, sub, ip)
         elif _is_auto_address(sub):
             ip = ipam.eui64(netaddr.IPNetwork(sub.cidr), mac)
         else:
@@ -299,16 +297,15 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
             if prior:
                 out.append(prior[0])
                 continue
-            ip = _pick(s, sub, {ip for sid, ip in out if sid == sub.id}, network_id)
+            ip = _pick(s, sub, network_id)
         out.append((sub.id, ip))
     return out
 
 
-def _pick(s: Session, sub: Subnet, also_used: set[str], network_id: str) -> str:
-    used = _used(s, sub.id) | also_used
-    if sub.gateway_ip:
-        used.add(sub.gateway_ip)
-    ip = ipam.pick_free(sub.allocation_pools, used, sub.ip_version)
+def _pick(s: Session, sub: Subnet, network_id: str) -> str:
+    """The subnet's lowest free address (addresses picked earlier in this request are no longer
+    free: taking one takes it out of the subnet's free runs)."""
+    ip = address_runs.take(s, sub)
     if ip is None:
         raise IpAddressGenerationFailure(net_id=network_id)
     return ip
@@ -322,7 +319,7 @@ def _automatic(s: Session, network_id: str, subnets: list[Subnet], mac: str, own
         candidates = [sub for sub in subnets if sub.ip_version == version and not _is_auto_address(sub)]
         for sub in candidates:
             try:
-                out.append((sub.id, _pick(s, sub, set(), network_id)))
+                out.append((sub.id, _pick(s, sub, network_id)))
                 break
             except IpAddressGenerationFailure:
                 continue

@@ -12,7 +12,7 @@ from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, Conflict, InvalidInput, SubnetInUse
 from neutrino.policy.sql import ABSENT
-from neutrino.services import common, ipam, listing
+from neutrino.services import address_runs, common, free_ranges, ipam, listing
 from neutrino.services.deps import Deps
 from neutrino.services.networks import AUTO_DELETE_OWNERS
 from neutrino.services.networks import get_visible as get_network
@@ -247,5 +247,6 @@ class SubnetService:
         if any(o not in AUTO_DELETE_OWNERS for (o,) in owners):
             raise SubnetInUse(subnet_id=id, reason="One or more ports have an IP allocation from this subnet")
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
+        free_ranges.drop(s, [address_runs.pool_name(id)])
         s.delete(sub)
 
