@@ -10,6 +10,7 @@ one asked for by value is skipped by the automatic ones.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.conftest import Api, make_config
 TAKEN = 3000
 
 
+@contextlib.contextmanager
 def _serve(tmp_path: Path, **ml2: Any) -> Iterator[tuple[Api, Any]]:
     from neutrino import server
 
@@ -39,7 +41,8 @@ def _serve(tmp_path: Path, **ml2: Any) -> Iterator[tuple[Api, Any]]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Api, Any]]:
-    yield from _serve(tmp_path)
+    with _serve(tmp_path) as pair:
+        yield pair
 
 
 def test_next_address_of_a_slash8_reads_a_few_rows(served: tuple[Api, Any]) -> None:
@@ -99,7 +102,7 @@ def _bulk_segments(srv: Any, net_type: str, physnet: str, ids: range) -> None:
 ])
 def test_next_segment_id_reads_a_few_rows(tmp_path: Path, net_type: str, physnet: str,
                                           ranges: dict[str, list[str]], first: int) -> None:
-    for api, srv in _serve(tmp_path, tenant_network_types=[net_type], **ranges):
+    with _serve(tmp_path, tenant_network_types=[net_type], **ranges) as (api, srv):
         _bulk_segments(srv, net_type, physnet, range(first, first + TAKEN))
         made = api.create("network", name="first")  # the free runs are built here
         assert made["provider:segmentation_id"] == first + TAKEN
