@@ -2,7 +2,9 @@
 
 Per request: parse and validate with the resource definition, ask the policy engine (with the
 object's attributes, inside the transaction that then runs the service's function; bulk
-creates share it), then filter/sort/page/strip the result. Services implement
+creates share it), then strip the result. A list reads one page in SQL where the service
+describes its rows (``listing``, see :mod:`neutrino.services.listing`), the policy still
+deciding each row. Services implement
 :class:`Service`; they never see HTTP and never render responses. Whether a caller may do
 something is decided here, by :class:`neutrino.policy.Policy`, and nowhere else.
 """

@@ -2,8 +2,10 @@
 
 Filtering here works on the service's dicts, so every filterable attribute behaves the same
 (repeated values are OR, booleans accept True/true, ``tags``/``tags-any``/``not-tags``/
-``not-tags-any`` take comma lists). Services may pre-filter in SQL on indexed columns; this
-pass is the one that defines the result.
+``not-tags-any`` take comma lists). This pass is the one that defines the result: the list
+query (:mod:`neutrino.services.listing`) does the same in SQL so that it reads only a page of
+rows, and every row it returns still passes :func:`matches`; :func:`sort_items` and
+:func:`paginate` remain for services without a list query and sort keys SQL cannot order by.
 """
 
 from __future__ import annotations
