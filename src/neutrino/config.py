@@ -37,6 +37,9 @@ class DefaultSection:
     # routers stay (moving them would cut the router's sessions and floating IPs twice).
     allow_automatic_dhcp_failover: bool = True
     allow_automatic_l3agent_failover: bool = False
+    # Neutron's option: the most items one list response holds ("infinite" or a negative
+    # number: no cap). A larger or absent ?limit= is capped, and the response has the links.
+    pagination_max_limit: str = "-1"
 
 
 @dataclass

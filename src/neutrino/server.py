@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api import app as api_app
+from neutrino.api import query
 from neutrino.api.controller import Controller
 from neutrino.api.resources import build_extra_routes, build_resources
 from neutrino.api.routes import extensions
@@ -51,7 +52,8 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
-        controllers.append(Controller(res, svc, db, deps.policy, max_body=cfg.DEFAULT.max_request_body_size))
+        controllers.append(Controller(res, svc, db, deps.policy, max_body=cfg.DEFAULT.max_request_body_size,
+                                      max_limit=query.pagination_max_limit(cfg.DEFAULT.pagination_max_limit)))
         extra += routes
     routes = extra + api_app.resource_routes(controllers)
     served = {r.path.split("/")[2] for r in routes if isinstance(r, Route) and r.path.startswith("/v2.0/")}

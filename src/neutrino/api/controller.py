@@ -2,7 +2,9 @@
 
 Per request: parse and validate with the resource definition, ask the policy engine (with the
 object's attributes, inside the transaction that then runs the service's function; bulk
-creates share it), then filter/sort/page/strip the result. Services implement
+creates share it), then strip the result. A list reads one page in SQL where the service
+describes its rows (``listing``, see :mod:`neutrino.services.listing`), the policy still
+deciding each row. Services implement
 :class:`Service`; they never see HTTP and never render responses. Whether a caller may do
 something is decided here, by :class:`neutrino.policy.Policy`, and nowhere else.
 """
@@ -35,7 +37,8 @@ from neutrino.errors import (
     RevisionNumberConstraintFailed,
 )
 from neutrino.policy import Policy, targets
-from neutrino.services import common, security_groups
+from neutrino.policy import sql as policy_sql
+from neutrino.services import common, listing, security_groups
 
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
@@ -228,18 +231,37 @@ class Controller:
         ctx = self._context(request)
         params = list(request.query_params.multi_items())
         q = query.parse(self.res, params, self.max_limit, self._hidden(ctx, {"project_id": ctx.project_id}))
-        items = await run_in_threadpool(
-            self.db.read, lambda s: self._visible(s, ctx, self.svc.get_all(s, ctx, q.filters)))
-        special = self.svc.special_filters
-        items = [i for i in items if query.matches(i, q.filters, special)]
-        if q.sorts or q.limit or q.marker:
-            items = query.paginate(query.sort_items(items, q.sorts), q)
+        if (before := getattr(self.svc, "before_list", None)) is not None:
+            await run_in_threadpool(before, ctx, q.filters)
+        items = await run_in_threadpool(self.db.read, lambda s: self._list(s, ctx, q))
         hidden = self._hidden(ctx, items[0]) if items else set()
         body: dict[str, Any] = {self.res.collection: [self._render(i, hidden, q.fields) for i in items]}
         page_links = query.links(str(request.url.replace(query="")), params, items, q)
         if page_links:
             body[f"{self.res.collection}_links"] = page_links
         return json_response(body)
+
+    def _list(self, s: Session, ctx: Context, q: query.ListQuery) -> list[Item]:
+        """One page: read in SQL where the service says how (``listing``), else filtered,
+        sorted and paged here over every row the service returns."""
+        special = self.svc.special_filters
+        src: listing.Source | None = getattr(self.svc, "listing", None)
+        if src is None:
+            items = [i for i in self._visible(s, ctx, self.svc.get_all(s, ctx, q.filters))
+                     if query.matches(i, q.filters, special)]
+            return query.paginate(query.sort_items(items, q.sorts), q) if q.sorts or q.limit or q.marker else items
+
+        def accept(items: list[Item]) -> list[bool]:
+            allowed = self.policy.allowed(ctx, self._action("get"), targets.build(s, self.res.member, items))
+            return [ok and query.matches(i, q.filters, special) for i, ok in zip(items, allowed, strict=True)]
+
+        where = [policy_sql.where(self.policy.condition(ctx, self._action("get"), src.resolve)),
+                 *listing.filter_clauses(src, q.filters)]
+        page = listing.read(s, src, listing.Page(where, q.sorts, q.limit, q.marker, q.page_reverse), accept)
+        if page is None:  # a sort key SQL cannot order by: every matching row, sorted here
+            items = listing.read(s, src, listing.Page(where, []), accept) or []
+            page = query.paginate(query.sort_items(items, q.sorts), q)
+        return page
 
     async def show(self, request: Request) -> Response:
         ctx = self._context(request)

@@ -2,12 +2,15 @@
 
 Filtering here works on the service's dicts, so every filterable attribute behaves the same
 (repeated values are OR, booleans accept True/true, ``tags``/``tags-any``/``not-tags``/
-``not-tags-any`` take comma lists). Services may pre-filter in SQL on indexed columns; this
-pass is the one that defines the result.
+``not-tags-any`` take comma lists). This pass is the one that defines the result: the list
+query (:mod:`neutrino.services.listing`) does the same in SQL so that it reads only a page of
+rows, and every row it returns still passes :func:`matches`; :func:`sort_items` and
+:func:`paginate` remain for services without a list query and sort keys SQL cannot order by.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +19,7 @@ from neutrino.api import validators as v
 from neutrino.api.attributes import TAG_FILTERS, Resource
 from neutrino.errors import HTTPBadRequest, MarkerNotFound
 
+LOG = logging.getLogger(__name__)
 CONTROL_KEYS = ("fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse")
 
 
@@ -47,6 +51,22 @@ def _filter_converter(res: Resource, key: str) -> Any:
 CANONICAL = (v.to_lower, v.to_canonical_ip, v.to_canonical_cidr, v.to_mac_if_valid)
 
 
+def pagination_max_limit(value: str) -> int:
+    """``[DEFAULT] pagination_max_limit`` as Neutron's api_common reads it: "infinite" or a
+    negative number is no cap (0 here); 0 or anything not a number is refused with a warning
+    and means no cap too."""
+    if str(value).strip().lower() == "infinite":
+        return 0
+    try:
+        limit = int(value)
+        if limit == 0:
+            raise ValueError
+    except ValueError:
+        LOG.warning("Invalid value for pagination_max_limit: %s. It should be an integer greater to 0", value)
+        return 0
+    return max(limit, 0)
+
+
 def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0,
           hidden: frozenset[str] | set[str] = frozenset()) -> ListQuery:
     """``hidden``: attributes the policy hides from this caller (provider:*, binding:* for
@@ -70,8 +90,8 @@ def parse(res: Resource, params: list[tuple[str, str]], max_limit: int = 0,
         else:
             q.filters.setdefault(key, []).append(_convert_filter(res, key, value, hidden))
     q.sorts = _parse_sorts(res, sort_keys, sort_dirs, hidden)
-    if max_limit and (not q.limit or q.limit > max_limit):
-        q.limit = max_limit
+    if max_limit > 0:  # Neutron's get_limit_and_marker: min(max_limit, limit) or max_limit
+        q.limit = min(max_limit, q.limit) or max_limit
     return q
 
 

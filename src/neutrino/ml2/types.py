@@ -2,7 +2,9 @@
 
 A segmentation id in use is a row in ``segment_allocations``; its primary key
 (type, physnet, id) is what guarantees no id is handed out twice, even when two servers
-allocate at once (the loser's transaction fails on the key and is retried whole).
+allocate at once (the loser's transaction fails on the key and is retried whole). The free ids
+of each (type, physnet) are kept as runs (:mod:`neutrino.services.free_ranges`), so the next
+one of a 16M VXLAN range with thousands taken is found by reading one run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from neutrino.db.models.network import NetworkSegment, SegmentAllocation
 from neutrino.errors import Conflict, HTTPBadRequest, InvalidInput, TransientDatabaseError
+from neutrino.services import free_ranges
 
 # Encapsulation overhead over IPv4, as Neutron computes it.
 OVERHEAD = {"vxlan": 50, "gre": 42, "geneve": 58}
@@ -109,6 +112,22 @@ class TypeDriver:
             raise InUse(spec)
         s.add(SegmentAllocation(network_type=self.name, physical_network=key[0],
                                 segmentation_id=key[1], segment_id=segment_id))
+        if key[0] in self.ranges:  # an id of the tenant ranges, taken by a provider network
+            free_ranges.remove(s, self._pool(s, key[0]), key[1])
+
+    def _pool(self, s: Session, physnet: str) -> free_ranges.Pool:
+        """The tenant ids of one physnet (of the tunnel type: physnet '') as a pool of runs."""
+        def used() -> list[int]:
+            return list(s.scalars(select(SegmentAllocation.segmentation_id).where(
+                SegmentAllocation.network_type == self.name, SegmentAllocation.physical_network == physnet)))
+
+        def taken(value: int) -> bool:
+            return s.execute(select(SegmentAllocation.segment_id).where(
+                SegmentAllocation.network_type == self.name, SegmentAllocation.physical_network == physnet,
+                SegmentAllocation.segmentation_id == value)).first() is not None
+
+        return free_ranges.Pool(f"segments:{self.name}:{physnet}", disjoint(self.ranges.get(physnet, [])),
+                                used, taken)
 
     def allocate(self, s: Session, segment_id: str) -> SegmentSpec | None:
         """Take the lowest free id from the tenant ranges; None when they are exhausted."""
@@ -116,19 +135,16 @@ class TypeDriver:
             return SegmentSpec("local", None, None)
         if self.name == "flat":
             return None  # flat networks are provider-only
-        for physnet, ranges in self.ranges.items():
-            used = set(s.scalars(select(SegmentAllocation.segmentation_id).where(
-                SegmentAllocation.network_type == self.name,
-                SegmentAllocation.physical_network == physnet)))
-            for lo, hi in ranges:
-                for seg_id in range(lo, hi + 1):
-                    if seg_id not in used:
-                        spec = SegmentSpec(self.name, physnet or None, seg_id)
-                        try:
-                            self.reserve(s, spec, segment_id)
-                        except InUse:  # taken since we looked: lost a race, run the request again
-                            raise TransientDatabaseError(f"{self.name} {seg_id} taken concurrently") from None
-                        return spec
+        for physnet in self.ranges:
+            seg_id = free_ranges.take(s, self._pool(s, physnet))
+            if seg_id is None:
+                continue
+            if s.get(SegmentAllocation, (self.name, physnet, seg_id)) is not None:
+                # taken since we looked: lost a race, run the request again
+                raise TransientDatabaseError(f"{self.name} {seg_id} taken concurrently")
+            s.add(SegmentAllocation(network_type=self.name, physical_network=physnet,
+                                    segmentation_id=seg_id, segment_id=segment_id))
+            return SegmentSpec(self.name, physnet or None, seg_id)
         return None
 
     def release(self, s: Session, segment: NetworkSegment) -> None:
@@ -138,6 +154,20 @@ class TypeDriver:
             row = s.get(SegmentAllocation, (self.name, key[0], key[1]))
             if row is not None:
                 s.delete(row)
+                if key[0] in self.ranges:
+                    free_ranges.give_back(s, self._pool(s, key[0]), key[1])
+
+
+def disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Configured ranges in their order, each without what earlier ones already cover
+    (``1:100,50:150`` hands out 1..100 then 101..150, each id once)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        pieces = [(lo, hi)]
+        for a, b in out:
+            pieces = [p for x, y in pieces for p in ((x, min(y, a - 1)), (max(x, b + 1), y)) if p[0] <= p[1]]
+        out.extend(sorted(pieces))
+    return out
 
 
 def unsupported(net_type: str) -> HTTPBadRequest:

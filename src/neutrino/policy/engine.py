@@ -45,7 +45,9 @@ from neutrino.config import ConfigError
 from neutrino.context import Context
 from neutrino.errors import PolicyNotAuthorized
 from neutrino.policy import checks  # noqa: F401  (registers Neutron's field/owner checks)
+from neutrino.policy import sql as policy_sql
 from neutrino.policy.defaults import RULES
+from neutrino.policy.sql import Bound, Resolve
 
 LOG = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = "/etc/neutrino/policy.yaml"
@@ -120,6 +122,10 @@ class Policy:
         return found
 
     def _passes(self, check: Any, target: Mapping[str, Any], who: dict[str, Any]) -> bool:
+        self._fresh()
+        return _check(check, target, who, self._enforcer)
+
+    def _fresh(self) -> None:
         now = time.monotonic()
         if now - self._loaded_at > RELOAD_INTERVAL:
             # oslo.policy re-reads the file when its mtime changed; it also walks every
@@ -134,7 +140,6 @@ class Policy:
                     self._broken = str(exc)
             else:
                 self._broken = ""
-        return _check(check, target, who, self._enforcer)
 
     def check(self, ctx: Context, action: str, target: Mapping[str, Any]) -> bool:
         """Whether ``action`` (a rule name such as ``get_port``) allows ``target``."""
@@ -144,6 +149,13 @@ class Policy:
         """``check`` for each target of a list, the caller's values built once."""
         rule, who = self._rule(action), creds(ctx)
         return [self._passes(rule, target, who) for target in targets]
+
+    def condition(self, ctx: Context, action: str, resolve: Resolve) -> Bound:
+        """An SQL condition every object ``action`` allows for this caller satisfies (True,
+        False or a condition on the columns ``resolve`` names), so that a list reads only rows
+        it may show; :mod:`neutrino.policy.sql`. The rows are still checked one by one."""
+        self._fresh()
+        return policy_sql.condition(self._rule(action), creds(ctx), self._enforcer, resolve)
 
     def decide_admin(self, ctx: Context) -> Context:
         """``ctx`` with ``is_admin`` as the ``context_is_admin`` rule decides it and

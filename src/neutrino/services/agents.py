@@ -18,6 +18,7 @@ from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
 from neutrino.errors import MethodNotAllowed, NotFound
 from neutrino.ml2.manager import AgentView
+from neutrino.services import listing
 from neutrino.services.common import prefilter
 from neutrino.services.deps import Deps
 
@@ -74,6 +75,15 @@ class AgentService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", AGENT_DOWN_TIME))
+        self.listing = listing.Source(Agent, self.load, order=(Agent.host, Agent.agent_type))
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The agents of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        now = utcnow()
+        return listing.in_order(ids, [to_dict(a, now, self.down_time)
+                                      for a in s.scalars(select(Agent).where(Agent.id.in_(ids)))])
 
     def _get(self, s: Session, ctx: Context, id: str) -> Agent:
         agent = s.get(Agent, id)

@@ -22,7 +22,7 @@ from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Port, Subnet
 from neutrino.errors import BadRequest, InUse, NotFound
-from neutrino.services import common, routers
+from neutrino.services import common, listing, routers
 from neutrino.services import networks as networks_svc
 from neutrino.services.deps import Deps
 from neutrino.services.ports import PortService, delete_port
@@ -83,6 +83,7 @@ class FloatingIPService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.ports = PortService(deps)
+        self.listing = listing.Source(FloatingIP, self.load, columns={"port_id": FloatingIP.fixed_port_id})
 
     def to_dict(self, fip: FloatingIP, fixed_port: Port | None) -> dict[str, Any]:
         return {
@@ -110,7 +111,15 @@ class FloatingIPService:
         for key, col in (("id", FloatingIP.id), ("floating_network_id", FloatingIP.floating_network_id)):
             if key in filters:
                 stmt = stmt.where(col.in_([str(i) for i in filters[key]]))
-        fips = list(s.scalars(stmt))
+        return self._views(s, list(s.scalars(stmt)))
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The floating IPs of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        return listing.in_order(ids, self._views(s, list(s.scalars(select(FloatingIP).where(FloatingIP.id.in_(ids))))))
+
+    def _views(self, s: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
         port_ids = [f.fixed_port_id for f in fips if f.fixed_port_id]
         ports = {p.id: p for p in s.scalars(select(Port).where(Port.id.in_(port_ids)))} if port_ids else {}
         return [self.to_dict(f, ports.get(f.fixed_port_id or "")) for f in fips]

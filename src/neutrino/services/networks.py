@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
-from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
+from neutrino.db.models.network import IPAllocation, Network, NetworkSegment, Port, Subnet
 from neutrino.errors import Conflict, HTTPBadRequest, InUse, NetworkInUse
 from neutrino.ml2.types import SegmentSpec
-from neutrino.services import common, security_groups
+from neutrino.services import address_runs, common, free_ranges, listing, security_groups
 from neutrino.services.deps import Deps
 
 # Ports the network owns itself and removes with it (Neutron's auto-delete owners).
@@ -41,12 +41,31 @@ def get_visible(s: Session, ctx: Context, id: str) -> Network:
     return common.get_or_404(s, Network, ctx, id, "network", *visible_clause(ctx))
 
 
+def _first_segment(column: Any) -> Any:
+    """A network's provider:* attribute in SQL: the column of its first segment."""
+    return (select(column).where(NetworkSegment.network_id == Network.id)
+            .order_by(NetworkSegment.segment_index).limit(1).scalar_subquery())
+
+
+def _with_subnets(wanted: list[Any]) -> Any:
+    """``?subnets=<id>``: networks holding any of these subnets."""
+    return exists(select(Subnet.id).where(Subnet.network_id == Network.id,
+                                          Subnet.id.in_([str(w) for w in wanted])))
+
+
 class NetworkService:
     special_filters: dict[str, Any] = {}
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.ml2 = deps.ml2
+        self.listing = listing.Source(Network, self.load, columns={
+            "router:external": Network.external,
+            **{key: _first_segment(col) for key, col in (
+                ("provider:network_type", NetworkSegment.network_type),
+                ("provider:physical_network", NetworkSegment.physical_network),
+                ("provider:segmentation_id", NetworkSegment.segmentation_id))},
+        }, filters={"subnets": _with_subnets})
 
     def to_dict(self, net: Network, subnet_ids: list[str]) -> dict[str, Any]:
         seg = net.segments[0] if net.segments else None
@@ -87,9 +106,17 @@ class NetworkService:
     def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Network, ctx, *visible_clause(ctx))
         stmt = common.prefilter(stmt, Network.__table__, filters)
-        nets = list(s.scalars(stmt))
+        return self._views(s, list(s.scalars(stmt)))
+
+    def _views(self, s: Session, nets: list[Network]) -> list[dict[str, Any]]:
         subnets = self._subnet_ids(s, [n.id for n in nets])
         return [self.to_dict(n, subnets[n.id]) for n in nets]
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The networks of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        return listing.in_order(ids, self._views(s, list(s.scalars(select(Network).where(Network.id.in_(ids))))))
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
         net = get_visible(s, ctx, id)
@@ -163,6 +190,8 @@ class NetworkService:
             s.delete(port)
         s.flush()
         s.execute(delete(IPAllocation).where(IPAllocation.network_id == id))
+        free_ranges.drop(s, [address_runs.pool_name(sid) for sid in
+                             s.scalars(select(Subnet.id).where(Subnet.network_id == id))])
         s.execute(delete(Subnet).where(Subnet.network_id == id))
         self.ml2.release_segments(s, net)
         s.delete(net)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import netaddr
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from neutrino.api import dhcp_options
 from neutrino.api import validators as v
@@ -31,8 +31,9 @@ from neutrino.errors import (
     ResourceNotFound,
 )
 from neutrino.ml2.manager import VIF_TYPE_BINDING_FAILED
+from neutrino.policy.sql import ABSENT
+from neutrino.services import address_runs, common, ipam, listing, security_groups
 from neutrino.services import agents as agents_svc
-from neutrino.services import common, ipam, security_groups
 from neutrino.services.deps import Deps
 
 DEFAULT_DNS_DOMAIN = "openstacklocal."
@@ -208,6 +209,30 @@ def _fixed_ips_filter(item: dict[str, Any], wanted: list[Any]) -> bool:
     return True
 
 
+def _fixed_ips_clause(wanted: list[Any]) -> Any:
+    """_fixed_ips_filter in SQL: each condition holds for one of the port's addresses."""
+    conds = []
+    for want in wanted:
+        key, _, value = str(want).partition("=")
+        of_port = select(IPAllocation.port_id).where(IPAllocation.port_id == Port.id)
+        if key == "ip_address":
+            conds.append(exists(of_port.where(IPAllocation.ip_address == v.to_canonical_ip(value))))
+        elif key == "subnet_id":
+            conds.append(exists(of_port.where(IPAllocation.subnet_id == value)))
+        elif key == "ip_address_substr":
+            conds.append(exists(of_port.where(IPAllocation.ip_address.contains(value, autoescape=True))))
+        else:
+            return false()
+    return and_(*conds)
+
+
+def _security_groups_clause(wanted: list[Any]) -> Any:
+    """``?security_groups=<id>``: ports in any of these groups."""
+    return exists(select(PortSecurityGroup.port_id).where(
+        PortSecurityGroup.port_id == Port.id,
+        PortSecurityGroup.security_group_id.in_([str(w) for w in wanted if w is not None])))
+
+
 # ---------------------------------------------------------------- allocation
 
 
@@ -224,10 +249,6 @@ def generate_mac(s: Session, network_id: str, base_mac: str) -> str:
 
 def _subnets_of(s: Session, network_id: str) -> list[Subnet]:
     return list(s.scalars(select(Subnet).where(Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id)))
-
-
-def _used(s: Session, subnet_id: str) -> set[str]:
-    return set(s.scalars(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id)))
 
 
 def _is_auto_address(sub: Subnet) -> bool:
@@ -264,11 +285,13 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
             lo, hi = ipam.usable_range(netaddr.IPNetwork(sub.cidr))
             if not lo <= int(netaddr.IPAddress(ip)) <= hi:  # outside, or the network/broadcast address
                 raise InvalidIpForSubnet(ip_address=ip)
-            if (sub.id, ip) not in kept and (ip in _used(s, sub.id) or any(o == (sub.id, ip) for o in out)):
+            if (sub.id, ip) not in kept and (address_runs.in_use(s, sub.id, ip) or any(o == (sub.id, ip) for o in out)):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
             if (ip == sub.gateway_ip and not device_owner.startswith("network:router")
                     and (sub.id, ip) not in kept):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
+            if (sub.id, ip) not in kept:
+                address_runs.claim(s, sub, ip)
         elif _is_auto_address(sub):
             ip = ipam.eui64(netaddr.IPNetwork(sub.cidr), mac)
         else:
@@ -276,16 +299,15 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
             if prior:
                 out.append(prior[0])
                 continue
-            ip = _pick(s, sub, {ip for sid, ip in out if sid == sub.id}, network_id)
+            ip = _pick(s, sub, network_id)
         out.append((sub.id, ip))
     return out
 
 
-def _pick(s: Session, sub: Subnet, also_used: set[str], network_id: str) -> str:
-    used = _used(s, sub.id) | also_used
-    if sub.gateway_ip:
-        used.add(sub.gateway_ip)
-    ip = ipam.pick_free(sub.allocation_pools, used, sub.ip_version)
+def _pick(s: Session, sub: Subnet, network_id: str) -> str:
+    """The subnet's lowest free address (addresses picked earlier in this request are no longer
+    free: taking one takes it out of the subnet's free runs)."""
+    ip = address_runs.take(s, sub)
     if ip is None:
         raise IpAddressGenerationFailure(net_id=network_id)
     return ip
@@ -299,7 +321,7 @@ def _automatic(s: Session, network_id: str, subnets: list[Subnet], mac: str, own
         candidates = [sub for sub in subnets if sub.ip_version == version and not _is_auto_address(sub)]
         for sub in candidates:
             try:
-                out.append((sub.id, _pick(s, sub, set(), network_id)))
+                out.append((sub.id, _pick(s, sub, network_id)))
                 break
             except IpAddressGenerationFailure:
                 continue
@@ -364,6 +386,15 @@ class PortService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.special_filters = {"fixed_ips": _fixed_ips_filter}
+        net = aliased(Network)
+        self.listing = listing.Source(Port, self.load, columns={
+            "binding:host_id": Port.binding_host_id, "binding:vif_type": Port.binding_vif_type,
+            "binding:vnic_type": Port.binding_vnic_type,
+            "network:project_id": net.project_id, "network:tenant_id": net.project_id,
+            "network:shared": net.shared, "network:router:external": net.external,
+            "shared": ABSENT, "router:external": ABSENT,
+        }, joins=[(net, net.id == Port.network_id)],
+            filters={"fixed_ips": _fixed_ips_clause, "security_groups": _security_groups_clause})
 
     def row(self, s: Session, ctx: Context, id: str) -> Port:
         return get_visible(s, ctx, id)
@@ -376,6 +407,9 @@ class PortService:
         if not ctx.sees_all:
             stmt = stmt.where(or_(table.c.project_id == ctx.project_id, *visible_clause(ctx)))
         stmt = common.prefilter(stmt, table, filters)
+        return self._views(s, stmt)
+
+    def _views(self, s: Session, stmt: Any) -> list[dict[str, Any]]:
         rows = s.execute(stmt).all()
         ids = select(stmt.subquery().c.id)
         ips: dict[str, list[dict[str, str]]] = {r.id: [] for r in rows}
@@ -388,6 +422,13 @@ class PortService:
                                         .where(PortSecurityGroup.port_id.in_(ids))):
             sgs[port_id].append(sg_id)
         return [port_dict(r, ips[r.id], sgs[r.id]) for r in rows]
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The ports of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        table = Port.__table__
+        return listing.in_order(ids, self._views(s, select(table).where(table.c.id.in_(ids))))
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
         return to_dict(get_visible(s, ctx, id))

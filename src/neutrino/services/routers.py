@@ -22,7 +22,7 @@ from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, InUse, InvalidInput, NotFound, PortInUse
-from neutrino.services import common, ipam
+from neutrino.services import common, ipam, listing
 from neutrino.services import networks as networks_svc
 from neutrino.services import subnets as subnets_svc
 from neutrino.services.deps import Deps
@@ -187,6 +187,7 @@ class RouterService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.ports = PortService(deps)
+        self.listing = listing.Source(Router, self.load)
 
     # ------------------------------------------------------------ views
 
@@ -222,7 +223,15 @@ class RouterService:
         stmt = common.visible(Router, ctx)
         if "id" in filters:
             stmt = stmt.where(Router.id.in_([str(i) for i in filters["id"]]))
-        routers = list(s.scalars(stmt))
+        return self._views(s, list(s.scalars(stmt)))
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The routers of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        return listing.in_order(ids, self._views(s, list(s.scalars(select(Router).where(Router.id.in_(ids))))))
+
+    def _views(self, s: Session, routers: list[Router]) -> list[dict[str, Any]]:
         gw_ids = [r.gw_port_id for r in routers if r.gw_port_id]
         gws = {p.id: p for p in s.scalars(select(Port).where(Port.id.in_(gw_ids)))} if gw_ids else {}
         return [self.to_dict(r, gws.get(r.gw_port_id or "")) for r in routers]

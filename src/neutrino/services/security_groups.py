@@ -15,7 +15,7 @@ from typing import Any
 
 import netaddr
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from neutrino.api import validators
 from neutrino.context import Context
@@ -23,7 +23,7 @@ from neutrino.db.models.base import new_id
 from neutrino.db.models.network import PortSecurityGroup
 from neutrino.db.models.security import DefaultSecurityGroup, SecurityGroup, SecurityGroupRule
 from neutrino.errors import BadRequest, Conflict, InUse, InvalidInput, NotFound
-from neutrino.services import common
+from neutrino.services import common, listing
 from neutrino.services.deps import Deps
 
 ETHERTYPES = ("IPv4", "IPv6")
@@ -457,6 +457,23 @@ class SecurityGroupService:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.listing = listing.Source(SecurityGroup, self.load)
+
+    def before_list(self, ctx: Context, filters: dict[str, list[Any]]) -> None:
+        ensure_default_for_listing(self.deps, ctx, filters)
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The groups of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        return listing.in_order(ids, self._views(s, list(s.scalars(select(SecurityGroup)
+                                                                  .where(SecurityGroup.id.in_(ids))))))
+
+    def _views(self, s: Session, groups: list[SecurityGroup]) -> list[dict[str, Any]]:
+        ids = [g.id for g in groups]
+        rules = _rules_of(s, ids)
+        defaults = default_group_ids(s, ids)
+        return [self.to_dict(g, rules[g.id], defaults) for g in groups]
 
     def to_dict(self, sg: SecurityGroup, rules: list[SecurityGroupRule], defaults: set[str]) -> dict[str, Any]:
         return {
@@ -532,6 +549,23 @@ class SecurityGroupRuleService:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        sg = aliased(SecurityGroup)
+        self.listing = listing.Source(SecurityGroupRule, self.load, columns={
+            "security_group:project_id": sg.project_id, "security_group:tenant_id": sg.project_id,
+            "security_group:shared": sg.shared,
+        }, joins=[(sg, sg.id == SecurityGroupRule.security_group_id)],
+            order=(SecurityGroupRule.created_at, SecurityGroupRule.id))
+
+    def before_list(self, ctx: Context, filters: dict[str, list[Any]]) -> None:
+        ensure_default_for_listing(self.deps, ctx, filters)
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The rules of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        rules = list(s.scalars(select(SecurityGroupRule).where(SecurityGroupRule.id.in_(ids))))
+        defaults = default_group_ids(s, list({r.security_group_id for r in rules}))
+        return listing.in_order(ids, [rule_to_dict(r, defaults) for r in rules])
 
     def _visible(self, ctx: Context) -> Any:
         """Own rules, and every rule of the project's own groups (Neutron's sg_owner rule)."""

@@ -6,12 +6,13 @@ from typing import Any
 
 import netaddr
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from neutrino.context import Context
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, Conflict, InvalidInput, SubnetInUse
-from neutrino.services import common, ipam
+from neutrino.policy.sql import ABSENT
+from neutrino.services import address_runs, common, free_ranges, ipam, listing
 from neutrino.services.deps import Deps
 from neutrino.services.networks import AUTO_DELETE_OWNERS
 from neutrino.services.networks import get_visible as get_network
@@ -143,6 +144,18 @@ class SubnetService:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        net = aliased(Network)
+        self.listing = listing.Source(Subnet, self.load, columns={
+            "network:project_id": net.project_id, "network:tenant_id": net.project_id,
+            "network:shared": net.shared, "network:router:external": net.external,
+            "shared": ABSENT, "router:external": ABSENT,
+        }, joins=[(net, net.id == Subnet.network_id)])
+
+    def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
+        """The subnets of these ids, in this order (a list page, see :mod:`.listing`)."""
+        if not ids:
+            return []
+        return listing.in_order(ids, [to_dict(sub) for sub in s.scalars(select(Subnet).where(Subnet.id.in_(ids)))])
 
     def row(self, s: Session, ctx: Context, id: str) -> Subnet:
         return get_visible(s, ctx, id)
@@ -234,5 +247,6 @@ class SubnetService:
         if any(o not in AUTO_DELETE_OWNERS for (o,) in owners):
             raise SubnetInUse(subnet_id=id, reason="One or more ports have an IP allocation from this subnet")
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
+        free_ranges.drop(s, [address_runs.pool_name(id)])
         s.delete(sub)
 
