@@ -168,6 +168,15 @@ def disable_tx_checksum(ns: str, dev: str) -> bool:
     return True
 
 
+def _exiting(pid: int) -> bool:
+    """True while ``pid`` exists and is not yet a zombie (it may be the one we just signalled)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
 def _cookie(flow: str) -> int:
     """The cookie of a flow as ovs-ofctl prints it (0 if it shows none)."""
     found = re.search(r"\bcookie=(0x[0-9a-fA-F]+)\b", flow)
@@ -292,8 +301,7 @@ class OvsInstance:
         every bridge's flows (dataplane-notes gotcha 5). ovsdb-server and its rows stay.
         """
         _guard_ns("restart ovs-vswitchd", self.ns)
-        pidfile = self._pidfile("ovs-vswitchd")
-        procs.stop(pidfile, pidfile, timeout=self.timeout / 2)
+        self._stop_daemon("ovs-vswitchd")
         self._start_vswitchd()
 
     def stop(self) -> bool:
@@ -304,8 +312,19 @@ class OvsInstance:
         self.close()
         stopped = False
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
-            pidfile = self._pidfile(daemon)
-            stopped = procs.stop(pidfile, pidfile, timeout=self.timeout / 2) or stopped
+            stopped = self._stop_daemon(daemon) or stopped
+        return stopped
+
+    def _stop_daemon(self, daemon: str) -> bool:
+        """procs.stop, then wait until the process has really exited: procs sees it gone once
+        its command line is (an exiting process loses it first), but until the exit ends it
+        still holds its pidfile's lock, which a new instance of the daemon would trip over."""
+        pidfile = self._pidfile(daemon)
+        pid = procs.owned_pid(pidfile, pidfile)
+        stopped = procs.stop(pidfile, pidfile, timeout=self.timeout / 2)
+        deadline = time.monotonic() + self.timeout
+        while pid is not None and _exiting(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         return stopped
 
     # -- OVSDB (ovsdbapp) --------------------------------------------------------------------
@@ -438,7 +457,9 @@ class OvsInstance:
 
         A port found on another bridge is moved; type, options, external_ids and tag are set
         to exactly the spec (an absent tag clears one). Ports not named are left alone.
-        Returns True if anything changed; when it returns, ovs-vswitchd has applied it.
+        Returns True if anything changed; when it returns, ovs-vswitchd has applied it. A
+        port whose netdev vswitchd cannot open (no such veth) stays in OVSDB with ofport None
+        in ``ports()``: check that rather than the return value.
         """
         _check_name("bridge", bridge)
         wanted = list(specs)
