@@ -16,7 +16,7 @@ from typing import Any
 from neutrino.agent import node
 from neutrino.agent.host import HostAgent, HostConfig
 from neutrino.client import Client
-from neutrino.config import Config, ConfigError
+from neutrino.config import Config, ConfigError, firewall_driver
 from neutrino.kernel.names import node_ns
 from neutrino.server import Server
 
@@ -43,6 +43,7 @@ def host_config(cfg: Config) -> HostConfig:
         underlay_dev=cfg.vxlan.underlay_dev,
         physical_interfaces=parse_mappings(cfg.linux_bridge.physical_interface_mappings),
         l2_driver=cfg.agent.l2_driver,
+        firewall_driver=firewall_driver(cfg.agent.l2_driver, cfg.agent.firewall_driver),
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
     )

@@ -10,11 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
+from neutrino.agent.l2 import ovs_flows
+from neutrino.agent.l2.ovs import OvsDriver
 from neutrino.compute import vif
+from neutrino.db.models.network import Port
+from neutrino.kernel import ovs
+from neutrino.services.security_groups import new_rule
 from tests.functional import test_cloud, test_firewall_bypass, test_firewall_revoke, test_firewall_tenants
-from tests.functional.cloud import Cloud, cloud
+from tests.functional.cloud import PROJECT, Cloud, cloud, ip_of, listener, run_in, tcp_ok, wait_for
 from tests.functional.ovs_lab import why_no_ovs
+from tests.functional.test_firewall_tenants import agent_failures, group, port_status, rule
+from tests.functional.traffic import ping
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
 
@@ -37,3 +45,82 @@ test_a_unicast_packet_in_a_broadcast_frame_meets_the_receivers_ingress_rules = \
     test_firewall_bypass.test_a_unicast_packet_in_a_broadcast_frame_meets_the_receivers_ingress_rules
 test_a_stateless_group_passes_a_reply_only_where_a_rule_allows_it = \
     test_firewall_tenants.test_a_stateless_group_passes_a_reply_only_where_a_rule_allows_it
+
+
+def _switch(c: Cloud) -> ovs.OvsInstance:
+    assert isinstance(c.agent.driver, OvsDriver)
+    return c.agent.driver.switch
+
+
+def _tag(c: Cloud, port_id: str) -> int | None:
+    return next(p.tag for p in _switch(c).ports("br-int") if p.external_ids.get("iface-id") == port_id)
+
+
+def test_a_hostile_value_hurts_only_its_own_port_or_rule(c: Cloud) -> None:
+    """A port whose filter cannot be written (a MAC past the API) goes back to the dead VLAN,
+    ERROR and reported, passes nothing, and comes back when fixed; a rule that cannot be
+    written is left out and reported; the other port and rules are not disturbed."""
+    net, _ = c.network("net1", "10.77.0.0/24")
+    probe = group(c, "probe")  # egress anywhere; in: echo, and a rule written past the API
+    rule(c, probe["id"], protocol="icmp")
+    bad = new_rule(project_id=PROJECT, security_group_id=probe["id"], direction="ingress", ethertype="IPv4",
+                   protocol="tcp,actions=NORMAL", remote_ip_prefix=None)
+    c.srv.db.transaction(lambda s: s.add(bad))
+    compute = c.compute()
+    vm1 = compute.create("vm1", network="net1", security_groups=["probe"])
+    vm2 = compute.create("vm2", network="net1")
+    dhcp = c.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"][0]
+    dhcp_ip = dhcp["fixed_ips"][0]["ip_address"]
+    assert ping(vm2.namespace, ip_of(vm1)) and ping(vm2.namespace, dhcp_ip)
+    with listener(vm1.namespace, 22):
+        assert not tcp_ok(vm2.namespace, ip_of(vm1), 22), "the hostile rule opened nothing"
+    assert list(agent_failures(c, "Open vSwitch agent")) == [f"rule:{bad.id}"]
+    vlan = _tag(c, vm2.port_id)
+    assert vlan is not None and vlan != ovs_flows.DEAD_VLAN
+
+    real_mac = c.admin.get(f"/v2.0/ports/{vm2.port_id}")["port"]["mac_address"]
+
+    def set_mac(mac: str) -> None:
+        def write(s: Session) -> None:
+            row = s.get(Port, vm2.port_id)
+            assert row is not None
+            row.mac_address = mac
+        c.srv.db.transaction(write)
+
+    set_mac("fa:16:3e:00:00:01,actions=NORMAL")
+    c.agent.settle()
+    assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
+    assert f"port:{vm2.port_id}" in agent_failures(c, "Open vSwitch agent")
+    assert _tag(c, vm2.port_id) == ovs_flows.DEAD_VLAN
+    assert not ping(vm2.namespace, dhcp_ip, tries=2), "its filter is not in place: it passes nothing"
+    assert not ping(vm2.namespace, ip_of(vm1), tries=1)
+    assert ping(vm1.namespace, dhcp_ip), "the other port on the same network is not disturbed"
+    set_mac(real_mac)
+    c.agent.settle()
+    assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=10)
+    assert wait_for(lambda: ping(vm2.namespace, ip_of(vm1), tries=1), timeout=10)
+    assert _tag(c, vm2.port_id) == vlan
+
+
+def test_a_restarted_ovs_vswitchd_gets_filters_and_no_flood_back(c: Cloud) -> None:
+    """ovs-vswitchd forgets flows and port settings: both come back, and guarded ports stay filtered."""
+    c.network("net1", "10.78.0.0/24")
+    group(c, "closed")  # egress anywhere, no ingress
+    open_ = group(c, "open")
+    rule(c, open_["id"])  # any IPv4 in
+    compute = c.compute()
+    vm1 = compute.create("vm1", network="net1", security_groups=["open"])
+    victim = compute.create("victim", network="net1", security_groups=["closed"])
+    assert not ping(vm1.namespace, ip_of(victim), tries=1)
+    assert ping(victim.namespace, ip_of(vm1))
+    guarded = {p.ofport for p in _switch(c).ports("br-int") if p.external_ids.get("iface-id") in
+               (vm1.port_id, victim.port_id)}
+    assert _switch(c).no_flood("br-int") == guarded
+    _switch(c).restart_vswitchd()
+    assert wait_for(lambda: ping(victim.namespace, ip_of(vm1), tries=1), timeout=10)
+    assert _switch(c).no_flood("br-int") == guarded
+    assert not ping(vm1.namespace, ip_of(victim), tries=1)
+    done = run_in(vm1.namespace, "ip", "neigh", "replace", ip_of(victim), "lladdr", "ff:ff:ff:ff:ff:ff",
+                  "dev", "eth0", "nud", "permanent")
+    assert done.returncode == 0, done.stderr
+    assert not ping(vm1.namespace, ip_of(victim), tries=2), "a broadcast copy bypassed the ingress rules"

@@ -78,6 +78,34 @@ def _instance_port(dev: str, port: Mapping[str, Any], tag: int) -> ovs.PortSpec:
     return ovs.instance_port(dev, tag, str(port["id"]), str(port["mac_address"]))
 
 
+def _usable(port: Mapping[str, Any]) -> bool:
+    """Whether the port's values can be written into OVSDB and flows (a MAC past the API cannot):
+    a port that cannot sits on the dead VLAN with its frames dropped, hurting only itself."""
+    try:
+        _instance_port(tap_name(str(port["id"])), port, flows.DEAD_VLAN)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return _local_port(1, port) is not None
+
+
+def _dead_port(dev: str, port: Mapping[str, Any]) -> ovs.PortSpec | None:
+    """The spec of an unusable port: the dead VLAN and only the external_ids that can be written."""
+    try:
+        return ovs.PortSpec(dev, "", flows.DEAD_VLAN, external_ids={"iface-id": str(port["id"])})
+    except ValueError:
+        return None
+
+
+def _local_port(ofport: int, port: Mapping[str, Any]) -> flows.LocalPort | None:
+    try:
+        pairs = port.get("allowed_address_pairs") or ()
+        return flows.LocalPort(ofport, str(port["mac_address"]),
+                               port_security=bool(port.get("port_security_enabled", True)),
+                               allowed_macs=tuple(str(a["mac_address"]) for a in pairs if a.get("mac_address")))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class OvsFirewall:
     """The security-group hook of the OVS driver: conntrack flows on br-int (``ovs_firewall``).
 
@@ -151,6 +179,7 @@ class OvsDriver:
         self.tunnel_types = tuple(t for t in flows.TUNNEL_TYPES if t in set(tunnel_types))
         self.switch = ovs.OvsInstance(node_ns, run_dir(node_ns))
         self._firewall: OvsFirewall | None = None
+        self._unusable: set[str] = set()  # ports whose values cannot be written (kept dead)
         self._ready = False
 
     # ------------------------------------------------------------ the frame's interface
@@ -210,10 +239,16 @@ class OvsDriver:
         wired = {str(p["id"]) for p in plugged}
         filters = self._firewall.compiled.filters if self._firewall is not None else {}
 
+        unusable = self._unusable = {str(p["id"]) for p in plugged if not _usable(p)}
+
         def tags() -> dict[str, int]:
-            closed = self._firewall.closed if self._firewall is not None else wired
+            closed = (self._firewall.closed if self._firewall is not None else wired) | unusable
             return {str(p["id"]): vlans[str(p["network_id"])] if p["admin_state_up"] and str(p["id"]) not in closed
                     else flows.DEAD_VLAN for p in plugged}
+
+        def spec(port: Mapping[str, Any], tag: int) -> ovs.PortSpec | None:
+            tap = tap_name(str(port["id"]))
+            return _dead_port(tap, port) if str(port["id"]) in unusable else _instance_port(tap, port, tag)
 
         wanted = tags()
         first = []  # a guarded port not open yet waits on the dead VLAN for its flows
@@ -221,17 +256,17 @@ class OvsDriver:
             pid, tap = str(port["id"]), tap_name(str(port["id"]))
             have = current.get(tap)
             waits = pid in filters and (have is None or have.tag != wanted[pid])
-            first.append(_instance_port(tap, port, flows.DEAD_VLAN if waits else wanted[pid]))
-        actions = int(self.switch.ensure_ports(INTEGRATION, first))
-        names_ = {s.name for s in first}
+            first.append(spec(port, flows.DEAD_VLAN if waits else wanted[pid]))
+        actions = int(self.switch.ensure_ports(INTEGRATION, [s for s in first if s is not None]))
+        names_ = {s.name for s in first if s is not None}
         stale = [name for name, p in current.items() if p.external_ids.get("iface-id") and name not in names_]
         actions += int(self.switch.delete_ports(INTEGRATION, stale))
         nets = self._networks(state, plugged, vlans, wired)
         actions += self._tunnels(nets)
         actions += self._flows(nets, plugged, vlans)
         wanted = tags()  # the flows may have closed a port ovs-ofctl refused
-        actions += int(self.switch.ensure_ports(INTEGRATION, [
-            _instance_port(tap_name(str(p["id"])), p, wanted[str(p["id"])]) for p in plugged]))
+        final = [spec(p, wanted[str(p["id"])]) for p in plugged]
+        actions += int(self.switch.ensure_ports(INTEGRATION, [s for s in final if s is not None]))
         return driver.Wired(actions=actions, ports=wired)
 
     def _flush_zone(self, zone: int) -> None:
@@ -264,13 +299,9 @@ class OvsDriver:
             kind = str(net["provider:network_type"])
             segment = flows.Segment(kind, net.get("provider:physical_network") or None,
                                     net.get("provider:segmentation_id"))
-            local = tuple(flows.LocalPort(ofports[tap_name(str(p["id"]))], str(p["mac_address"]),
-                                          port_security=bool(p.get("port_security_enabled", True)),
-                                          allowed_macs=tuple(str(a["mac_address"]) for a in
-                                                             p.get("allowed_address_pairs") or ()
-                                                             if a.get("mac_address")))
-                          for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
-                          and tap_name(str(p["id"])) in ofports)
+            local = tuple(lp for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
+                          and tap_name(str(p["id"])) in ofports
+                          and (lp := _local_port(ofports[tap_name(str(p["id"]))], p)) is not None)
             remote: dict[str, frozenset[str]] = ({ip: frozenset() for ip in state["remote_vteps"].get(net_id, ())}
                                                  if kind in flows.TUNNEL_TYPES else {})
             out.append(flows.NetworkState(net_id, segment, vlan, local, remote))
@@ -292,7 +323,7 @@ class OvsDriver:
         ofports = self.switch.ofports(INTEGRATION)
         fwall = self._firewall
         filters = fwall.compiled.filters if fwall is not None else {}
-        closed = fwall.closed if fwall is not None else {str(p["id"]) for p in ports}
+        closed = (fwall.closed if fwall is not None else {str(p["id"]) for p in ports}) | self._unusable
         placed, dead = {}, []
         for port in ports:
             pid, ofport = str(port["id"]), ofports.get(tap_name(str(port["id"])))
