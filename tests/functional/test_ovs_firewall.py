@@ -124,3 +124,6 @@ def test_a_restarted_ovs_vswitchd_gets_filters_and_no_flood_back(c: Cloud) -> No
                   "dev", "eth0", "nud", "permanent")
     assert done.returncode == 0, done.stderr
     assert not ping(vm1.namespace, ip_of(victim), tries=2), "a broadcast copy bypassed the ingress rules"
+
+
+test_ipv6_rules_are_enforced_by_ipv6_traffic = test_firewall_tenants.test_ipv6_rules_are_enforced_by_ipv6_traffic
