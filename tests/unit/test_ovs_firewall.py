@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrino.agent.l2 import ovs_firewall as fw
+from neutrino.agent.l2.ovs import OvsFirewall
 from neutrino.agent.l2.ovs_flows import COOKIE, Flow
+from neutrino.agent.retry import Retries
 from tests.security.test_firewall_rules import DHCP, P1, P2, SG_A, SG_B, every_rule_the_api_accepts, ports
 
 COOKIE_ = f"cookie={COOKIE:#x},"
@@ -178,3 +180,31 @@ def test_a_hostile_rule_costs_only_itself(hostile: dict[str, Any], tmp_path: Pat
     assert list(compiled.failed_rules) == ["bad"] and compiled.failed_ports == {}
     assert compiled.filters == fw.compile_host(ports(), groups([ok]), {}).filters
     parses(fw.render(compiled.filters, PLACED), tmp_path)
+
+
+def test_the_hook_closes_and_reports_a_port_until_it_is_fixed() -> None:
+    """OvsFirewall: a port that cannot be filtered is closed and reported under ``port:<id>``,
+    a rule that cannot be written under ``rule:<id>``; a fix reopens at the next pass; a port
+    whose flows ovs-ofctl refused stays closed until its back-off ends and its flows are in."""
+    now = [0.0]
+    retries = Retries(clock=lambda: now[0])
+    hook = OvsFirewall(retries)
+    ps = ports()
+    bad_rule = {"id": "bad", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp;drop"}
+    state = {"ports": ps, "security_groups": groups([bad_rule]), "members": {}}
+    ps[1]["mac_address"] = "fa:16:3e:00:00:02 accept"
+    hook.apply(state, verify=True)
+    assert hook.closed == {P2} and set(hook.compiled.filters) == {P1}
+    assert set(retries.failures()) == {f"port:{P2}", "rule:bad"}
+    ps[1]["mac_address"] = "fa:16:3e:00:00:02"
+    hook.apply(state, verify=False)
+    assert hook.closed == set() and set(retries.failures()) == {"rule:bad"}
+    hook.refuse(P1, "ovs-ofctl refused its flows")
+    assert P1 in hook.closed and f"port:{P1}" in retries.failures()
+    hook.apply(state, verify=False)  # backing off: still closed, still reported
+    assert P1 in hook.closed and f"port:{P1}" in retries.failures()
+    now[0] += 5
+    hook.apply(state, verify=False)  # due again: placed, but reported until its flows are in
+    assert P1 not in hook.closed and f"port:{P1}" in retries.failures()
+    hook.accepted([P1])
+    assert set(retries.failures()) == {"rule:bad"}

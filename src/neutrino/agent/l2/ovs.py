@@ -12,8 +12,10 @@ touched), so a restarted agent or ovs-vswitchd converges in one pass.
 Taps are made by whoever plugs the VIF (compute, DHCP, L3): an instance's tap appears in the
 node namespace and the pass that its link event wakes adds it to br-int with Neutron's
 external_ids (``iface-id``, ``attached-mac``). A port whose filter is not in place passes
-nothing: until this driver's firewall hook holds its rules, a guarded port sits on the dead
-VLAN (4095), which br-int drops (see ``OvsFirewall``).
+nothing: a guarded port (port security on, not the network's own) sits on the dead VLAN (4095)
+with its frames dropped until its conntrack flows (``ovs_firewall``, written with br-int's other
+flows in the same bundle) and its ``no-flood`` setting are in place; only then does it get its
+network's tag. One that cannot be filtered stays there, reported and retried (``OvsFirewall``).
 
 Userspace tunnels leave from the IP stack of OVS itself: the underlay address must sit on an
 internal port (``br-phy``) whose bridge has the underlay interface as a port. The driver
