@@ -27,17 +27,34 @@ def make_config(state_dir: Path, **sections: dict[str, Any]) -> Config:
     return cfg
 
 
+def lb_agent_conf(tunneling_ip: str = "172.30.0.11", **more: Any) -> dict[str, Any]:
+    """What a Linux bridge agent reports (agent/host.py): binding reads its tunnel types and
+    mappings, so a test that binds ports on a host reports this first (``Api.agent``)."""
+    return {"bridge_mappings": {}, "interface_mappings": {}, "tunneling_ip": tunneling_ip,
+            "tunnel_types": ["vxlan"], **more}
+
+
 class Api:
     """A TestClient with noauth identities: ``as_(project, roles)`` picks who is asking."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, srv: Any = None) -> None:
         self.client = client
+        self.srv = srv
         self.headers: dict[str, str] = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
 
     def as_(self, project: str, roles: str = "member,reader") -> Api:
-        other = Api(self.client)
+        other = Api(self.client, self.srv)
         other.headers = {"X-Project-Id": project, "X-Roles": roles}
         return other
+
+    def agent(self, host: str, agent_type: str = "", **configurations: Any) -> None:
+        """An alive L2 agent on ``host`` (a Linux bridge one with ``lb_agent_conf`` by default)
+        reports in, as its heartbeat would: ports bind there from now on."""
+        from neutrino.messages import LINUXBRIDGE_AGENT
+
+        assert self.srv is not None, "this Api was made without its server"
+        self.srv.rpc.report_state(host, agent_type or LINUXBRIDGE_AGENT, configurations or lb_agent_conf(),
+                                  start_flag=True)
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         headers = {**self.headers, **kw.pop("headers", {})}
@@ -76,7 +93,7 @@ def api(cfg: Config) -> Iterator[Api]:
 
     srv = server.build(cfg)
     with TestClient(srv.app, base_url="http://127.0.0.1:9696") as client:
-        yield Api(client)
+        yield Api(client, srv)
     srv.db.dispose()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent import node
-from neutrino.agent.host import HostAgent, HostConfig
+from neutrino.agent.host import L2_DRIVERS, HostAgent, HostConfig
 from neutrino.client import Client
 from neutrino.config import Config, ConfigError, firewall_driver
 from neutrino.kernel.names import node_ns
@@ -33,6 +33,8 @@ def parse_mappings(items: list[str]) -> dict[str, str]:
 
 
 def host_config(cfg: Config) -> HostConfig:
+    if cfg.agent.l2_driver not in L2_DRIVERS:
+        raise ConfigError(f"[agent] l2_driver: {cfg.agent.l2_driver!r} is not one of {', '.join(L2_DRIVERS)}")
     host = cfg.agent.host or socket.gethostname()
     return HostConfig(
         host=host,

@@ -33,6 +33,10 @@ class DefaultSection:
     transport_url: str = "inproc://"  # the bus between server and agents (or amqp://user:pass@host:5672/)
     control_exchange: str = "neutrino"  # AMQP names start with it (one deployment per prefix)
     agent_down_time: int = 75  # seconds without a heartbeat before an agent counts as dead
+    # Neutron's defaults: a dead DHCP agent's networks move to a live one; a dead L3 agent's
+    # routers stay (moving them would cut the router's sessions and floating IPs twice).
+    allow_automatic_dhcp_failover: bool = True
+    allow_automatic_l3agent_failover: bool = False
 
 
 @dataclass
@@ -46,7 +50,8 @@ class Ml2Section:
         default_factory=lambda: ["local", "flat", "vlan", "vxlan", "gre", "geneve"]
     )
     tenant_network_types: list[str] = field(default_factory=lambda: ["vxlan"])
-    mechanism_drivers: list[str] = field(default_factory=lambda: ["linuxbridge"])
+    # each binds only on hosts whose live agent is of its kind (Neutron's agent-based drivers)
+    mechanism_drivers: list[str] = field(default_factory=lambda: ["openvswitch", "linuxbridge"])
     path_mtu: int = 0
     physical_network_mtus: list[str] = field(default_factory=list)  # "physnet:mtu"
     flat_networks: list[str] = field(default_factory=lambda: ["*"])

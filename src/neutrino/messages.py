@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TypedDict
 
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: sync gives remote_macs
 
 # Agent types as Neutron names them (``openstack network agent list`` shows these).
 LINUXBRIDGE_AGENT = "Linux bridge agent"
@@ -87,7 +87,8 @@ class HostState(TypedDict):
     """``sync(host)``: everything one host should realise, as one snapshot.
 
     ``remote_vteps`` maps a network id to the tunnel endpoints of the other hosts with a port
-    on it; ``members`` maps a security group id to its members' addresses.
+    on it, ``remote_macs`` (1.1) each of those endpoints to the MACs of its ports there;
+    ``members`` maps a security group id to its members' addresses.
     """
 
     host: str
@@ -99,6 +100,7 @@ class HostState(TypedDict):
     security_groups: list[Dict]
     members: dict[str, list[str]]
     remote_vteps: dict[str, list[str]]
+    remote_macs: dict[str, dict[str, list[str]]]
 
 
 class Rpc(Protocol):

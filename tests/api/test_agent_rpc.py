@@ -14,7 +14,7 @@ from neutrino.config import Config
 from neutrino.messages import DHCP_AGENT, L3_AGENT
 from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
 from neutrino.services.agent_rpc import AgentRpc, pick_host
-from tests.conftest import Api
+from tests.conftest import Api, lb_agent_conf
 
 HOST = "host-a"
 
@@ -31,7 +31,7 @@ def stack(cfg: Config) -> Iterator[tuple[Api, AgentRpc, list[Event]]]:
 
 
 def _report_all(rpc: AgentRpc, host: str = HOST, ip: str = "172.30.0.11") -> None:
-    rpc.report_state(host, L2_AGENT, {"tunneling_ip": ip}, start_flag=True)
+    rpc.report_state(host, L2_AGENT, lb_agent_conf(ip), start_flag=True)
     rpc.report_state(host, DHCP_AGENT, {})
     rpc.report_state(host, L3_AGENT, {})
 
@@ -103,11 +103,14 @@ def test_remote_vteps_are_the_other_hosts_with_ports_on_the_network(
         stack: tuple[Api, AgentRpc, list[Event]]) -> None:
     api, rpc, _ = stack
     _report_all(rpc, HOST, "172.30.0.11")
-    rpc.report_state("host-b", L2_AGENT, {"tunneling_ip": "172.30.0.12"})
+    rpc.report_state("host-b", L2_AGENT, lb_agent_conf("172.30.0.12"))
     net, _ = _net(api)
-    api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": "host-b"})
+    remote = api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": "host-b"})
     api.create("port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": HOST})
-    assert rpc.sync(HOST)["remote_vteps"] == {net["id"]: ["172.30.0.12"]}
+    state = rpc.sync(HOST)
+    assert state["remote_vteps"] == {net["id"]: ["172.30.0.12"]}
+    # l2population: the MACs behind each remote endpoint, so unicast need not flood
+    assert state["remote_macs"] == {net["id"]: {"172.30.0.12": [remote["mac_address"]]}}
 
 
 def test_scheduling_is_stable_and_spread() -> None:

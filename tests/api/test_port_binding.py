@@ -1,10 +1,14 @@
-"""Port binding over HTTP: the Linux-bridge driver binds vxlan ports and explains vlan failures."""
+"""Port binding over HTTP: the Linux-bridge driver binds vxlan ports and explains vlan failures.
+
+Each test first has the host's Linux bridge agent report in: binding needs it (see
+test_port_binding_agents.py for what happens without one).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import Api, lb_agent_conf
 
 
 def bind(api: Api, port_id: str, host: str) -> dict[str, Any]:
@@ -14,6 +18,7 @@ def bind(api: Api, port_id: str, host: str) -> dict[str, Any]:
 
 
 def test_vxlan_port_binds_to_bridge(api: Api) -> None:
+    api.agent("compute1")
     net = api.create("network")
     assert net["provider:network_type"] == "vxlan"
     port = api.create("port", network_id=net["id"])
@@ -28,12 +33,14 @@ def test_vxlan_port_binds_to_bridge(api: Api) -> None:
 
 
 def test_bound_at_create(api: Api) -> None:
+    api.agent("net1", **lb_agent_conf(interface_mappings={"public": "phy-public"}))
     net = api.create("network", **{"provider:network_type": "flat", "provider:physical_network": "public"})
     port = api.create("port", network_id=net["id"], **{"binding:host_id": "net1"})
     assert port["binding:vif_type"] == "bridge" and port["binding:vif_details"]["bridge_name"].startswith("brq")
 
 
 def test_vlan_port_fails_with_reason(api: Api) -> None:
+    api.agent("compute1", **lb_agent_conf(interface_mappings={"physnet1": "eth1"}))
     net = api.create("network", **{"provider:network_type": "vlan", "provider:physical_network": "physnet1",
                                    "provider:segmentation_id": 120})
     port = api.create("port", network_id=net["id"])
@@ -45,6 +52,7 @@ def test_vlan_port_fails_with_reason(api: Api) -> None:
 
 
 def test_direct_vnic_fails_with_reason(api: Api) -> None:
+    api.agent("c1")
     net = api.create("network")
     port = api.create("port", network_id=net["id"], **{"binding:vnic_type": "direct", "binding:host_id": "c1"})
     assert port["binding:vif_type"] == "binding_failed"

@@ -27,7 +27,7 @@ import pytest
 
 from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
 from neutrino.services.agent_rpc import AgentRpc
-from tests.conftest import Config
+from tests.conftest import Config, lb_agent_conf
 from tests.server_process import here_and_there
 
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin,member,reader"}
@@ -134,7 +134,7 @@ def test_lists_under_concurrent_writes_never_fail(pair: tuple[str, str, AgentRpc
 def test_agent_sync_under_concurrent_writes_is_self_consistent(pair: tuple[str, str, AgentRpc],
                                                                churn: Churn) -> None:
     _, _, rpc = pair
-    rpc.report_state(HOST, L2_AGENT, {"tunneling_ip": "172.30.9.1"}, start_flag=True)
+    rpc.report_state(HOST, L2_AGENT, lb_agent_conf("172.30.9.1"), start_flag=True)
     torn: list[str] = []
     with_ports = 0
     syncs = 0

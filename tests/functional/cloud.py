@@ -68,11 +68,12 @@ class Cloud:
         return Compute(self.client(project), self.admin, on.cfg.host, on.cfg.node_ns, self.tmp / "compute",
                        ns_prefix=on.cfg.ns_prefix)
 
-    def add_host(self, name: str, underlay_ip: str) -> HostAgent:
+    def add_host(self, name: str, underlay_ip: str, l2_driver: str | None = None) -> HostAgent:
         """Another host on the underlay: its own node namespace and agent, the same server."""
         # Namespace names are machine-wide: each simulated host gets its own prefix for them.
         hc = replace(self.agent.cfg, host=name, node_ns=f"{self.ns_prefix}{name}", ns_prefix=f"{self.ns_prefix}{name}-",
-                     state_dir=self.tmp / name, local_ip=underlay_ip, underlay_dev="ul0", physical_interfaces={})
+                     state_dir=self.tmp / name, local_ip=underlay_ip, underlay_dev="ul0", physical_interfaces={},
+                     l2_driver=l2_driver or self.agent.cfg.l2_driver)
         _plug_underlay(self.ns_prefix, hc.node_ns, underlay_ip)
         agent = HostAgent(hc, self.srv.rpc, self.srv.bus)
         agent.start()
@@ -134,13 +135,14 @@ def _plug_underlay(ns_prefix: str, node_ns: str, ip: str) -> None:
 
 @contextmanager
 def cloud(tmp: Path, ns_prefix: str, host: str = "host-a", underlay_ip: str | None = None,
-          l2_driver: str = "linuxbridge") -> Iterator[Cloud]:
-    """The cloud; with ``underlay_ip`` host A's tunnels use a fabric, so more hosts can join."""
+          l2_driver: str = "linuxbridge", report_interval: float = 2.0, **defaults: Any) -> Iterator[Cloud]:
+    """The cloud; with ``underlay_ip`` host A's tunnels use a fabric, so more hosts can join.
+    ``defaults`` go to the ``[DEFAULT]`` section (``agent_down_time``, failover options)."""
     node_ns, ext_ns = f"{ns_prefix}node", f"{ns_prefix}ext"
     vxlan = {"local_ip": underlay_ip, "underlay_dev": "ul0"} if underlay_ip else {}
-    cfg = make_config(tmp, DEFAULT={"auth_strategy": "noauth"},
+    cfg = make_config(tmp, DEFAULT={"auth_strategy": "noauth", **defaults},
                       agent={"host": host, "node_namespace": node_ns, "namespace_prefix": ns_prefix,
-                             "report_interval": 2.0, "l2_driver": l2_driver},
+                             "report_interval": report_interval, "l2_driver": l2_driver},
                       public={"physical_network": ""}, vxlan=vxlan,
                       linux_bridge={"physical_interface_mappings": ["public:phy-public"]})
     if underlay_ip:

@@ -50,3 +50,21 @@ def test_instances_on_two_hosts_meet_over_vxlan(c: Cloud) -> None:
         assert vxlan_name(vni) not in b_links
         c.settle()
         assert links.fdb_flood_list(c.node_ns, vxlan_name(vni)) == []
+
+
+def test_a_port_bound_before_its_hosts_agent_runs_is_bound_and_wired_once_it_reports(c: Cloud) -> None:
+    """Start order does not matter: binding to a host without a live agent fails with the
+    reason, and the agent's first report binds the port again, so the instance then boots."""
+    net, _ = c.network("net1", "10.1.0.0/24")
+    user = c.client()
+    port = user.post("/v2.0/ports", {"port": {"network_id": net["id"], "name": "early"}})["port"]
+    failed = c.admin.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "host-b"}})["port"]
+    assert failed["binding:vif_type"] == "binding_failed"
+    assert failed["binding:vif_details"]["reason"] == "linuxbridge: host host-b has no live Linux bridge agent"
+    host_b = c.add_host("host-b", "172.30.0.12")
+    bound = c.admin.get(f"/v2.0/ports/{port['id']}")["port"]
+    assert bound["binding:host_id"] == "host-b" and bound["binding:vif_type"] == "bridge"
+    vm_a = c.compute().create("vm-a", network="net1")
+    vm_b = c.compute(agent=host_b).create("vm-b", port=port["id"])
+    assert c.admin.get(f"/v2.0/ports/{port['id']}")["port"]["status"] == "ACTIVE"
+    assert ping(vm_a.namespace, ip_of(vm_b)) and ping(vm_b.namespace, ip_of(vm_a))

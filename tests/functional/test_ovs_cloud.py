@@ -18,7 +18,8 @@ import pytest
 from neutrino.agent.host import HostAgent
 from neutrino.agent.l2.ovs import OvsDriver
 from neutrino.kernel import ovs
-from tests.functional.cloud import Cloud, cloud, ip_of, listener, tcp_ok, wait_for
+from tests.functional.cloud import EXT_HOST_IP, Cloud, cloud, ip_of, listener, tcp_ok, wait_for
+from tests.functional.test_cloud import metadata
 from tests.functional.traffic import ping
 
 pytestmark = pytest.mark.skipif(shutil.which("ovs-vswitchd") is None,
@@ -80,6 +81,10 @@ def test_instances_on_two_ovs_hosts_meet_over_a_tunnel(c: Cloud, kind: str) -> N
         assert tcp_ok(vm_a.namespace, ip_of(vm_b), 8081)
     tunnels = [p for p in _switch(host_b).ports("br-tun") if p.type == kind]
     assert [p.options["remote_ip"] for p in tunnels] == ["172.30.0.11"]
+    # l2population: host A sends to vm-b's MAC straight down the tunnel (table 20), no flooding
+    mac_b = c.admin.get(f"/v2.0/ports/{vm_b.port_id}")["port"]["mac_address"]
+    c.settle()
+    assert any(f"dl_dst={mac_b}" in flow for flow in _switch(c.agent).dump_flows("br-tun", "table=20"))
 
 
 def _switch(agent: HostAgent) -> ovs.OvsInstance:
@@ -109,3 +114,34 @@ def test_a_restarted_agent_keeps_tags_and_traffic(c: Cloud) -> None:
     c.settle()
     assert {p.name: p.tag for p in _switch(c.agent).ports("br-int")} == before
     assert ping(vm1.namespace, ip_of(vm2))
+
+
+def test_router_snat_floating_ip_and_metadata_on_ovs(c: Cloud) -> None:
+    """The router's qr- and qg- ports join br-int; the external network is flat on br-public."""
+    api = c.client()
+    nets = [_open_network(c, name, cidr) for name, cidr in (("net1", "10.77.1.0/24"), ("net2", "10.77.2.0/24"))]
+    router = api.post("/v2.0/routers", {"router": {"name": "r1",
+                                                   "external_gateway_info": {"network_id": c.public["id"]}}})["router"]
+    for net in nets:
+        sub = api.get("/v2.0/subnets", network_id=net["id"])["subnets"][0]
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net2")
+    assert ping(vm1.namespace, ip_of(vm2))  # routed between the networks
+    assert ping(vm1.namespace, EXT_HOST_IP)  # SNAT to the external host
+    assert metadata(vm1.namespace, "instance-id") == vm1.id
+    fip = api.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": c.public["id"],
+                                                        "port_id": vm2.port_id}})["floatingip"]
+    c.settle()
+    assert wait_for(lambda: ping(c.ext_ns, fip["floating_ip_address"], tries=1))
+
+
+def test_a_linux_bridge_host_and_an_ovs_host_share_a_vxlan_network(c: Cloud) -> None:
+    """Kernel VXLAN on one host, OVS userspace VXLAN on the other, one VNI: they interoperate."""
+    lb_host = c.add_host("host-lb", "172.30.0.13", l2_driver="linuxbridge")
+    _open_network(c, "mixed", "10.78.0.0/24", **{"provider:network_type": "vxlan"})
+    vm_ovs = c.compute(project="admin").create("vm-ovs", network="mixed")
+    vm_lb = c.compute(project="admin", agent=lb_host).create("vm-lb", network="mixed")
+    assert ping(vm_lb.namespace, ip_of(vm_ovs)) and ping(vm_ovs.namespace, ip_of(vm_lb))
+    with listener(vm_lb.namespace, 8082):
+        assert tcp_ok(vm_ovs.namespace, ip_of(vm_lb), 8082)

@@ -123,7 +123,7 @@ class Lab:
             links.set_up(vm.ns, "eth0")
             links.set_up(self.hosts[vm.host], vm.tap)
             if vm != offloading:
-                ovs.disable_tx_checksum(vm.ns, "eth0")
+                links.disable_tx_checksum(vm.ns, "eth0")
         for i, host in enumerate(self.hosts):
             self.wire(i, host)
 
@@ -199,7 +199,7 @@ def test_two_ovs_hosts_carry_every_network_type_and_recover_from_vswitchd_restar
                     failures.append("gre: ping")
                 if tcp_ok(gr1.ns, gr2.ip, port):
                     failures.append("gre: TCP passed although the instance offloads checksums")
-                assert ovs.disable_tx_checksum(gr2.ns, "eth0")
+                assert links.disable_tx_checksum(gr2.ns, "eth0")
 
             for key in ("vx", "gr", "gn", "vl", "fl"):
                 a, b = lab.vm(key, 0), lab.vm(key, 1)

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from neutrino.agent.l2 import ovs_flows
 from neutrino.agent.l2.ovs import OvsDriver
-from neutrino.compute import vif
 from neutrino.db.models.network import Port
 from neutrino.kernel import ovs
 from neutrino.services.security_groups import new_rule
@@ -27,25 +26,15 @@ from tests.functional.traffic import ping
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
 
 
-def _own_checksums(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Instances on an OVS host compute their own checksums (dataplane-notes gotcha 1). Compute
-    does so for ports bound with vif_type "ovs"; until the OVS mechanism driver binds them so,
-    every instance here is plugged that way."""
-    plug = vif.plug
-    monkeypatch.setattr(vif, "plug", lambda *args, **kw: plug(*args, **{**kw, "checksum_offload": False}))
-
-
 @pytest.fixture
-def c(tmp_path: Path, ns_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    _own_checksums(monkeypatch)
+def c(tmp_path: Path, ns_prefix: str) -> Iterator[Cloud]:
     with cloud(tmp_path, ns_prefix, l2_driver="openvswitch") as built:
         yield built
 
 
 @pytest.fixture
-def two(tmp_path: Path, ns_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+def two(tmp_path: Path, ns_prefix: str) -> Iterator[Cloud]:
     """A cloud whose host A has an underlay, so that host B can join over a tunnel."""
-    _own_checksums(monkeypatch)
     with cloud(tmp_path, ns_prefix, underlay_ip="172.30.0.11", l2_driver="openvswitch") as built:
         yield built
 

@@ -48,7 +48,7 @@ def test_instance_lifecycle_ovsdb_and_flows(ns_prefix: str) -> None:
 
         # ports: several in one transaction, read back with ofports; changes only where they differ
         links.ensure_veth(one, "tapa", one, "tapb")
-        assert ovs.disable_tx_checksum(one, "tapa") and not ovs.disable_tx_checksum(one, "tapa")
+        assert links.disable_tx_checksum(one, "tapa") and not links.disable_tx_checksum(one, "tapa")
         specs = [ovs.instance_port("tapa", 5, "port-a", "FA:16:3E:00:00:0A"),
                  ovs.patch_port("patch-tun", "patch-int"),
                  ovs.tunnel_port("vxlan-0a000002", "vxlan", "10.0.0.2", "10.0.0.1")]

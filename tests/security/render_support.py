@@ -25,7 +25,7 @@ from neutrino.agent.dhcp import render
 from neutrino.messages import DHCP_AGENT, L3_AGENT
 from neutrino.messages import LINUXBRIDGE_AGENT as L2_AGENT
 from neutrino.services.agent_rpc import AgentRpc
-from tests.conftest import Api, make_config
+from tests.conftest import Api, lb_agent_conf, make_config
 
 HOST = "host-a"
 
@@ -57,7 +57,7 @@ def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ap
     cfg = make_config(tmp_path_factory.mktemp("render"), DEFAULT={"auth_strategy": "noauth"})
     srv = server.build(cfg)
     with TestClient(srv.app, base_url="http://127.0.0.1:9696") as client:
-        srv.rpc.report_state(HOST, L2_AGENT, {"tunneling_ip": "172.30.0.11"}, start_flag=True)
+        srv.rpc.report_state(HOST, L2_AGENT, lb_agent_conf("172.30.0.11"), start_flag=True)
         srv.rpc.report_state(HOST, DHCP_AGENT, {})
         srv.rpc.report_state(HOST, L3_AGENT, {})
         yield Api(client), srv.rpc

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, lb_agent_conf
 from tests.security.test_input_requests import neutron_4xx
 
 WRONG_TYPES: list[Any] = [[], ["x"], {}, {"a": 1}, 7, 1.5, True, "x" * 37]
@@ -57,7 +57,7 @@ def test_a_tenants_look_alike_device_owner_is_not_the_networks_dhcp_port(any_db_
     api.create("subnet", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
     evil = api.as_("tenant-b").create("port", network_id=net["id"], device_owner="Network:dhcp",
                                       device_id=f"DHCP-{net['id']}")
-    srv.rpc.report_state("host-a", L2_AGENT, {"tunneling_ip": "172.30.0.11"}, start_flag=True)
+    srv.rpc.report_state("host-a", L2_AGENT, lb_agent_conf("172.30.0.11"), start_flag=True)
     srv.rpc.report_state("host-a", DHCP_AGENT, {})
     served = {d["network"]["id"]: d for d in srv.rpc.sync("host-a")["dhcp"]}
     assert net["id"] in served, "DHCP is served on the shared network"

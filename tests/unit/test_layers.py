@@ -11,7 +11,7 @@ import neutrino
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(neutrino.__file__).parent
-LEAVES = {"kernel", "files", "tokens"}  # what the kernel may use: itself and dependency-free helpers
+LEAVES = {"kernel", "files", "tokens", "naming"}  # what the kernel may use: itself and dependency-free helpers
 
 
 def _contracts() -> dict[str, dict[str, Any]]:

@@ -57,3 +57,14 @@ def test_config_file_and_env(tmp_path: Path) -> None:
         config.load(f, env={})
     with pytest.raises(config.ConfigError, match="does not exist"):
         config.load(tmp_path / "missing.toml", env={})
+
+
+def test_an_unknown_l2_driver_is_a_config_error_naming_the_choices(tmp_path: Path) -> None:
+    from neutrino.allinone import host_config
+
+    cfg = config.Config()
+    cfg.agent.l2_driver = "ovs; rm -rf /"
+    with pytest.raises(config.ConfigError, match="linuxbridge, openvswitch"):
+        host_config(cfg)
+    cfg.agent.l2_driver = "openvswitch"
+    assert host_config(cfg).l2_driver == "openvswitch"

@@ -27,9 +27,14 @@ from typing import Any
 from neutrino.cmd import hostclaim
 from neutrino.cmd.hostclaim import Footprint
 from neutrino.config import Config
-from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
+from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT, OVS_AGENT
 
-AGENT_TYPES = (LINUXBRIDGE_AGENT, DHCP_AGENT, L3_AGENT, METADATA_AGENT)
+L2_AGENT_OF = {"linuxbridge": LINUXBRIDGE_AGENT, "openvswitch": OVS_AGENT}  # [agent] l2_driver -> its agent type
+
+
+def agent_types(cfg: Config) -> set[str]:
+    """The agents an all-in-one host runs: its L2 driver's, DHCP, L3 and metadata."""
+    return {L2_AGENT_OF.get(cfg.agent.l2_driver, LINUXBRIDGE_AGENT), DHCP_AGENT, L3_AGENT, METADATA_AGENT}
 PIDFILE, LOGFILE, LOCKFILE = "neutrino.pid", "neutrino.log", "neutrino.lock"
 
 
@@ -157,7 +162,7 @@ def cmd_up(cfg: Config, config_file: str | None) -> int:
 
     def agents_alive() -> bool:
         rows = admin.get("/v2.0/agents", host=host)["agents"]
-        return {a["agent_type"] for a in rows if a["alive"]} >= set(AGENT_TYPES)
+        return {a["agent_type"] for a in rows if a["alive"]} >= agent_types(cfg)
 
     _wait("waiting for the agents", agents_alive, 60, proc, log)
     _done(t)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from neutrino import compute
 from neutrino.compute import dhcp_client
-from neutrino.kernel import links, netns, ovs
+from neutrino.kernel import links, netns
 
 INSTANCE_IFACE = "eth0"
 IPV6_OFF = ("net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.all.disable_ipv6")
@@ -38,7 +38,7 @@ def plug(instance_ns: str, host_ns: str | None, tap: str, mac: str, bridge: str 
     changed = links.set_up(host_ns, tap) | changed
     changed = links.set_up(ns, INSTANCE_IFACE) | changed
     if not checksum_offload:
-        changed = ovs.disable_tx_checksum(ns, INSTANCE_IFACE) | changed
+        changed = links.disable_tx_checksum(ns, INSTANCE_IFACE) | changed
     return changed
 
 

@@ -364,6 +364,31 @@ def gratuitous_arp(ns: str | None, link: str, ip: str, timeout: float = 5.0) -> 
         raise KernelError("gratuitous arp", f"{name}/{link}", detail=done.stderr.strip() or str(done.returncode))
 
 
+def disable_tx_checksum(ns: str, dev: str, timeout: float = 5.0) -> bool:
+    """Turn TX checksum offload off on ``dev`` in our namespace ``ns``; True if it was on.
+
+    A veth offloads TCP/UDP checksums, so its packets carry partial checksums; the OVS
+    userspace datapath forwards them as they are and the receiver drops them (ICMP still
+    works, which hides it). Every veth end whose packets enter an OVS netdev bridge, and a
+    kernel-VXLAN host's underlay towards OVS hosts, needs this (dataplane-notes gotcha 1).
+    Only in a namespace of ours: the machine's own interfaces are never changed.
+    """
+    if ns is None or not is_our_namespace(ns):
+        raise NotOurs("disable tx checksum", str(ns), detail="not a neutrino namespace")
+    if not namespace_exists(ns):
+        raise NamespaceNotFound("disable tx checksum", ns, detail="no such namespace")
+    base = ["ip", "netns", "exec", ns, "ethtool"]
+    try:
+        shown = subprocess.run([*base, "-k", dev], capture_output=True, text=True, timeout=timeout, check=True).stdout
+        if any(line.strip() == "tx-checksumming: off" for line in shown.splitlines()):
+            return False
+        subprocess.run([*base, "-K", dev, "tx", "off"], capture_output=True, text=True, timeout=timeout, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", None) or str(exc)
+        raise KernelError("disable tx checksum", f"{ns}/{dev}", detail=str(detail).strip()) from exc
+    return True
+
+
 # Read and detach helpers for the Linux-bridge agent's I/O shell (agent/l2/linuxbridge.py).
 
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import ipaddress
 import re
 
-IFNAMSIZ = 16
-MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
+# Device names are shared with the server (binding details) and live in a leaf module; they
+# are re-exported here so the kernel side keeps one place to import every name from.
+from neutrino.naming import ID_LEN as ID_LEN
+from neutrino.naming import IFNAMSIZ as IFNAMSIZ
+from neutrino.naming import MAX_IFNAME_LEN as MAX_IFNAME_LEN
+from neutrino.naming import bridge_name as bridge_name
+from neutrino.naming import ifname as ifname
+from neutrino.naming import ns_name as ns_name
+from neutrino.naming import qg_name as qg_name
+from neutrino.naming import qr_name as qr_name
+from neutrino.naming import tap_name as tap_name
+from neutrino.naming import vxlan_name as vxlan_name
 
-ID_LEN = 11  # Neutron's DEVICE_NAME_MAX_LEN - len("tap") for tap/qr-/qg-/ns-/brq names
 NODE_PREFIX = "neutrino-"  # the namespace holding one host's bridges (and the root-side external link)
 NAMESPACE_PREFIXES: tuple[str, ...] = ("qdhcp-", "qrouter-", "snat-", "fip-", "qlbaas-", "vm-", NODE_PREFIX)
 TEST_NAMESPACE_PREFIX = "nt-"  # functional tests; the project's before-stop hook also treats it as ours
@@ -19,12 +28,6 @@ LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "vxlan-")
 _ID_LINK = re.compile(r"^(tap|qr-|qg-|ns-|brq)[0-9a-f-]{" + str(ID_LEN) + "}$")
 _VXLAN_LINK = re.compile(r"^vxlan-(0|[1-9][0-9]{0,7})$")
 _GATEWAY_LINK = re.compile(r"^" + NODE_PREFIX + r"[a-z0-9]{1,6}$")
-
-
-def _ifname(prefix: str, ident: str) -> str:
-    name = prefix + ident[:ID_LEN]
-    assert len(name) <= MAX_IFNAME_LEN, name
-    return name
 
 
 def qdhcp_ns(network_id: str) -> str:
@@ -50,33 +53,6 @@ def qlbaas_ns(lb_id: str) -> str:
 def instance_ns(port_id: str) -> str:
     """An instance (a namespace standing in for a VM) is named after its first port."""
     return "vm-" + port_id[:ID_LEN]
-
-
-def tap_name(port_id: str) -> str:
-    return _ifname("tap", port_id)
-
-
-def qr_name(port_id: str) -> str:
-    return _ifname("qr-", port_id)
-
-
-def qg_name(port_id: str) -> str:
-    return _ifname("qg-", port_id)
-
-
-def ns_name(port_id: str) -> str:
-    """The DHCP port's device inside qdhcp-<network>."""
-    return _ifname("ns-", port_id)
-
-
-def bridge_name(network_id: str) -> str:
-    return _ifname("brq", network_id)
-
-
-def vxlan_name(vni: int) -> str:
-    if not 0 <= vni < 2**24:
-        raise ValueError(f"VNI {vni} is outside 0..16777215")
-    return f"vxlan-{vni}"
 
 
 def _clean(text: str) -> str:
@@ -127,12 +103,12 @@ def ovs_physical_bridge(physnet: str) -> str:
 
 def ovs_int_patch(bridge: str) -> str:
     """The br-int end of the patch pair to a physical bridge (Neutron's ``int-br-eth1``)."""
-    return _ifname("int-", bridge)
+    return ifname("int-", bridge)
 
 
 def ovs_phys_patch(bridge: str) -> str:
     """The physical bridge's end of that pair (Neutron's ``phy-br-eth1``)."""
-    return _ifname("phy-", bridge)
+    return ifname("phy-", bridge)
 
 
 def ovs_tunnel_port(tunnel_type: str, remote_ip: str) -> str:

@@ -14,10 +14,9 @@ transaction, which (like ``ovs-vsctl``) returns once ovs-vswitchd has applied it
 are assigned by then. OpenFlow goes through ``ovs-ofctl --bundle replace-flows``: a bridge's
 whole table set changes atomically and only the flows that differ are touched.
 
-Two traps from dataplane-notes are handled here: IPv6 is disabled in the namespace before
-any port exists (ovs-vswitchd's main thread can hang otherwise), and
-``disable_tx_checksum`` turns off TX checksum offload on a veth end (TCP through a netdev
-bridge fails silently without it while ICMP works).
+IPv6 is disabled in the namespace before any port exists (dataplane-notes: ovs-vswitchd's
+main thread can hang otherwise). The other trap, checksum offload on veths into a netdev
+bridge, is ``kernel.links.disable_tx_checksum``, for whoever plugs a veth.
 """
 
 from __future__ import annotations
@@ -149,23 +148,6 @@ def _guard_ns(op: str, ns: str) -> None:
         raise NotOurs(op, ns, detail="not a neutrino namespace")
     if not namespace_exists(ns):
         raise NamespaceNotFound(op, ns, detail="no such namespace")
-
-
-def disable_tx_checksum(ns: str, dev: str) -> bool:
-    """Turn TX checksum offload off on ``dev`` in ``ns``; True if it was on.
-
-    A veth offloads TCP/UDP checksums, so its packets carry partial checksums; the OVS
-    userspace datapath forwards them as they are and the receiver drops them. ICMP still
-    works, which hides it. Every veth end whose packets enter an OVS netdev bridge needs this.
-    """
-    _guard_ns("disable tx checksum", ns)
-    _check_name("device", dev)
-    base = ["ip", "netns", "exec", ns, "ethtool"]
-    shown = _run("read offloads", f"{ns}/{dev}", [*base, "-k", dev]).stdout
-    if re.search(r"^tx-checksumming: off", shown, re.MULTILINE):
-        return False
-    _run("disable tx checksum", f"{ns}/{dev}", [*base, "-K", dev, "tx", "off"])
-    return True
 
 
 def _exiting(pid: int) -> bool:

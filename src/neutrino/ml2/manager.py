@@ -3,16 +3,21 @@
 Type drivers come from ``[ml2] type_drivers``; tenant networks try ``tenant_network_types``
 in order and get 503 NoNetworkAvailable when every range is exhausted. Mechanism drivers
 come from ``[ml2] mechanism_drivers`` (tests may add more with :meth:`Ml2Manager.register_mechanism`)
-and are asked in that order; the first that binds wins. When none binds, the port shows
-``binding:vif_type`` ``binding_failed`` and, since Neutron has no field for the cause,
-``binding:vif_details`` ``{"reason": ...}`` (only then), also logged at WARNING.
+and are asked in that order; the first that binds wins. As Neutron's agent-based drivers,
+each binds only where an alive, enabled agent of its type runs on the port's host and can
+serve one of the network's segments (see :mod:`neutrino.ml2.mech_agent`); the caller passes
+that host's agents in, so this package reads no agent rows and imports no kernel code. When
+none binds, the port shows ``binding:vif_type`` ``binding_failed`` and, since Neutron has no
+field for the cause, ``binding:vif_details`` ``{"reason": ...}`` (only then) with every
+driver's reason, also logged at WARNING. A failed binding is tried again when the host's agent
+reports in and on every update of the port (see ``services.ports``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -26,8 +31,6 @@ from neutrino.ml2.types import OVERHEAD, TUNNEL_TYPES, SegmentSpec, TypeDriver, 
 LOG = logging.getLogger(__name__)
 
 VIF_TYPE_BINDING_FAILED = "binding_failed"
-# Known to Neutron operators but not built yet: configuring them is an error, not a silent no-op.
-NOT_YET_AVAILABLE = ("openvswitch",)
 
 
 @dataclass(frozen=True)
@@ -44,28 +47,43 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True)
+class AgentView:
+    """An agent registered on the port's host, as binding needs it (Neutron's ``host_agents``).
+
+    ``alive`` is the heartbeat within ``agent_down_time``, computed by whoever read the row;
+    ``heartbeat`` is its time as the API shows it, for the reason of a refusal.
+    """
+
+    agent_type: str
+    host: str
+    alive: bool
+    admin_state_up: bool = True
+    heartbeat: str | None = None
+    configurations: Mapping[str, Any] = field(default_factory=dict)
+
+
 class MechanismDriver(Protocol):
     """Binds a port on a host to one of its network's segments, or says why it cannot."""
 
     name: str
 
-    def bind_port(self, host: str, vnic_type: str, segments: list[NetworkSegment]) -> Binding | Refusal: ...
+    def bind_port(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment],
+                  agents: Sequence[AgentView]) -> Binding | Refusal: ...
 
 
 def _builtin_mechanisms() -> dict[str, Callable[[], MechanismDriver]]:
     # Imported here: the drivers import Binding/Refusal from this module.
     from neutrino.ml2.mech_linuxbridge import LinuxBridgeMechanism
+    from neutrino.ml2.mech_openvswitch import OpenvswitchMechanism
 
-    return {"linuxbridge": LinuxBridgeMechanism}
+    return {"linuxbridge": LinuxBridgeMechanism, "openvswitch": OpenvswitchMechanism}
 
 
 def load_mechanisms(names: list[str]) -> list[MechanismDriver]:
     """The drivers ``[ml2] mechanism_drivers`` names, in order; ConfigError for unknown ones."""
     builtin = _builtin_mechanisms()
     for name in names:
-        if name in NOT_YET_AVAILABLE:
-            raise ConfigError(f"[ml2] mechanism_drivers: {name!r} is not available yet "
-                              f"(available: {', '.join(sorted(builtin))})")
         if name not in builtin:
             raise ConfigError(f"[ml2] mechanism_drivers: unknown driver {name!r} "
                               f"(available: {', '.join(sorted(builtin))})")
@@ -150,11 +168,15 @@ class Ml2Manager:
             return phys - OVERHEAD[spec.network_type]
         return phys
 
-    def bind(self, host: str, vnic_type: str, segments: list[NetworkSegment], port_id: str = "") -> Binding:
-        """The first driver's binding; otherwise ``binding_failed`` with every driver's reason."""
+    def bind(self, host: str, vnic_type: str, segments: Sequence[NetworkSegment], agents: Sequence[AgentView],
+             port_id: str = "") -> Binding:
+        """The first driver's binding; otherwise ``binding_failed`` with every driver's reason.
+
+        ``agents`` are the agents registered on ``host`` (any type, alive or not).
+        """
         reasons: list[str] = []
         for mech in self.mechanisms:
-            result = mech.bind_port(host, vnic_type, segments)
+            result = mech.bind_port(host, vnic_type, segments, agents)
             if isinstance(result, Binding):
                 return result
             reasons.append(f"{mech.name}: {result.reason}")

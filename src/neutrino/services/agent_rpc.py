@@ -35,6 +35,7 @@ from neutrino.db.models.network import Network, Port, Subnet
 from neutrino.db.models.security import SecurityGroup
 from neutrino.errors import NeutrinoError
 from neutrino.messages import BINARIES, DHCP_AGENT, L2_AGENT_TYPES, L3_AGENT, PORT_STATUSES, TOPICS
+from neutrino.ml2.mech_agent import binding_view
 from neutrino.services import agents as agents_svc
 from neutrino.services import common
 from neutrino.services.deps import Deps
@@ -84,6 +85,8 @@ class AgentRpc:
         self.db = deps.db
         self.on_change = on_change
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
+        self.dhcp_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_dhcp_failover", True))
+        self.l3_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_l3agent_failover", False))
         self.ports = PortService(deps)
         self.networks = NetworkService(deps)
         self.routers = RouterService(deps)
@@ -94,20 +97,40 @@ class AgentRpc:
 
     def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
                      start_flag: bool = False) -> None:
-        """Insert or refresh this agent's row; ``start_flag`` marks a (re)start."""
-        def write(s: Session) -> None:
+        """Insert or refresh this agent's row; ``start_flag`` marks a (re)start.
+
+        When an L2 agent is new, (re)started, back from the dead or reports other mappings or
+        tunnel types, the ports whose binding failed on its host are bound again (Neutron
+        does so when an agent revives): so agents and instances may start in any order.
+        """
+        def write(s: Session) -> bool:
             now = utcnow()
             agent = s.scalars(select(Agent).where(Agent.agent_type == agent_type, Agent.host == host)).first()
             if agent is None:
                 agent = Agent(agent_type=agent_type, host=host, binary=BINARIES.get(agent_type, "neutrino-agent"),
-                              topic=TOPICS.get(agent_type, "N/A"), created_at=now, started_at=now)
+                              topic=TOPICS.get(agent_type, "N/A"), created_at=now, started_at=now,
+                              admin_state_up=True)
                 s.add(agent)
-            elif start_flag:
+                news = True
+            else:
+                news = (start_flag or not agents_svc.is_alive(agent, now, self.down_time)
+                        or binding_view(agent.configurations or {}) != binding_view(configurations))
+            if start_flag:
                 agent.started_at = now
             agent.heartbeat_timestamp = now
             agent.configurations = dict(configurations)
             agent.resources_synced = True
-        self.db.transaction(write)
+            return news and bool(agent.admin_state_up)
+        if self.db.transaction(write) and agent_type in L2_AGENT_TYPES:
+            self._rebind_failed(host)
+
+    def _rebind_failed(self, host: str) -> None:
+        """Retry the host's failed bindings; wake the agents when any port got bound."""
+        changed = self.db.transaction(lambda s: self.ports.rebind_failed(s, host))
+        if changed:
+            LOG.info("host %s: bound again %d port(s) whose binding had failed", host, len(changed))
+            if self.on_change is not None:
+                self.on_change("agents", host, "rebind")
 
     def _live_hosts(self, s: Session) -> dict[str, list[str]]:
         now = utcnow()
@@ -185,6 +208,9 @@ class AgentRpc:
         Sticky, as Neutron's agent bindings are: where the DHCP port or a router port is
         already bound to a live agent's host, it stays there (a new agent joining never moves
         a working DHCP server or router); otherwise the hash of the id picks a live agent.
+        A network or router bound to a host whose agent is dead moves only as the operator
+        allows (``allow_automatic_dhcp_failover``, on by default, and
+        ``allow_automatic_l3agent_failover``, off by default, as in Neutron).
         """
         live = self._live_hosts(s)
         dhcp_hosts, l3_hosts = live.get(DHCP_AGENT, []), live.get(L3_AGENT, [])
@@ -196,8 +222,9 @@ class AgentRpc:
             dhcp_bound.setdefault(net_id, bound)
         nets = []
         for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)):
-            current = dhcp_bound.get(net.id, "")
-            if (current if current in dhcp_hosts else pick_host(net.id, dhcp_hosts)) == host:
+            current = dhcp_bound.get(net.id) or ""
+            stays = current in dhcp_hosts or (current and not self.dhcp_failover)
+            if (current if stays else pick_host(net.id, dhcp_hosts)) == host:
                 nets.append(net)
         router_bound: dict[str, set[str]] = defaultdict(set)
         for router_id, bound in s.execute(select(RouterPort.router_id, Port.binding_host_id)
@@ -205,8 +232,15 @@ class AgentRpc:
             router_bound[router_id].add(bound)
         routers = []
         for router in s.scalars(select(Router).order_by(Router.id)):
-            bound_live = sorted(router_bound[router.id] & set(l3_hosts))
-            if (bound_live[0] if bound_live else pick_host(router.id, l3_hosts)) == host:
+            holders = sorted(h for h in router_bound[router.id] if h)
+            holders_live = [h for h in holders if h in l3_hosts]
+            if holders_live:
+                chosen: str | None = holders_live[0]
+            elif holders and not self.l3_failover:
+                chosen = holders[0]  # stays with its dead agent until that one comes back
+            else:
+                chosen = pick_host(router.id, l3_hosts)
+            if chosen == host:
                 routers.append(router)
         return nets, routers
 
@@ -287,7 +321,7 @@ class AgentRpc:
             "routers": routers,
             "security_groups": groups,
             "members": self._members(groups, ports),
-            "remote_vteps": self._remote_vteps(s, host, wanted_nets, ports),
+            **self._remote_hosts(s, host, wanted_nets, ports),
         }
 
     def _claims_needed(self, s: Session, host: str, nets: list[Network], routers: list[Router],
@@ -360,16 +394,20 @@ class AgentRpc:
                     members[group] += port_addresses(port)
         return {g: sorted(set(a)) for g, a in members.items()}
 
-    def _remote_vteps(self, s: Session, host: str, network_ids: Iterable[str],
-                      ports: list[Dict]) -> dict[str, list[str]]:
+    def _remote_hosts(self, s: Session, host: str, network_ids: Iterable[str], ports: list[Dict]) -> Dict:
+        """The other hosts on this host's networks, as l2population tells agents: ``remote_vteps``
+        (network -> their tunnel endpoints, for flooding) and ``remote_macs`` (network -> endpoint
+        -> the MACs of the ports bound there, so unicast goes straight to its host)."""
         tunnel = self._tunnel_ips(s)
         wanted = set(network_ids)
-        out: dict[str, set[str]] = {n: set() for n in wanted}
+        macs: dict[str, dict[str, set[str]]] = {n: {} for n in wanted}
         for port in ports:
             where = port["binding:host_id"]
             if port["network_id"] in wanted and where and where != host and where in tunnel:
-                out[port["network_id"]].add(tunnel[where])
-        return {n: sorted(v) for n, v in sorted(out.items())}
+                macs[port["network_id"]].setdefault(tunnel[where], set()).add(str(port["mac_address"]))
+        return {"remote_vteps": {n: sorted(by_ip) for n, by_ip in sorted(macs.items())},
+                "remote_macs": {n: {ip: sorted(m) for ip, m in sorted(by_ip.items())}
+                                for n, by_ip in sorted(macs.items())}}
 
     # ------------------------------------------------------------ metadata
 

@@ -17,6 +17,7 @@ from neutrino.context import Context
 from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
 from neutrino.errors import MethodNotAllowed, NotFound
+from neutrino.ml2.manager import AgentView
 from neutrino.services.common import prefilter
 from neutrino.services.deps import Deps
 
@@ -36,6 +37,15 @@ def timestamp(value: dt.datetime | None) -> str | None:
 def is_alive(agent: Agent, now: dt.datetime | None = None, down_time: int = AGENT_DOWN_TIME) -> bool:
     now = now or utcnow()
     return agent.heartbeat_timestamp is not None and (now - agent.heartbeat_timestamp).total_seconds() <= down_time
+
+
+def host_agents(s: Session, host: str, down_time: int = AGENT_DOWN_TIME) -> list[AgentView]:
+    """The agents registered on ``host`` as port binding sees them (Neutron's ``host_agents``)."""
+    now = utcnow()
+    return [AgentView(agent_type=a.agent_type, host=a.host, alive=is_alive(a, now, down_time),
+                      admin_state_up=bool(a.admin_state_up), heartbeat=timestamp(a.heartbeat_timestamp),
+                      configurations=dict(a.configurations or {}))
+            for a in s.scalars(select(Agent).where(Agent.host == host).order_by(Agent.agent_type))]
 
 
 def to_dict(agent: Agent, now: dt.datetime | None = None, down_time: int = AGENT_DOWN_TIME) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from neutrino.errors import (
     MacAddressInUse,
     ResourceNotFound,
 )
+from neutrino.ml2.manager import VIF_TYPE_BINDING_FAILED
+from neutrino.services import agents as agents_svc
 from neutrino.services import common, ipam, security_groups
 from neutrino.services.deps import Deps
 
@@ -445,16 +447,32 @@ class PortService:
         s.flush()
         return port
 
-    def _bind(self, s: Session, port: Port, host: str) -> None:
+    def _bind(self, s: Session, port: Port, host: str) -> bool:
+        """Bind ``port`` to ``host`` (unbind when empty); True if its binding changed."""
+        before = (port.binding_host_id, port.binding_vif_type, dict(port.binding_vif_details or {}))
         if port.binding_host_id != host and port.status == "ACTIVE":
             port.status = "DOWN"  # wired by the old host, not yet by the new one (or by none)
         port.binding_host_id = host
         if not host:
             port.binding_vif_type, port.binding_vif_details = "unbound", {}
-            return
-        segments = list(s.get(Network, port.network_id).segments)  # type: ignore[union-attr]
-        binding = self.deps.ml2.bind(host, port.binding_vnic_type, segments, port_id=port.id)
-        port.binding_vif_type, port.binding_vif_details = binding.vif_type, dict(binding.vif_details)
+        else:
+            segments = list(s.get(Network, port.network_id).segments)  # type: ignore[union-attr]
+            agents = agents_svc.host_agents(s, host, self.deps.cfg.DEFAULT.agent_down_time)
+            binding = self.deps.ml2.bind(host, port.binding_vnic_type, segments, agents, port_id=port.id)
+            port.binding_vif_type, port.binding_vif_details = binding.vif_type, dict(binding.vif_details)
+        return before != (port.binding_host_id, port.binding_vif_type, dict(port.binding_vif_details or {}))
+
+    def rebind_failed(self, s: Session, host: str) -> list[str]:
+        """Bind again the ports whose binding failed on ``host`` (its agent just reported in, as
+        Neutron retries them when an agent revives); the ids whose binding changed."""
+        failed = s.scalars(select(Port).where(Port.binding_host_id == host,
+                                              Port.binding_vif_type == VIF_TYPE_BINDING_FAILED))
+        changed = []
+        for port in failed:
+            if self._bind(s, port, host):
+                common.touch(port)
+                changed.append(port.id)
+        return changed
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
@@ -475,17 +493,19 @@ class PortService:
                 changed = True
         changed |= self._update_security(s, ctx, port, body)
         host = body.get("binding:host_id")
+        rebind = host is not None and host != port.binding_host_id
         if "binding:vnic_type" in body:
-            changed |= common.apply(port, {"binding_vnic_type": body["binding:vnic_type"]})
+            rebind |= common.apply(port, {"binding_vnic_type": body["binding:vnic_type"]})
         if "binding:profile" in body:
-            changed |= common.apply(port, {"binding_profile": body["binding:profile"] or {}})
+            rebind |= common.apply(port, {"binding_profile": body["binding:profile"] or {}})
         if body.get("extra_dhcp_opts"):
             opts = dhcp_options.updated(port.extra_dhcp_opts or [], body["extra_dhcp_opts"])
             changed |= common.apply(port, {"extra_dhcp_opts": opts})
-        if host is not None and host != port.binding_host_id:
-            self._bind(s, port, host)
-            changed = True
         changed |= common.apply(port, {k: v for k, v in body.items() if k not in _UPDATED_APART})
+        # Neutron's _bind_port_if_needed: a change to the binding attributes binds anew, and any
+        # update of a port whose binding failed tries again (the host's agent may be up now).
+        if rebind or port.binding_vif_type == VIF_TYPE_BINDING_FAILED:
+            changed |= self._bind(s, port, port.binding_host_id if host is None else host) or rebind
         if changed:
             common.touch(port)
         s.flush()

@@ -141,7 +141,12 @@ class LinuxBridgeDriver:
         self.physical_interfaces = physical_interfaces  # physnet -> interface in node_ns (may grow at start)
 
     def start(self) -> None:
-        """Nothing beyond the node namespace, which the agent makes."""
+        """An underlay interface inside the node namespace (a ``neutrino lab`` host, which
+        neutrino made) sends VXLAN with full checksums: an Open vSwitch host on the same
+        network drops the kernel's partial ones (dataplane-notes: LB and OVS on one VNI). A
+        machine's own interface is never changed."""
+        if self.underlay_dev != "lo" and links.link_exists(self.node_ns, self.underlay_dev):
+            links.disable_tx_checksum(self.node_ns, self.underlay_dev)
 
     def configurations(self) -> dict[str, Any]:
         return {"bridge_mappings": {}, "interface_mappings": dict(self.physical_interfaces),

@@ -64,9 +64,9 @@ class OvsPlug:
         changed = False
         if dev not in {p.name for p in self.switch.ports(INTEGRATION)}:
             changed = self.switch.ensure_ports(INTEGRATION, [_instance_port(dev, port, flows.DEAD_VLAN)])
-        changed |= ovs.disable_tx_checksum(self.namespace, dev)
+        changed |= links.disable_tx_checksum(self.namespace, dev)
         if peer is not None:
-            changed |= ovs.disable_tx_checksum(*peer)
+            changed |= links.disable_tx_checksum(*peer)
         return links.set_up(self.namespace, dev) | changed
 
 
@@ -304,8 +304,10 @@ class OvsDriver:
             local = tuple(lp for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
                           and tap_name(str(p["id"])) in ofports
                           and (lp := _local_port(ofports[tap_name(str(p["id"]))], p)) is not None)
-            remote: dict[str, frozenset[str]] = ({ip: frozenset() for ip in state["remote_vteps"].get(net_id, ())}
-                                                 if kind in flows.TUNNEL_TYPES else {})
+            remote: dict[str, frozenset[str]] = {}
+            if kind in flows.TUNNEL_TYPES:  # a 1.0 server sends no MACs: unknown unicast floods
+                macs = state.get("remote_macs", {}).get(net_id, {})
+                remote = {ip: frozenset(macs.get(ip, ())) for ip in state["remote_vteps"].get(net_id, ())}
             out.append(flows.NetworkState(net_id, segment, vlan, local, remote))
         return out
 
@@ -420,4 +422,4 @@ class OvsDriver:
             raise KernelError("tunnel underlay", self.node_ns,
                               detail=f"tunneling_ip {self.local_ip} is on neither {self.underlay_dev} nor {UNDERLAY}")
         links.set_up(self.node_ns, UNDERLAY)
-        ovs.disable_tx_checksum(self.node_ns, self.underlay_dev)
+        links.disable_tx_checksum(self.node_ns, self.underlay_dev)
