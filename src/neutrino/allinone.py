@@ -45,7 +45,8 @@ def host_config(cfg: Config) -> HostConfig:
         underlay_dev=cfg.vxlan.underlay_dev,
         physical_interfaces=parse_mappings(cfg.linux_bridge.physical_interface_mappings),
         l2_driver=cfg.agent.l2_driver,
-        firewall_driver=firewall_driver(cfg.agent.l2_driver, cfg.agent.firewall_driver),
+        # checked here; kept as given ("" = the L2 driver's own), so a copy for another L2 driver stays valid
+        firewall_driver=cfg.agent.firewall_driver and firewall_driver(cfg.agent.l2_driver, cfg.agent.firewall_driver),
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
     )

@@ -31,6 +31,8 @@ def test_nftables_on_open_vswitch_is_refused_until_hybrid_plugging_exists(tmp_pa
 
 def test_the_agent_gets_the_chosen_driver(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, agent={"l2_driver": "openvswitch", "node_namespace": "nt-cfgtest-node"})
+    assert host_config(cfg).firewall_driver == ""  # the L2 driver's own
+    cfg.agent.firewall_driver = "openvswitch"
     hc = host_config(cfg)
     assert hc.firewall_driver == "openvswitch"
     assert isinstance(make_driver(hc), OvsDriver)

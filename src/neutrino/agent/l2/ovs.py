@@ -182,6 +182,7 @@ class OvsDriver:
         self.switch = ovs.OvsInstance(node_ns, run_dir(node_ns))
         self._firewall: OvsFirewall | None = None
         self._unusable: set[str] = set()  # ports whose values cannot be written (kept dead)
+        self._zones: dict[str, int] = {}  # network -> local VLAN (= its conntrack zone) last pass
         self._ready = False
 
     # ------------------------------------------------------------ the frame's interface
@@ -234,8 +235,9 @@ class OvsDriver:
         existing = self._existing_vlans(current, ports)
         vlans = flows.assign_local_vlans({str(p["network_id"]) for p in ports}, existing)
         for net_id, vlan in vlans.items():
-            if existing.get(net_id) != vlan:  # a VLAN (= conntrack zone) given to this network now
-                self._flush_zone(vlan)
+            if existing.get(net_id) != vlan and self._zones.get(net_id) != vlan:
+                self._flush_zone(vlan)  # a VLAN (= conntrack zone) given to this network now
+        self._zones = dict(vlans)
         present = {link.name for link in linkdump.links(self.node_ns)}
         plugged = [p for p in ports if tap_name(str(p["id"])) in present]  # the others: their link event wakes us
         wired = {str(p["id"]) for p in plugged}
