@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrino.agent.l2 import ovs_firewall as fw
+from neutrino.agent.l2 import ovs_flows as of
 from neutrino.agent.l2.ovs import OvsFirewall
 from neutrino.agent.l2.ovs_flows import COOKIE, Flow
 from neutrino.agent.retry import Retries
@@ -208,3 +209,22 @@ def test_the_hook_closes_and_reports_a_port_until_it_is_fixed() -> None:
     assert P1 not in hook.closed and f"port:{P1}" in retries.failures()
     hook.accepted([P1])
     assert set(retries.failures()) == {"rule:bad"}
+
+
+def test_with_br_ints_other_flows_no_two_flows_compete() -> None:
+    """The firewall's flows join ovs_flows' in one br-int table set: no two share table, priority
+    and match with different actions (which one OVS kept would be chance)."""
+    compiled = fw.compile_host(ports(), groups(every_rule_the_api_accepts()), {SG_B: ["10.0.0.12"]})
+    local = (of.LocalPort(5, "fa:16:3e:00:00:01"), of.LocalPort(6, "fa:16:3e:00:00:02"),
+             of.LocalPort(7, "fa:16:3e:00:00:03"), of.LocalPort(8, "fa:16:3e:00:00:09"))
+    net = of.NetworkState("net", of.Segment("vxlan", None, 100), 3, local, {"172.30.0.2": frozenset()})
+    state = of.HostState((net,), patch_int_ofport=1, tunnel_ofports={"vxlan": {"172.30.0.2": 2}})
+    extra = fw.render(compiled.filters, PLACED, closed_ofports=[8])
+    flows = of.render(state, extra={"br-int": extra}).flows["br-int"]
+    seen: dict[tuple[int, int, str], str] = {}
+    for flow in flows:
+        assert seen.setdefault((flow.table, flow.priority, flow.match), flow.actions) == flow.actions, flow
+    assert set(extra) <= set(flows)
+    # a guarded port leaves table 0 for the firewall, above ovs_flows' own flow for it
+    zero = {f.match: f for f in flows if f.table == 0 and f.priority == 100}
+    assert zero["in_port=5"].actions.endswith("goto_table:71") and zero["in_port=8"].actions == "drop"
