@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -146,3 +147,26 @@ def test_a_restarted_ovs_vswitchd_gets_filters_and_no_flood_back(c: Cloud) -> No
 test_ipv6_rules_are_enforced_by_ipv6_traffic = test_firewall_tenants.test_ipv6_rules_are_enforced_by_ipv6_traffic
 test_snat_and_floating_ip_to_an_external_host = test_cloud.test_snat_and_floating_ip_to_an_external_host
 test_agent_restart_converges_without_duplicates = test_cloud.test_agent_restart_converges_without_duplicates
+
+
+def _claims(c: Cloud, attacker: Any, victim: Any, address: str) -> bool:
+    """The attacker announces ``address`` as its own (gratuitous ARP): does the victim believe it?"""
+    mac = c.admin.get(f"/v2.0/ports/{attacker.port_id}")["port"]["mac_address"]
+    run_in(victim.namespace, "ip", "neigh", "flush", "dev", "eth0")
+    run_in(attacker.namespace, "busybox", "arping", "-U", "-c", "2", "-I", "eth0", "-s", address, address)
+    return mac in run_in(victim.namespace, "ip", "neigh", "show", address).stdout
+
+
+def test_a_spoofed_arp_never_reaches_a_neighbour(c: Cloud) -> None:
+    """ARP anti-spoofing: an instance announcing an address that is not its own reaches nobody;
+    with port security off on its port (the control), the same announcement is believed."""
+    c.network("net1", "10.76.0.0/24")
+    compute = c.compute()
+    attacker, victim = compute.create("attacker", network="net1"), compute.create("victim", network="net1")
+    assert run_in(victim.namespace, "sysctl", "-qw", "net.ipv4.conf.all.arp_accept=1").returncode == 0
+    assert run_in(attacker.namespace, "ip", "addr", "add", "10.76.0.200/24", "dev", "eth0").returncode == 0
+    assert not _claims(c, attacker, victim, "10.76.0.200")
+    c.client().put(f"/v2.0/ports/{attacker.port_id}", {"port": {"security_groups": [],
+                                                                 "port_security_enabled": False}})
+    c.settle()
+    assert wait_for(lambda: _claims(c, attacker, victim, "10.76.0.200"), timeout=10), "the control did not work"
