@@ -353,6 +353,8 @@ def _egress(fil: PortFilter, at: Placement) -> list[Flow]:
             flows += [Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},ipv6_src={src},icmp_type={t}", accept)
                       for t in ICMPV6_OUT]
         flows.append(Flow(BASE_EGRESS, 65, f"{reg},ipv6,dl_src={mac},ipv6_src={_link_local(mac)}", track))
+        flows.append(Flow(BASE_EGRESS, 95, f"{reg},udp6,dl_src={mac},ipv6_src={_link_local(mac)},tp_src=546,tp_dst=547",
+                          accept))  # a DHCPv6 client asks from its link-local address
         if fil.nd_targets is not None:
             flows += [Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},icmp_type=136,icmp_code=0,nd_target={t}", accept)
                       for t in fil.nd_targets]
