@@ -361,10 +361,12 @@ class OvsDriver:
         host = flows.HostState(tuple(nets), by_bridge.get(TUNNEL, {}).get(PATCH_INT), tunnels, physical)
         filters = self._firewall.compiled.filters if self._firewall is not None else {}
         placed, dead = self._placement(ports, vlans)
+        # no-flood first: a restarted ovs-vswitchd forgot it, and flows without it would let
+        # NORMAL flood copies to guarded ports past their ingress tables
+        changed = self._flood(fw.flood_off(filters, placed))
         rendered = flows.render(host, extra={INTEGRATION: fw.render(filters, placed, dead)})
         for problem in rendered.problems:
             LOG.warning("ovs on %s: %s", self.node_ns, problem)
-        changed = 0
         for bridge in sorted(rendered.flows):
             try:
                 changed += int(self.switch.replace_flows(bridge, rendered.text(bridge),
@@ -378,7 +380,7 @@ class OvsDriver:
                 changed += int(self.switch.replace_flows(bridge, text, keep_cookies=(flows.LEARNED_COOKIE,)))
         if self._firewall is not None:
             self._firewall.accepted(placed)
-        return changed + self._flood(fw.flood_off(filters, placed))
+        return changed
 
     def _isolate(self, filters: Mapping[str, fw.PortFilter], placed: Mapping[str, fw.Placement]) -> bool:
         """ovs-ofctl refused br-int's flows: find the ports whose own flows it refuses and close
