@@ -51,7 +51,8 @@ def test_every_rule_the_api_accepts_compiles_and_ovs_ofctl_takes_it(tmp_path: Pa
     assert failed and all("cannot match the ports" in compiled.failed_rules[r] for r in failed)
     assert all(r.get("protocol") in ("udplite", "dccp") and r.get("port_range_min") is not None
                for r in every_rule_the_api_accepts() if r["id"] in failed)
-    ingress = set(compiled.filters[P1].ingress)
+    p1 = compiled.filters[P1]
+    ingress = set(p1.ingress) | {f"{m},{side}={a}" for m, side, addrs in p1.ingress_groups for a in addrs}
     for match in ("ip,nw_proto=112",                         # vrrp
                   "ipv6,nw_proto=47",                        # gre
                   "ip,nw_proto=132,tp_dst=0x03e8/0xfff8",    # sctp 1000-2000, first block
@@ -63,7 +64,7 @@ def test_every_rule_the_api_accepts_compiles_and_ovs_ofctl_takes_it(tmp_path: Pa
                   "ip,nw_proto=255",
                   "ip"):                                     # protocol 0 / ip / hopopt: any
         assert match in ingress, match
-    assert "ipv6,nw_proto=51,ipv6_dst=fd00::12" in compiled.filters[P1].egress
+    assert ("ipv6,nw_proto=51", "ipv6_dst", ("fd00::12",)) in p1.egress_groups
     parses(fw.render(compiled.filters, PLACED, [9]), tmp_path)
 
 
@@ -228,3 +229,21 @@ def test_with_br_ints_other_flows_no_two_flows_compete() -> None:
     # a guarded port leaves table 0 for the firewall, above ovs_flows' own flow for it
     zero = {f.match: f for f in flows if f.table == 0 and f.priority == 100}
     assert zero["in_port=5"].actions.endswith("goto_table:71") and zero["in_port=8"].actions == "drop"
+
+
+def test_remote_groups_are_conjunctions_of_ports_and_members(tmp_path: Path) -> None:
+    """Flows grow with ports + members: clause 1 per port, clause 2 per member, one accepting flow."""
+    rule = {"id": "r", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "remote_group_id": SG_B}
+    members = [f"10.0.1.{i}" for i in range(1, 51)]
+    ps = ports()
+    ps[1]["security_groups"] = [SG_A]
+    compiled = fw.compile_host(ps, groups([rule]), {SG_B: members})
+    flows = lines(fw.render(compiled.filters, PLACED))
+    assert "table=82,priority=71,reg5=5,ct_state=+new-est+trk,ip,nw_proto=6,actions=conjunction(1,1/2)" in flows
+    assert "table=82,priority=71,reg5=6,ct_state=+new-est+trk,ip,nw_proto=6,actions=conjunction(1,1/2)" in flows
+    assert "table=82,priority=71,ip,nw_src=10.0.1.7,actions=conjunction(1,2/2),conjunction(2,2/2)" in flows
+    assert "table=82,priority=71,conj_id=1,ip,actions=ct(commit,zone=NXM_NX_REG6[0..15]),output:NXM_NX_REG5[]" \
+        in flows
+    assert "table=82,priority=71,conj_id=2,ip,actions=output:NXM_NX_REG5[]" in flows  # established
+    assert len([f for f in flows if "conj" in f]) == 2 * 2 + 50 + 2
+    parses(fw.render(compiled.filters, PLACED), tmp_path)
