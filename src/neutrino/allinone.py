@@ -16,7 +16,7 @@ from typing import Any
 from neutrino.agent import node
 from neutrino.agent.host import L2_DRIVERS, HostAgent, HostConfig
 from neutrino.client import Client
-from neutrino.config import Config, ConfigError
+from neutrino.config import Config, ConfigError, firewall_driver
 from neutrino.kernel.names import node_ns
 from neutrino.server import Server
 
@@ -52,6 +52,8 @@ def _host_config(cfg: Config, host: str) -> HostConfig:
         underlay_dev=cfg.vxlan.underlay_dev,
         physical_interfaces=parse_mappings(cfg.linux_bridge.physical_interface_mappings),
         l2_driver=cfg.agent.l2_driver,
+        # checked here; kept as given ("" = the L2 driver's own), so a copy for another L2 driver stays valid
+        firewall_driver=cfg.agent.firewall_driver and firewall_driver(cfg.agent.l2_driver, cfg.agent.firewall_driver),
         report_interval=cfg.agent.report_interval,
         resync_interval=cfg.agent.resync_interval,
         roles=tuple(cfg.agent.roles),

@@ -2,8 +2,8 @@
 
 Instances, DHCP and routers are made exactly as with Linux bridge (the agent frame is the
 same); only the L2 driver differs: br-int with a local VLAN per network, br-tun with tunnels
-to the other hosts, br-<physnet> for flat networks. Until the OVS firewall lands, a port with
-port security is kept closed (dead VLAN, status ERROR), so these instances run without it.
+to the other hosts, br-<physnet> for flat networks. These networks have no port security;
+the OVS firewall's tests are in test_ovs_firewall.py.
 Skipped with the reason when Open vSwitch is not installed.
 """
 
@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from neutrino.agent.host import HostAgent
-from neutrino.agent.l2 import ovs_flows
 from neutrino.agent.l2.ovs import OvsDriver
-from neutrino.compute.manager import InstanceError
 from neutrino.kernel import ovs
 from tests.functional.cloud import EXT_HOST_IP, Cloud, cloud, ip_of, listener, tcp_ok, wait_for
 from tests.functional.test_cloud import metadata
@@ -87,19 +85,6 @@ def test_instances_on_two_ovs_hosts_meet_over_a_tunnel(c: Cloud, kind: str) -> N
     mac_b = c.admin.get(f"/v2.0/ports/{vm_b.port_id}")["port"]["mac_address"]
     c.settle()
     assert any(f"dl_dst={mac_b}" in flow for flow in _switch(c.agent).dump_flows("br-tun", "table=20"))
-
-
-def test_a_port_with_port_security_stays_closed_until_the_ovs_firewall_exists(c: Cloud) -> None:
-    """Fail closed: the port is wired on the dead VLAN, reported ERROR with the reason, and
-    passes nothing (the instance never gets a lease)."""
-    c.network("guarded", "10.74.0.0/24")
-    with pytest.raises(InstanceError):
-        c.compute().create("vm-guarded", network="guarded", timeout=8)
-    assert wait_for(lambda: any(p.tag == ovs_flows.DEAD_VLAN and "iface-id" in p.external_ids
-                                for p in _switch(c.agent).ports("br-int")))
-    failures = next(a for a in c.admin.get("/v2.0/agents")["agents"]
-                    if a["agent_type"] == "Open vSwitch agent")["configurations"]["failures"]
-    assert any("not enforced by the openvswitch driver" in why for why in failures.values()), failures
 
 
 def _switch(agent: HostAgent) -> ovs.OvsInstance:

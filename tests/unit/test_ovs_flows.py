@@ -108,7 +108,7 @@ def test_local_network_never_leaves_br_int() -> None:
     # its ports are switched by br-int (NORMAL), with their MACs checked
     br_int = lines(state, "br-int")
     assert "table=60,priority=1,actions=NORMAL" in br_int
-    assert "table=0,priority=9,in_port=10,actions=goto_table:25" in br_int
+    assert "table=0,priority=9,in_port=10,actions=set_field:5->reg6,goto_table:25" in br_int
     assert "table=25,priority=2,in_port=11,dl_src=fa:16:3e:00:00:04,actions=goto_table:60" in br_int
 
 
@@ -117,7 +117,8 @@ def test_br_int_defaults_canary_and_mac_anti_spoofing() -> None:
              LocalPort(11, MAC4, port_security=False))
     assert lines(host(vx(ports=ports)), "br-int") == [
         "table=0,priority=65535,dl_vlan=4095,actions=drop",
-        "table=0,priority=9,in_port=10,actions=goto_table:25",
+        "table=0,priority=9,in_port=10,actions=set_field:1->reg6,goto_table:25",
+        "table=0,priority=9,in_port=11,actions=set_field:1->reg6,goto_table:60",
         "table=0,priority=2,in_port=9,actions=drop",
         "table=0,priority=0,actions=goto_table:60",
         "table=23,priority=0,actions=drop",

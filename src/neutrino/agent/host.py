@@ -67,6 +67,7 @@ class HostConfig:
     report_interval: float = 10.0
     resync_interval: float = 30.0
     l2_driver: str = "linuxbridge"
+    firewall_driver: str = ""  # "" = the L2 driver's own (config.firewall_driver checks the choice)
     roles: tuple[str, ...] = ROLES
 
     def __post_init__(self) -> None:
@@ -77,7 +78,11 @@ class HostConfig:
 
 
 def make_driver(cfg: HostConfig) -> L2Driver:
-    """The L2 driver ``cfg.l2_driver`` names (``[agent] l2_driver``)."""
+    """The L2 driver ``cfg.l2_driver`` names (``[agent] l2_driver``), with its firewall."""
+    own = {"linuxbridge": "nftables", "openvswitch": "openvswitch"}.get(cfg.l2_driver)
+    if cfg.firewall_driver and cfg.firewall_driver != own:
+        raise ValueError(f"firewall driver {cfg.firewall_driver!r} does not work with the {cfg.l2_driver} driver "
+                         f"(it takes: {own})")
     if cfg.l2_driver == "linuxbridge":
         return LinuxBridgeDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
     if cfg.l2_driver == "openvswitch":

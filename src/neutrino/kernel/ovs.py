@@ -520,6 +520,38 @@ class OvsInstance:
                     self._flows_file(bridge, flows))
         return True
 
+    def check_flows(self, flows: str) -> None:
+        """Raise KernelError unless ovs-ofctl parses every line of ``flows`` (nothing is applied)."""
+        path = self.path("check.flows")
+        with open(path, "w") as f:
+            f.write(flows)
+        _run("parse flows", self.ns, ["ovs-ofctl", "-O", OPENFLOW, "parse-flows", path])
+
+    def no_flood(self, bridge: str) -> set[int]:
+        """The ofports of ``bridge`` whose OpenFlow config has NO_FLOOD (NORMAL does not flood to them).
+
+        Read with OpenFlow 1.0: 1.3 has no such port flag and shows none, though it still holds.
+        """
+        argv = ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}", "show", self.mgmt(bridge)]
+        out = _run("show ports", f"{self.ns}/{bridge}", argv, timeout=self.timeout + 5).stdout
+        found, port = set(), None
+        for line in out.splitlines():
+            head = re.match(r"^ (\d+)\(", line)
+            if head:
+                port = int(head.group(1))
+            elif port is not None and line.strip().startswith("config:") and "NO_FLOOD" in line:
+                found.add(port)
+        return found
+
+    def set_flood(self, bridge: str, ofport: int, flood: bool) -> None:
+        """NORMAL floods to this port, or not (``no-flood``). An OpenFlow port setting, not in OVSDB:
+        a restarted ovs-vswitchd forgets it, as it forgets flows, and the agent sets it again."""
+        if isinstance(ofport, bool) or not isinstance(ofport, int) or ofport < 1:
+            raise ValueError(f"not an ofport: {ofport!r}")
+        _run("mod port", f"{self.ns}/{bridge}", ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}",
+                                                 "mod-port", self.mgmt(bridge), str(ofport),
+                                                 "flood" if flood else "no-flood"], timeout=self.timeout + 5)
+
     def dump_flows(self, bridge: str, match: str = "") -> list[str]:
         """The bridge's flows (``dump-flows --no-stats --no-names``), optionally filtered by ``match``
         such as ``table=22`` or ``cookie=0x1/-1``."""

@@ -12,8 +12,10 @@ touched), so a restarted agent or ovs-vswitchd converges in one pass.
 Taps are made by whoever plugs the VIF (compute, DHCP, L3): an instance's tap appears in the
 node namespace and the pass that its link event wakes adds it to br-int with Neutron's
 external_ids (``iface-id``, ``attached-mac``). A port whose filter is not in place passes
-nothing: until this driver's firewall hook holds its rules, a guarded port sits on the dead
-VLAN (4095), which br-int drops (see ``OvsFirewall``).
+nothing: a guarded port (port security on, not the network's own) sits on the dead VLAN (4095)
+with its frames dropped until its conntrack flows (``ovs_firewall``, written with br-int's other
+flows in the same bundle) and its ``no-flood`` setting are in place; only then does it get its
+network's tag. One that cannot be filtered stays there, reported and retried (``OvsFirewall``).
 
 Userspace tunnels leave from the IP stack of OVS itself: the underlay address must sit on an
 internal port (``br-phy``) whose bridge has the underlay interface as a port. The driver
@@ -30,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent.l2 import driver
+from neutrino.agent.l2 import ovs_firewall as fw
 from neutrino.agent.l2 import ovs_flows as flows
-from neutrino.agent.retry import Retries
+from neutrino.agent.retry import Retries, fingerprint
 from neutrino.kernel import KernelError, linkdump, links, names, ovs, procs
 from neutrino.kernel.names import tap_name
 from neutrino.messages import OVS_AGENT
@@ -77,34 +80,89 @@ def _instance_port(dev: str, port: Mapping[str, Any], tag: int) -> ovs.PortSpec:
     return ovs.instance_port(dev, tag, str(port["id"]), str(port["mac_address"]))
 
 
-class OvsFirewall:
-    """The security-group hook of the OVS driver. Not realised yet with ``ct()`` flows: every
-    guarded port (port security on, not the network's own) is kept closed, on the dead VLAN,
-    and reported as failed, so that no port passes traffic its groups would not allow."""
+def _usable(port: Mapping[str, Any]) -> bool:
+    """Whether the port's values can be written into OVSDB and flows (a MAC past the API cannot):
+    a port that cannot sits on the dead VLAN with its frames dropped, hurting only itself."""
+    try:
+        _instance_port(tap_name(str(port["id"])), port, flows.DEAD_VLAN)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return _local_port(1, port) is not None
 
-    REASON = "security groups are not enforced by the openvswitch driver yet; disable port security to use it"
+
+def _dead_port(dev: str, port: Mapping[str, Any]) -> ovs.PortSpec | None:
+    """The spec of an unusable port: the dead VLAN and only the external_ids that can be written."""
+    try:
+        return ovs.PortSpec(dev, "", flows.DEAD_VLAN, external_ids={"iface-id": str(port["id"])})
+    except ValueError:
+        return None
+
+
+def _local_port(ofport: int, port: Mapping[str, Any]) -> flows.LocalPort | None:
+    try:
+        pairs = port.get("allowed_address_pairs") or ()
+        return flows.LocalPort(ofport, str(port["mac_address"]),
+                               port_security=bool(port.get("port_security_enabled", True)),
+                               allowed_macs=tuple(str(a["mac_address"]) for a in pairs if a.get("mac_address")))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class OvsFirewall:
+    """The security-group hook of the OVS driver: conntrack flows on br-int (``ovs_firewall``).
+
+    ``apply`` (before the L2 step) validates and compiles the host's filters and records, per
+    port, whether it can be filtered; the driver's ``reconcile`` then places the filters at
+    their ofports and writes them with br-int's other flows in one bundle. A guarded port
+    whose filter cannot be written (a value past the API, flows ovs-ofctl refuses) stays on
+    the dead VLAN with its frames dropped, is reported under ``port:<id>`` and retried: when
+    its values change, or after its back-off when ovs-ofctl refused it.
+    """
 
     def __init__(self, retries: Retries) -> None:
         self.retries = retries
-        self.closed: set[str] = set()
+        self.compiled = fw.Compiled()
+        self.closed: set[str] = set()  # guarded ports kept on the dead VLAN
+        self.refused: dict[str, str] = {}  # port -> why ovs-ofctl refused its flows (timed retries)
+        self._ports: dict[str, Mapping[str, Any]] = {}
 
     def apply(self, state: Mapping[str, Any], verify: bool) -> bool:
-        closed = {str(p["id"]) for p in state["ports"] if _guarded(p)}
-        for port in state["ports"]:
-            key = f"port:{port['id']}"
-            if str(port["id"]) in closed:
-                self.retries.failed(key, f"firewall: {self.REASON}", timed=False)
+        """Compile the filters; True when they differ from the last pass's (reconcile writes them)."""
+        ports = list(state["ports"])
+        self._ports = {str(p["id"]): p for p in ports}
+        self.refused = {pid: why for pid, why in self.refused.items() if pid in self._ports}
+        waiting = {pid for pid in self.refused if not self.retries.due(f"port:{pid}", fingerprint(self._ports[pid]))}
+        compiled = fw.compile_host(ports, state["security_groups"], state["members"], closed=waiting)
+        for port in ports:
+            pid, key = str(port["id"]), f"port:{port['id']}"
+            if pid in waiting or (pid in self.refused and pid not in compiled.failed_ports):
+                continue  # refused by ovs-ofctl: succeeds once its flows are in (``accepted``)
+            if pid in compiled.failed_ports:
+                self.retries.failed(key, f"firewall: {compiled.failed_ports[pid]}", fingerprint(port), timed=False)
             else:
                 self.retries.succeeded(key)
-        self.retries.keep_only((f"port:{p['id']}" for p in state["ports"]), "port:")
-        changed = closed != self.closed
-        self.closed = closed
+        self.retries.keep_only((f"port:{p['id']}" for p in ports), "port:")
+        for rule_id, why in compiled.failed_rules.items():
+            self.retries.failed(f"rule:{rule_id}", why, timed=False)
+        self.retries.keep_only((f"rule:{r}" for r in compiled.failed_rules), "rule:")
+        changed = compiled != self.compiled
+        self.compiled = compiled
+        self.closed = set(compiled.failed_ports)
         return changed
 
+    def accepted(self, port_ids: Iterable[str]) -> None:
+        """These ports' flows are in br-int: a refusal of theirs is over."""
+        for pid in port_ids:
+            if self.refused.pop(pid, None) is not None:
+                self.retries.succeeded(f"port:{pid}")
 
-def _guarded(port: Mapping[str, Any]) -> bool:
-    owner = str(port.get("device_owner") or "")
-    return bool(port.get("port_security_enabled", True)) and not owner.startswith("network:")
+    def refuse(self, port_id: str, why: str) -> None:
+        """ovs-ofctl refused this port's flows: close it, retry after its back-off."""
+        self.refused[port_id] = why
+        self.closed.add(port_id)
+        self.compiled.filters.pop(port_id, None)
+        port = self._ports.get(port_id, {})
+        self.retries.failed(f"port:{port_id}", f"firewall: {why}", fingerprint(port), timed=True)
 
 
 class OvsDriver:
@@ -123,6 +181,9 @@ class OvsDriver:
         self.tunnel_types = tuple(t for t in flows.TUNNEL_TYPES if t in set(tunnel_types))
         self.switch = ovs.OvsInstance(node_ns, run_dir(node_ns))
         self._firewall: OvsFirewall | None = None
+        self._unusable: set[str] = set()  # ports whose values cannot be written (kept dead)
+        self._zones: dict[str, int] = {}  # network -> local VLAN (= its conntrack zone) last pass
+        self._rendered: tuple[object, list[flows.Flow]] | None = None  # (inputs, firewall flows)
         self._ready = False
 
     # ------------------------------------------------------------ the frame's interface
@@ -149,7 +210,7 @@ class OvsDriver:
                 "tunnel_types": list(self.tunnel_types), "tunneling_ip": self.local_ip,
                 "integration_bridge": INTEGRATION, "tunnel_bridge": TUNNEL, "datapath_type": DATAPATH,
                 "ovs_hybrid_plug": False, "l2_population": True, "arp_responder": False,
-                "enable_distributed_routing": False, "firewall_driver": "none (guarded ports closed)"}
+                "enable_distributed_routing": False, "firewall_driver": "openvswitch"}
 
     def realises(self, network: Mapping[str, Any]) -> bool:
         kind = network.get("provider:network_type")
@@ -165,30 +226,60 @@ class OvsDriver:
         return self._firewall
 
     def reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
+        """Ports, tunnels and flows. A guarded port opens (gets its network's tag) only after its
+        filter's flows and its no-flood setting are in place: until then it sits on the dead VLAN."""
         if not self._ready:
             self.start()
         networks: Mapping[str, Mapping[str, Any]] = state["networks"]
         ports = [p for p in state["ports"] if p["network_id"] in networks and self.realises(networks[p["network_id"]])]
         current = {p.name: p for p in self.switch.ports(INTEGRATION)}
-        vlans = flows.assign_local_vlans({str(p["network_id"]) for p in ports}, self._existing_vlans(current, ports))
+        existing = self._existing_vlans(current, ports)
+        vlans = flows.assign_local_vlans({str(p["network_id"]) for p in ports}, existing)
+        for net_id, vlan in vlans.items():
+            if existing.get(net_id) != vlan and self._zones.get(net_id) != vlan:
+                self._flush_zone(vlan)  # a VLAN (= conntrack zone) given to this network now
+        self._zones = dict(vlans)
         present = {link.name for link in linkdump.links(self.node_ns)}
-        closed = self._firewall.closed if self._firewall is not None else {str(p["id"]) for p in ports}
-        specs, wired = [], set()
-        for port in ports:
-            tap, pid = tap_name(str(port["id"])), str(port["id"])
-            if tap not in present:
-                continue  # not plugged yet: its link event wakes the next pass
-            open_ = port["admin_state_up"] and pid not in closed
-            specs.append(_instance_port(tap, port, vlans[str(port["network_id"])] if open_ else flows.DEAD_VLAN))
-            wired.add(pid)
-        actions = int(self.switch.ensure_ports(INTEGRATION, specs))
-        wanted = {s.name for s in specs}
-        stale = [name for name, p in current.items() if p.external_ids.get("iface-id") and name not in wanted]
+        plugged = [p for p in ports if tap_name(str(p["id"])) in present]  # the others: their link event wakes us
+        wired = {str(p["id"]) for p in plugged}
+        filters = self._firewall.compiled.filters if self._firewall is not None else {}
+
+        unusable = self._unusable = {str(p["id"]) for p in plugged if not _usable(p)}
+
+        def tags() -> dict[str, int]:
+            closed = (self._firewall.closed if self._firewall is not None else wired) | unusable
+            return {str(p["id"]): vlans[str(p["network_id"])] if p["admin_state_up"] and str(p["id"]) not in closed
+                    else flows.DEAD_VLAN for p in plugged}
+
+        def spec(port: Mapping[str, Any], tag: int) -> ovs.PortSpec | None:
+            tap = tap_name(str(port["id"]))
+            return _dead_port(tap, port) if str(port["id"]) in unusable else _instance_port(tap, port, tag)
+
+        wanted = tags()
+        first = []  # a guarded port not open yet waits on the dead VLAN for its flows
+        for port in plugged:
+            pid, tap = str(port["id"]), tap_name(str(port["id"]))
+            have = current.get(tap)
+            waits = pid in filters and (have is None or have.tag != wanted[pid])
+            first.append(spec(port, flows.DEAD_VLAN if waits else wanted[pid]))
+        actions = int(self.switch.ensure_ports(INTEGRATION, [s for s in first if s is not None]))
+        names_ = {s.name for s in first if s is not None}
+        stale = [name for name, p in current.items() if p.external_ids.get("iface-id") and name not in names_]
         actions += int(self.switch.delete_ports(INTEGRATION, stale))
-        nets = self._networks(state, ports, vlans, wired)
+        nets = self._networks(state, plugged, vlans, wired)
         actions += self._tunnels(nets)
-        actions += self._flows(nets)
+        actions += self._flows(nets, plugged, vlans)
+        wanted = tags()  # the flows may have closed a port ovs-ofctl refused
+        final = [spec(p, wanted[str(p["id"])]) for p in plugged]
+        actions += int(self.switch.ensure_ports(INTEGRATION, [s for s in final if s is not None]))
         return driver.Wired(actions=actions, ports=wired)
+
+    def _flush_zone(self, zone: int) -> None:
+        """Forget the conntrack entries of a zone that now belongs to another network (or none)."""
+        try:
+            self.switch.appctl("dpctl/flush-conntrack", f"zone={int(zone)}")
+        except KernelError as exc:
+            LOG.warning("ovs on %s: could not flush conntrack zone %d: %s", self.node_ns, zone, exc)
 
     # ------------------------------------------------------------ parts of a pass
 
@@ -213,13 +304,9 @@ class OvsDriver:
             kind = str(net["provider:network_type"])
             segment = flows.Segment(kind, net.get("provider:physical_network") or None,
                                     net.get("provider:segmentation_id"))
-            local = tuple(flows.LocalPort(ofports[tap_name(str(p["id"]))], str(p["mac_address"]),
-                                          port_security=bool(p.get("port_security_enabled", True)),
-                                          allowed_macs=tuple(str(a["mac_address"]) for a in
-                                                             p.get("allowed_address_pairs") or ()
-                                                             if a.get("mac_address")))
-                          for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
-                          and tap_name(str(p["id"])) in ofports)
+            local = tuple(lp for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
+                          and tap_name(str(p["id"])) in ofports
+                          and (lp := _local_port(ofports[tap_name(str(p["id"]))], p)) is not None)
             remote: dict[str, frozenset[str]] = {}
             if kind in flows.TUNNEL_TYPES:  # a 1.0 server sends no MACs: unknown unicast floods
                 macs = state.get("remote_macs", {}).get(net_id, {})
@@ -236,14 +323,33 @@ class OvsDriver:
         changed = self.switch.ensure_ports(TUNNEL, wanted.values())
         return int(changed) + int(self.switch.delete_ports(TUNNEL, [n for n in have if n not in wanted]))
 
-    def _flows(self, nets: list[flows.NetworkState]) -> int:
-        ports = self.switch.ports()
+    def _placement(self, ports: list[Mapping[str, Any]], vlans: Mapping[str, int]
+                   ) -> tuple[dict[str, fw.Placement], list[int]]:
+        """Where each open guarded port's filter goes, and the ofports that must send nothing
+        (ports on the dead VLAN: closed, admin down, or not placed)."""
+        ofports = self.switch.ofports(INTEGRATION)
+        fwall = self._firewall
+        filters = fwall.compiled.filters if fwall is not None else {}
+        closed = (fwall.closed if fwall is not None else {str(p["id"]) for p in ports}) | self._unusable
+        placed, dead = {}, []
+        for port in ports:
+            pid, ofport = str(port["id"]), ofports.get(tap_name(str(port["id"])))
+            if ofport is None:
+                continue
+            if not port["admin_state_up"] or pid in closed:
+                dead.append(ofport)
+            elif pid in filters:
+                placed[pid] = fw.Placement(ofport, vlans[str(port["network_id"])])
+        return placed, dead
+
+    def _flows(self, nets: list[flows.NetworkState], ports: list[Mapping[str, Any]], vlans: Mapping[str, int]) -> int:
+        ports_ = self.switch.ports()
         by_bridge: dict[str, dict[str, int]] = {}
-        for p in ports:
+        for p in ports_:
             if p.ofport is not None:
                 by_bridge.setdefault(p.bridge, {})[p.name] = p.ofport
         tunnels: dict[str, dict[str, int]] = {}
-        for p in ports:
+        for p in ports_:
             if p.bridge == TUNNEL and p.type in flows.TUNNEL_TYPES and p.ofport is not None:
                 tunnels.setdefault(p.type, {})[p.options["remote_ip"]] = p.ofport
         physical = {}
@@ -254,14 +360,62 @@ class OvsDriver:
             if int_of is not None and phys_of is not None:
                 physical[physnet] = flows.PhysicalBridge(names.ovs_physical_bridge(physnet), phys_of, int_of)
         host = flows.HostState(tuple(nets), by_bridge.get(TUNNEL, {}).get(PATCH_INT), tunnels, physical)
-        rendered = flows.render(host)
+        filters = self._firewall.compiled.filters if self._firewall is not None else {}
+        placed, dead = self._placement(ports, vlans)
+        # no-flood first: a restarted ovs-vswitchd forgot it, and flows without it would let
+        # NORMAL flood copies to guarded ports past their ingress tables
+        changed = self._flood(fw.flood_off(filters, placed))
+        rendered = flows.render(host, extra={INTEGRATION: self._firewall_flows(filters, placed, dead)})
         for problem in rendered.problems:
             LOG.warning("ovs on %s: %s", self.node_ns, problem)
-        changed = 0
         for bridge in sorted(rendered.flows):
-            changed += int(self.switch.replace_flows(bridge, rendered.text(bridge),
-                                                     keep_cookies=(flows.LEARNED_COOKIE,)))
+            try:
+                changed += int(self.switch.replace_flows(bridge, rendered.text(bridge),
+                                                         keep_cookies=(flows.LEARNED_COOKIE,)))
+            except KernelError:
+                if bridge != INTEGRATION or not self._isolate(filters, placed):
+                    raise  # br-int keeps its old flows: no port opened by this pass passes anything
+                placed, dead = self._placement(ports, vlans)
+                text = "".join(f"{flow}\n" for flow in flows.render(
+                    host, extra={INTEGRATION: fw.render(filters, placed, dead)}).flows[INTEGRATION])
+                changed += int(self.switch.replace_flows(bridge, text, keep_cookies=(flows.LEARNED_COOKIE,)))
+        if self._firewall is not None:
+            self._firewall.accepted(placed)
         return changed
+
+    def _firewall_flows(self, filters: Mapping[str, fw.PortFilter], placed: Mapping[str, fw.Placement],
+                        dead: list[int]) -> list[flows.Flow]:
+        """fw.render, remembered for the same inputs: a host with a hundred ports in one remote
+        group has some 5 000 firewall flows, and most passes change none of them."""
+        key = (frozenset(filters.items()), frozenset(placed.items()), frozenset(dead))
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, fw.render(filters, placed, dead))
+        return self._rendered[1]
+
+    def _isolate(self, filters: Mapping[str, fw.PortFilter], placed: Mapping[str, fw.Placement]) -> bool:
+        """ovs-ofctl refused br-int's flows: find the ports whose own flows it refuses and close
+        them (the firewall retries them after a back-off). True when any was found."""
+        found = False
+        for pid, where in sorted(placed.items()):
+            text = "".join(f"{flow}\n" for flow in fw.render({pid: filters[pid]}, {pid: where}))
+            try:
+                self.switch.check_flows(text)
+            except KernelError as exc:
+                assert self._firewall is not None
+                self._firewall.refuse(pid, f"ovs-ofctl refused its flows: {exc}")
+                found = True
+        return found
+
+    def _flood(self, off: set[int]) -> int:
+        """NORMAL floods to every br-int port except the guarded ones (their copies of a
+        broadcast go through their ingress tables instead). Read back every pass: a restarted
+        ovs-vswitchd forgets these settings."""
+        have = self.switch.no_flood(INTEGRATION)
+        ofports = set(self.switch.ofports(INTEGRATION).values())
+        changes = [(p, False) for p in sorted(off - have)] + [(p, True) for p in sorted((have - off) & ofports)]
+        for ofport, flood in changes:
+            self.switch.set_flood(INTEGRATION, ofport, flood)
+        return len(changes)
 
     def _underlay(self) -> None:
         """Userspace tunnels need the underlay address on an OVS internal port (``br-phy``)."""

@@ -7,8 +7,10 @@ the differences are touched). The layout is Neutron's openvswitch agent's, so an
 
 br-int (local switching; instance ports carry their network's local VLAN as OVSDB ``tag``)
     0   dead VLAN 4095 dropped; per physnet ``int-br-X``: the segment's VLAN (or untagged for
-        flat) becomes the local VLAN, anything else from it is dropped; ports with port
-        security go through 25 (MAC anti-spoofing); the rest to 60
+        flat) becomes the local VLAN, anything else from it is dropped; a local port's frames
+        get its local VLAN in reg6 and go through 25 (MAC anti-spoofing) with port security,
+        to 60 without (a port the firewall guards goes to its tables instead, 71..82: see
+        ``ovs_firewall``)
     23  canary: empty means ovs-vswitchd restarted and lost its flows
     25  a port's frames pass only with its own MAC as source
     60  NORMAL (MAC learning within each local VLAN)
@@ -56,6 +58,7 @@ LOCAL_SWITCHING = 0
 CANARY_TABLE = 23
 MAC_SPOOF_TABLE = 25
 TRANSIENT_TABLE = 60
+REG_NET = "reg6"  # the local VLAN of a frame that entered from an access port
 # br-tun
 PATCH_LV_TO_TUN = 2
 TUN_TABLE = {"gre": 3, "vxlan": 4, "geneve": 6}
@@ -283,9 +286,13 @@ def render_integration(state: HostState) -> list[Flow]:
             flows.append(Flow(LOCAL_SWITCHING, 3, f"in_port={phys.int_ofport},vlan_tci=0x0000/0x1fff",
                               f"{_push_vlan(net.local_vlan)},goto_table:{TRANSIENT_TABLE}"))
         for port in net.ports:
+            # reg6: the local VLAN a frame from an access port belongs to (the pipeline sees it
+            # untagged); the firewall's table 60 tells the VLANs of its receivers apart by it
+            to = MAC_SPOOF_TABLE if port.port_security else TRANSIENT_TABLE
+            flows.append(Flow(LOCAL_SWITCHING, 9, f"in_port={port.ofport}",
+                              f"set_field:{net.local_vlan}->{REG_NET},goto_table:{to}"))
             if not port.port_security:
                 continue
-            flows.append(Flow(LOCAL_SWITCHING, 9, f"in_port={port.ofport}", f"goto_table:{MAC_SPOOF_TABLE}"))
             for mac in sorted({port.mac, *port.allowed_macs}):
                 flows.append(Flow(MAC_SPOOF_TABLE, 2, f"in_port={port.ofport},dl_src={mac}",
                                   f"goto_table:{TRANSIENT_TABLE}"))
@@ -350,14 +357,18 @@ def render_physical(state: HostState, physnet: str) -> list[Flow]:
     return _ordered(flows)
 
 
-def render(state: HostState) -> Rendered:
+def render(state: HostState, extra: Mapping[str, Iterable[Flow]] | None = None) -> Rendered:
     """The flows of every bridge of the host (br-tun only if it has one), and the problems.
 
     A network that cannot be fully realised (its physnet has no bridge, a tunnel port to a
     host is missing) still gets everything else; the problem is reported, not raised.
+    ``extra`` adds flows another renderer owns (``ovs_firewall``) to a bridge, so that each
+    bridge still changes in one bundle.
     """
     problems: list[str] = []
     flows = {state.integration_bridge: render_integration(state)}
+    for bridge, more in (extra or {}).items():  # e.g. the firewall's br-int tables
+        flows[bridge] = _ordered([*flows.get(bridge, []), *more])
     if state.patch_int_ofport is not None:
         flows[state.tunnel_bridge] = render_tunnel(state, problems)
     for physnet in sorted(state.physical_bridges):
