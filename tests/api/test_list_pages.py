@@ -296,3 +296,13 @@ def test_pages_follow_an_operators_policy(tmp_path: Path) -> None:
             assert seen == allowed
     finally:
         srv.db.dispose()
+
+
+def test_a_limit_beyond_any_sql_integer_lists_everything(api: Api) -> None:
+    """The fuzzer's ``?limit=35665495005020901376``: no database takes it as a LIMIT."""
+    ids = sorted(api.create("network", name=f"n{i}")["id"] for i in range(3))
+    r = api.get("/v2.0/networks", params={"limit": str(10**20), "revision_number": str(-(10**19))})
+    assert r.status_code == 200 and r.json()["networks"] == []
+    r = api.get("/v2.0/networks", params={"limit": str(10**20)})
+    assert r.status_code == 200, r.text
+    assert [n["id"] for n in r.json()["networks"]] == ids

@@ -37,6 +37,7 @@ from neutrino.policy.sql import ABSENT
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
 MAX_BATCH = 1000  # rows per read when earlier rows were dropped in Python
+MAX_LIMIT = 2**31 - 1  # the largest LIMIT every database takes
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -244,7 +245,7 @@ def read(s: Session, src: Source, page: Page, accept: Callable[[list[Item]], lis
     if page.marker:
         after = _marker_values(s, src, base, page.marker, accept)
     out: list[Item] = []
-    batch = page.limit or 0
+    batch = min(page.limit, MAX_LIMIT) if page.limit else 0  # ?limit=10**20: SQL takes no such number
     while True:
         stmt = base.where(_after(parts, after)) if after is not None else base
         if batch:
