@@ -335,7 +335,7 @@ class Process:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             return None
-        return pid if self.marker.encode() in cmdline and _alive(pid) else None
+        return pid if self.marker.encode() in cmdline and running(pid) else None
 
     def start(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -356,9 +356,9 @@ class Process:
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
+            while running(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(pid):
+            if running(pid):
                 os.kill(pid, signal.SIGKILL)
         self.pidfile.unlink(missing_ok=True)
         return pid
@@ -368,7 +368,8 @@ class Process:
         return "\n  ".join(text)
 
 
-def _alive(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has stopped: it only waits for its parent to reap it)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"

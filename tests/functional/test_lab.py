@@ -163,4 +163,5 @@ def test_lab_up_and_down_on_the_command_line_leave_the_machine_as_it_was(tmp_pat
     after_ns, after_links = _machine()
     assert {n for n in after_ns if n.startswith(f"{name}-")} == set()
     assert after_links == before_links, after_links ^ before_links
-    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    # gone, or a zombie that its new parent (the machine's init) has not reaped yet: not running
+    assert wait_for(lambda: not any(labmod.running(pid) for pid in pids), timeout=10), pids

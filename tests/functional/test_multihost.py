@@ -60,7 +60,7 @@ def test_a_port_bound_before_its_hosts_agent_runs_is_bound_and_wired_once_it_rep
     port = user.post("/v2.0/ports", {"port": {"network_id": net["id"], "name": "early"}})["port"]
     failed = c.admin.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "host-b"}})["port"]
     assert failed["binding:vif_type"] == "binding_failed"
-    assert failed["binding:vif_details"]["reason"] == "linuxbridge: host host-b has no live Linux bridge agent"
+    assert "linuxbridge: host host-b has no live Linux bridge agent" in failed["binding:vif_details"]["reason"]
     host_b = c.add_host("host-b", "172.30.0.12")
     bound = c.admin.get(f"/v2.0/ports/{port['id']}")["port"]
     assert bound["binding:host_id"] == "host-b" and bound["binding:vif_type"] == "bridge"
