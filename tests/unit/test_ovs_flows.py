@@ -170,6 +170,8 @@ def test_rendering_is_deterministic_whatever_the_input_order() -> None:
     lambda: NetworkState("n", Segment("vlan", "p", 3), 2, remote={H2: frozenset()}),
     lambda: NetworkState("n", Segment("vxlan", None, 3), 2, remote={"172.30.0.2,output:1": frozenset()}),
     lambda: PhysicalBridge("br-x,in_port=1", 1, 2),
+    lambda: PhysicalBridge("br-x\n", 1, 2),  # a trailing newline would start another flow line
+    lambda: LocalPort(3, "fa:16:3e:00:00:01\n"),
     lambda: HostState((), tunnel_ofports={"stt": {H2: 1}}),
 ])
 def test_values_that_could_make_other_tokens_are_refused(make: object) -> None:

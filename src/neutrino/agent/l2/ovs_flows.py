@@ -40,6 +40,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from neutrino import tokens
+
 COOKIE = int.from_bytes(b"neutrino", "big")
 LEARNED_COOKIE = int.from_bytes(b"neutrinL", "big")
 
@@ -66,7 +68,6 @@ LEARN_FROM_TUN = 10
 UCAST_TO_TUN = 20
 FLOOD_TO_TUN = 22
 
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 UNICAST = "00:00:00:00:00:00/01:00:00:00:00:00"
 MULTICAST = "01:00:00:00:00:00/01:00:00:00:00:00"
@@ -77,8 +78,8 @@ class LocalVlansExhausted(Exception):
 
 
 def _mac(value: str) -> str:
-    mac = value.lower()
-    if not _MAC.match(mac) or int(mac[:2], 16) & 1:
+    mac = tokens.mac(value)  # the whole value, so "…:01\n" never reaches the flow text
+    if mac is None or int(mac[:2], 16) & 1:
         raise ValueError(f"not a unicast MAC address: {value!r}")
     return mac
 
@@ -100,7 +101,7 @@ def _ip(value: str) -> str:
 
 
 def _bridge(value: str) -> str:
-    if not _BRIDGE.match(value):
+    if not _BRIDGE.fullmatch(value):
         raise ValueError(f"not a bridge name: {value!r}")
     return value
 
