@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from neutrino import server
 from neutrino.agent.host import HostAgent
 from neutrino.allinone import ensure_public_network, start_agents
 from neutrino.client import Client
 from neutrino.compute.manager import Compute, Instance
+from neutrino.db.models.network import Port
 from neutrino.kernel import links, netns
 from tests.conftest import LiveServer, free_port, make_config
 
@@ -86,6 +89,15 @@ class Cloud:
         sub = c.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": cidr, "ip_version": 4,
                                                   "name": f"{name}-subnet"}})["subnet"]
         return net, sub
+
+    def set_port_mac(self, port_id: str, mac: str) -> None:
+        """Write a MAC into the database behind the API's back: a value that got past validation
+        (the hostile-value tests check that it hurts only its own port)."""
+        def write(s: Session) -> None:
+            row = s.get(Port, port_id)
+            assert row is not None
+            row.mac_address = mac
+        self.srv.db.transaction(write)
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until the agent has run a pass that started after now (changes are applied)."""

@@ -18,10 +18,8 @@ from typing import Any
 
 import pytest
 from neutron_lib import constants as lib
-from sqlalchemy.orm import Session
 
 from neutrino.agent.l2 import firewall
-from neutrino.db.models.network import Port
 from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import bridge_name, qdhcp_ns
 from neutrino.services.security_groups import new_rule
@@ -237,21 +235,14 @@ def test_an_unknown_tap_and_an_unfilterable_port_pass_nothing(c: Cloud, ns_prefi
     # a port whose filter cannot be written (a MAC that got past the API into the database)
     real_mac = c.admin.get(f"/v2.0/ports/{vm2.port_id}")["port"]["mac_address"]
 
-    def set_mac(mac: str) -> None:
-        def write(s: Session) -> None:
-            row = s.get(Port, vm2.port_id)
-            assert row is not None
-            row.mac_address = mac
-        c.srv.db.transaction(write)
-
-    set_mac("fa:16:3e:00:00:01 accept")
+    c.set_port_mac(vm2.port_id, "fa:16:3e:00:00:01 accept")
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
     assert f"port:{vm2.port_id}" in agent_failures(c, "Linux bridge agent")
     assert not ping(vm2.namespace, dhcp_ip, tries=2), "its filter is not in place: it passes nothing"
     assert not ping(vm1.namespace, ip_of(vm2), tries=1)
     assert ping(vm1.namespace, dhcp_ip), "the other port on the same network is not disturbed"
-    set_mac(real_mac)
+    c.set_port_mac(vm2.port_id, real_mac)
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=10)
     assert wait_for(lambda: ping(vm1.namespace, ip_of(vm2), tries=1), timeout=10)

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
 from neutrino.agent.l2 import ovs_flows
 from neutrino.agent.l2.ovs import OvsDriver
-from neutrino.db.models.network import Port
 from neutrino.kernel import ovs
 from neutrino.services.security_groups import new_rule
 from tests.functional import test_cloud, test_firewall_bypass, test_firewall_revoke, test_firewall_tenants
@@ -98,14 +96,7 @@ def test_a_hostile_value_hurts_only_its_own_port_or_rule(c: Cloud) -> None:
 
     real_mac = c.admin.get(f"/v2.0/ports/{vm2.port_id}")["port"]["mac_address"]
 
-    def set_mac(mac: str) -> None:
-        def write(s: Session) -> None:
-            row = s.get(Port, vm2.port_id)
-            assert row is not None
-            row.mac_address = mac
-        c.srv.db.transaction(write)
-
-    set_mac("fa:16:3e:00:00:01,actions=NORMAL")
+    c.set_port_mac(vm2.port_id, "fa:16:3e:00:00:01,actions=NORMAL")
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
     assert f"port:{vm2.port_id}" in agent_failures(c, "Open vSwitch agent")
@@ -113,7 +104,7 @@ def test_a_hostile_value_hurts_only_its_own_port_or_rule(c: Cloud) -> None:
     assert not ping(vm2.namespace, dhcp_ip, tries=2), "its filter is not in place: it passes nothing"
     assert not ping(vm2.namespace, ip_of(vm1), tries=1)
     assert ping(vm1.namespace, dhcp_ip), "the other port on the same network is not disturbed"
-    set_mac(real_mac)
+    c.set_port_mac(vm2.port_id, real_mac)
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=10)
     assert wait_for(lambda: ping(vm2.namespace, ip_of(vm1), tries=1), timeout=10)
