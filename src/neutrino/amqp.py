@@ -2,8 +2,10 @@
 
 Two things travel, as on Neutron's oslo.messaging bus:
 
-* change events: a fanout exchange ``<prefix>.changes``; each subscriber has its own
-  exclusive queue, so every agent wakes up on every change (events only wake agents up);
+* change events: a topic exchange ``<prefix>.hosts``; each agent has its own exclusive queue,
+  bound with its host's routing key and the broadcast key, so a change reaches only the hosts
+  it concerns (one message each) and a change of unknown reach every host (events only wake
+  agents up and say what to fetch again);
 * agent calls (``AgentRpc``: sync, report_state, update_port_status, metadata_lookup):
   request/reply on the queue ``<prefix>.rpc``, answers to the caller's exclusive reply queue
   matched by correlation id. Any number of API servers may consume the same RPC queue.
@@ -13,6 +15,8 @@ JSON only (no pickle): the messages are the plain dicts the services return.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
@@ -21,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Exchange, Producer, Queue, binding
 from kombu.message import Message
 
 from neutrino import messages
@@ -34,8 +38,30 @@ class RpcError(Exception):
     """The server answered a call with an error, or did not answer in time."""
 
 
-def _exchange(prefix: str) -> Exchange:
-    return Exchange(f"{prefix}.changes", type="fanout", durable=False, auto_delete=False)
+BROADCAST = "all"
+
+
+def changes_exchange(prefix: str) -> Exchange:
+    return Exchange(f"{prefix}.hosts", type="topic", durable=False, auto_delete=False)
+
+
+def host_key(host: str) -> str:
+    """The routing key of one host: a digest, so no host name (dots, ``*``, ``#``, 255 bytes)
+    can bind to another host's events or to all of them."""
+    return "host." + hashlib.sha256(host.encode()).hexdigest()[:32]
+
+
+def _event_body(topic: str, event: Event) -> dict[str, Any]:
+    return {"topic": topic, "resource": event.resource, "id": event.id, "action": event.action,
+            "networks": sorted(event.networks), "routers": sorted(event.routers), "groups": sorted(event.groups)}
+
+
+def parse_event(body: Any) -> Event:
+    def ids(key: str) -> frozenset[str]:
+        found = body.get(key)
+        return frozenset(str(i) for i in found) if isinstance(found, list) else frozenset()
+    return Event(str(body.get("resource", "")), str(body.get("id", "")), str(body.get("action", "")),
+                 networks=ids("networks"), routers=ids("routers"), groups=ids("groups"))
 
 
 def _rpc_queue(name: str) -> Queue:
@@ -72,16 +98,21 @@ class _Loop:
                                         callbacks=[lambda body, msg: self.on_message(conn, body, msg)])
                     with consumer:
                         self._ready.set()
-                        while not self._stop.is_set():
-                            try:
-                                conn.drain_events(timeout=0.5)
-                            except TimeoutError:
-                                continue
+                        drain(conn, self._stop)
             except Exception:
                 if self._stop.is_set():
                     return
                 LOG.warning("AMQP consumer %s: no connection to %s; retrying", self._thread.name, redact(self.url))
                 self._stop.wait(2.0)
+
+
+def drain(conn: Connection, stop: threading.Event) -> None:
+    """Deliver messages to the connection's consumers until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            conn.drain_events(timeout=0.5)
+        except TimeoutError:
+            continue
 
 
 def redact(url: str) -> str:
@@ -91,23 +122,29 @@ def redact(url: str) -> str:
 
 
 class AmqpBus:
-    """Change events over a fanout exchange, sent from a thread of their own.
+    """Change events over a topic exchange, one message per host concerned, sent from a thread
+    of their own.
 
     ``publish`` runs on the API's event loop (after every write), so it only queues: a broker
     that is slow, down or blocking publishers never holds up a request. Events are wake-ups,
     so while the broker is unreachable they are dropped; the agents' periodic resync covers
-    what they missed.
+    what they missed. ``sent_messages``/``sent_bytes`` count what left (benchmarks).
     """
 
     def __init__(self, url: str, prefix: str = "neutrino") -> None:
         self.url = url
-        self.exchange = _exchange(prefix)
-        self._queue: queue.Queue[dict[str, str] | None] = queue.Queue(maxsize=1000)
+        self.exchange = changes_exchange(prefix)
+        self._queue: queue.Queue[tuple[dict[str, Any], list[str]] | None] = queue.Queue(maxsize=1000)
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.sent_messages = 0
+        self.sent_bytes = 0
 
     def publish(self, topic: str, event: Event) -> None:
-        body = {"topic": topic, "resource": event.resource, "id": event.id, "action": event.action}
+        if event.hosts is not None and not event.hosts:
+            return  # it concerns no host
+        keys = [BROADCAST] if event.hosts is None else sorted(host_key(h) for h in event.hosts)
+        body = (_event_body(topic, event), keys)
         with self._lock:
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send_loop, name="bus-publisher", daemon=True)
@@ -123,11 +160,16 @@ class AmqpBus:
             body = self._queue.get()
             if body is None:
                 break
+            event, keys = body
             try:
                 if conn is None:
                     conn = Connection(self.url, connect_timeout=5)
                 producer = Producer(conn.default_channel, exchange=self.exchange, serializer="json")
-                producer.publish(body, declare=[self.exchange])
+                size = len(json.dumps(event))
+                for key in keys:
+                    producer.publish(event, routing_key=key, declare=[self.exchange])
+                    self.sent_messages += 1
+                    self.sent_bytes += size
             except Exception as exc:
                 LOG.warning("cannot publish to %s (%s); agents catch up at their next resync", redact(self.url), exc)
                 if conn is not None:
@@ -151,15 +193,20 @@ class AmqpBus:
             self._queue.put(None)
             self._sender.join(timeout=5)
 
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(self, topic: str, handler: Handler, host: str | None = None) -> Callable[[], None]:
+        """An exclusive queue bound to ``host``'s key and the broadcast key (every key without
+        ``host``); the events it receives are the ones that reach ``host``."""
+        keys = ["#"] if host is None else [host_key(host), BROADCAST]
+
         def queues(conn: Connection) -> list[Queue]:
-            return [Queue(f"{self.exchange.name}.{uuid.uuid4().hex[:12]}", exchange=self.exchange, exclusive=True,
-                          auto_delete=True, durable=False)]
+            name = f"{self.exchange.name}.{uuid.uuid4().hex[:12]}"
+            return [Queue(name, exclusive=True, auto_delete=True, durable=False,
+                          bindings=[binding(self.exchange, routing_key=k) for k in keys])]
 
         def on_message(_conn: Connection, body: Any, msg: Message) -> None:
             msg.ack()
             if isinstance(body, dict) and body.get("topic") == topic:
-                handler(Event(str(body.get("resource", "")), str(body.get("id", "")), str(body.get("action", ""))))
+                handler(parse_event(body))
 
         loop = _Loop(self.url, f"bus-{topic}", queues, on_message)
         loop.start(wait=False)  # an agent started before the broker keeps trying in the background
@@ -210,6 +257,7 @@ class RpcClient:
         self._reply: Queue | None = None
         self._consumer: Consumer | None = None
         self._answers: dict[str, Any] = {}
+        self.received_bytes = 0  # the answers' bodies as they travelled (benchmarks)
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         with self._lock:
@@ -250,6 +298,7 @@ class RpcClient:
 
     def _collect(self, body: Any, msg: Message) -> None:
         msg.ack()
+        self.received_bytes += len(msg.body or b"")
         correlation = msg.properties.get("correlation_id")
         if correlation:
             self._answers[str(correlation)] = body
@@ -268,8 +317,8 @@ class RpcClient:
 
     # the Rpc protocol ----------------------------------------------------------------
 
-    def sync(self, host: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("sync", host=host)
+    def sync(self, host: str, scope: messages.SyncScope | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("sync", host=host, **({"scope": dict(scope)} if scope else {}))
         return result
 
     def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],

@@ -2,8 +2,12 @@
 
 Events only wake agents up; agents then fetch the desired state and reconcile, so an event
 carries no state of its own and losing one is repaired by the next periodic resync
-(DESIGN.md, data flow). ``inproc://`` delivers in this process: subscribers are called on
-the publisher's thread and must only record the event (set a flag, put on a queue).
+(DESIGN.md, data flow). An event names the hosts it concerns and the parts of their state it
+touched (networks, routers, security groups): it reaches only those hosts, and they fetch
+only those parts (``sync(host, scope)``). An event without hosts reaches every host, and one
+without parts makes its hosts fetch everything. ``inproc://`` delivers in this process:
+subscribers are called on the publisher's thread and must only record the event (set a flag,
+put on a queue).
 """
 
 from __future__ import annotations
@@ -21,11 +25,25 @@ CHANGES = "neutrino.changes"
 
 @dataclass(frozen=True)
 class Event:
-    """``{resource, id, action}`` of one committed API write (id is "" for a collection POST)."""
+    """``{resource, id, action}`` of one committed write (id is "" for a collection POST), with
+    the hosts it concerns (None: every host) and the parts of their state it touched."""
 
     resource: str
     id: str
     action: str
+    hosts: frozenset[str] | None = None
+    networks: frozenset[str] = frozenset()
+    routers: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def reaches(self, host: str | None) -> bool:
+        """Whether a subscriber for ``host`` (None: for every host) gets this event."""
+        return host is None or self.hosts is None or host in self.hosts
+
+    @property
+    def partial(self) -> bool:
+        """Whether the parts it names are all that changed (else its hosts fetch everything)."""
+        return bool(self.networks or self.routers or self.groups)
 
 
 Handler = Callable[[Event], None]
@@ -34,8 +52,9 @@ Handler = Callable[[Event], None]
 class Bus(Protocol):
     def publish(self, topic: str, event: Event) -> None: ...
 
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
-        """Start delivering ``topic`` to ``handler``; returns the call that stops it."""
+    def subscribe(self, topic: str, handler: Handler, host: str | None = None) -> Callable[[], None]:
+        """Start delivering ``topic`` to ``handler``, only the events that reach ``host`` when one
+        is given; returns the call that stops it."""
         ...
 
 
@@ -44,25 +63,26 @@ class InprocBus:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[str, list[tuple[Handler, str | None]]] = {}
 
     def publish(self, topic: str, event: Event) -> None:
         with self._lock:
-            handlers = list(self._handlers.get(topic, ()))
+            handlers = [h for h, host in self._handlers.get(topic, ()) if event.reaches(host)]
         for handler in handlers:
             try:
                 handler(event)
             except Exception:  # a broken subscriber must not fail the API request that published
                 LOG.exception("bus subscriber failed on %s", event)
 
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(self, topic: str, handler: Handler, host: str | None = None) -> Callable[[], None]:
+        entry = (handler, host)
         with self._lock:
-            self._handlers.setdefault(topic, []).append(handler)
+            self._handlers.setdefault(topic, []).append(entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                if handler in self._handlers.get(topic, []):
-                    self._handlers[topic].remove(handler)
+                if entry in self._handlers.get(topic, []):
+                    self._handlers[topic].remove(entry)
 
         return unsubscribe
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TypedDict
 
-VERSION = "1.1"  # 1.1: sync gives remote_macs
+VERSION = "1.2"  # 1.1: sync gives remote_macs; 1.2: sync takes a scope
 
 # Agent types as Neutron names them (``openstack network agent list`` shows these).
 LINUXBRIDGE_AGENT = "Linux bridge agent"
@@ -83,12 +83,22 @@ class RouterView(TypedDict):
     floating_ips: list[Dict]
 
 
+class SyncScope(TypedDict, total=False):
+    """What a partial ``sync`` describes: the ids a change event named (``bus.Event``)."""
+
+    networks: list[str]
+    routers: list[str]
+    groups: list[str]
+
+
 class HostState(TypedDict):
     """``sync(host)``: everything one host should realise, as one snapshot.
 
     ``remote_vteps`` maps a network id to the tunnel endpoints of the other hosts with a port
     on it, ``remote_macs`` (1.1) each of those endpoints to the MACs of its ports there;
-    ``members`` maps a security group id to its members' addresses.
+    ``members`` maps a security group id to its members' addresses. A partial answer (``sync``
+    with a scope) has the same shape, holding only the scope's networks (their ports, subnets,
+    DHCP, remote hosts), routers and security groups (with their members).
     """
 
     host: str
@@ -107,7 +117,9 @@ class Rpc(Protocol):
     """The server calls an agent makes (``services.agent_rpc.AgentRpc`` in-process, ``amqp.RpcClient``
     remotely)."""
 
-    def sync(self, host: str) -> Dict: ...
+    def sync(self, host: str, scope: SyncScope | None = None) -> Dict:
+        """The host's desired state; with ``scope``, only those parts (``agent.host_state.merge``)."""
+        ...
 
     def report_state(self, host: str, agent_type: str, configurations: Mapping[str, Any],
                      start_flag: bool = False) -> None: ...

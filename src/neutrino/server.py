@@ -26,6 +26,7 @@ from neutrino.db.engine import Database
 from neutrino.identity import Identity
 from neutrino.services.agent_rpc import AgentRpc
 from neutrino.services.deps import Deps
+from neutrino.services.reach import Notifier
 
 
 @dataclass
@@ -47,8 +48,10 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     deps = Deps(cfg=cfg, db=db)
     bus = bus if bus is not None else make_bus(cfg.DEFAULT.transport_url, cfg.DEFAULT.control_exchange)
 
-    def on_change(resource: str, id: str, action: str) -> None:
-        bus.publish(CHANGES, Event(resource, id, action))
+    def publish(event: Event) -> None:
+        bus.publish(CHANGES, event)
+    rpc = AgentRpc(deps, publish)
+    changes = Notifier(db, rpc.reacher, publish)
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
@@ -61,8 +64,8 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     noauth = cfg.DEFAULT.auth_strategy == "noauth"
     app = api_app.build_app(cfg.public_url, routes, identity.routes(),
                             None if noauth else identity.authenticate, None if noauth else identity.cached,
-                            cfg.DEFAULT.thread_pool_size, on_change=on_change, decide=deps.policy.decide_admin)
-    return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=AgentRpc(deps, on_change),
+                            cfg.DEFAULT.thread_pool_size, changes=changes, decide=deps.policy.decide_admin)
+    return Server(app=app, db=db, identity=identity, deps=deps, bus=bus, rpc=rpc,
                   new_passwords=passwords)
 
 

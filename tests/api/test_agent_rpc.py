@@ -50,7 +50,8 @@ def test_successful_writes_publish_events_failed_ones_do_not(stack: tuple[Api, A
     api.get("/v2.0/networks")
     assert api.post("/v2.0/networks", json={"network": {"mtu": "x"}}).status_code == 400
     assert [e.resource for e in events] == ["networks", "subnets", "routers", "routers"]
-    assert events[-1] == Event("routers", router["id"], "add_router_interface")
+    assert (events[-1].resource, events[-1].id, events[-1].action) == ("routers", router["id"], "add_router_interface")
+    assert events[-1].routers == {router["id"]} and events[-1].networks == {net["id"]}
     assert events[0].action == "create"
 
 
@@ -180,7 +181,8 @@ def test_a_network_that_cannot_be_served_does_not_stop_the_others(
     ok, _ = _net(api)
     state = rpc.sync(HOST)
     assert [d["network"]["id"] for d in state["dhcp"]] == [ok["id"]]
-    assert events[-1] == Event("agents", HOST, "claim")
+    assert (events[-1].resource, events[-1].id, events[-1].action) == ("agents", HOST, "claim")
+    assert events[-1].hosts == {HOST} and events[-1].networks == {ok["id"]}
 
 
 def test_a_port_moved_or_unbound_goes_down_and_stale_reports_are_ignored(

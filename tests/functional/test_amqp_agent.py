@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from neutrino import server
-from neutrino.amqp import RpcClient
+from neutrino.amqp import AmqpBus, RpcClient
+from neutrino.bus import CHANGES, Event
 from neutrino.client import Client
 from neutrino.compute.manager import Compute
 from neutrino.kernel import janitor
@@ -125,3 +126,25 @@ def test_rpc_calls_fail_clearly_without_a_server() -> None:
             client.sync("nobody")
     finally:
         client.close()
+
+
+def test_events_reach_only_their_hosts_over_rabbitmq() -> None:
+    """One message per host concerned, routed by host: a host hears its own events and the
+    broadcasts, never another host's; a host name cannot steer its binding onto others."""
+    bus = AmqpBus(AMQP_URL, prefix=f"neutrino-test-{secrets.token_hex(4)}")
+    heard: dict[str, list[Event]] = {h: [] for h in ("a", "b", "#", "everything")}
+    stops = [bus.subscribe(CHANGES, heard[h].append, host=None if h == "everything" else h) for h in heard]
+    try:
+        time.sleep(1.0)  # the queues are bound
+        bus.publish(CHANGES, Event("ports", "p1", "create", hosts=frozenset({"a"}), networks=frozenset({"n1"})))
+        bus.publish(CHANGES, Event("agents", "x", "update"))  # reach unknown: every host
+        bus.publish(CHANGES, Event("networks", "n2", "create", hosts=frozenset()))  # nobody
+        assert wait_for(lambda: len(heard["everything"]) == 2 and len(heard["b"]) == 1, timeout=10)
+        time.sleep(0.5)
+        assert [(e.id, e.networks) for e in heard["a"]] == [("p1", {"n1"}), ("x", frozenset())]
+        assert [e.id for e in heard["b"]] == [e.id for e in heard["#"]] == ["x"]
+        assert bus.sent_messages == 2
+    finally:
+        for stop in stops:
+            stop()
+        bus.close()

@@ -28,6 +28,7 @@ from typing import Any
 
 from neutrino.agent import node
 from neutrino.agent.dhcp.dnsmasq import DhcpNetwork
+from neutrino.agent.host_state import Pending, merge
 from neutrino.agent.l2.driver import L2Driver, L2Incomplete, Plug
 from neutrino.agent.l2.linuxbridge import LinuxBridgeDriver
 from neutrino.agent.l2.ovs import OvsDriver
@@ -100,6 +101,7 @@ class PassResult:
     firewall_applied: bool = False
     statuses: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    fetched: str = "full"  # what the pass asked the server: full, partial (a change's scope) or none
     failed_parts: list[str] = field(default_factory=list)  # a whole part failed (errors also lists single objects)
     deferred: list[str] = field(default_factory=list)  # failed objects left alone this pass (back-off)
     seconds: float = 0.0
@@ -199,6 +201,8 @@ class HostAgent:
         self._reported_failures: dict[str, str] | None = None
         self._wired: set[str] = set()  # ports the L2 driver wired in its last pass
         self._owned = self._load_owned()
+        self._pending = Pending()  # what change events named since the last fetch
+        self._state: Dict | None = None  # the last desired state fetched (merged with partial fetches)
         self._verify = True
         self._last_pass = 0.0
         self._last_full = 0.0
@@ -225,8 +229,8 @@ class HostAgent:
             self._metadata = MetadataServer(self.metadata_socket, self.rpc.metadata_lookup)
             self._metadata.start()
         if self.bus is not None:
-            self._unsubscribe = self.bus.subscribe(CHANGES, self._on_event)
-        self._monitor = LinkMonitor(self.cfg.node_ns, self.wake)
+            self._unsubscribe = self.bus.subscribe(CHANGES, self._on_event, host=self.cfg.host)
+        self._monitor = LinkMonitor(self.cfg.node_ns, self.relook)
         self._monitor.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name=f"agent-{self.cfg.host}", daemon=True)
@@ -252,10 +256,17 @@ class HostAgent:
             self._metadata.stop()
 
     def wake(self) -> None:
+        """Run a pass soon that fetches everything (the operator, tests, a namespace rebuilt)."""
+        self._pending.everything()
         self._wake.set()
 
-    def _on_event(self, _event: Event) -> None:
-        self.wake()
+    def relook(self) -> None:
+        """Run a pass soon on the state fetched last: a link came or went, the server's view did not change."""
+        self._wake.set()
+
+    def _on_event(self, event: Event) -> None:
+        self._pending.add(event)
+        self._wake.set()
 
     def settle(self, timeout: float = 10.0) -> PassResult | None:
         """Wake the loop and wait for a pass that started after this call (tests, benchmarks)."""
@@ -355,7 +366,7 @@ class HostAgent:
         result = PassResult()
         try:
             started = time.monotonic()
-            state = self.rpc.sync(self.cfg.host)
+            state = self._fetch(full, result)
             result.timings["sync"] = time.monotonic() - started
             # A part this host does not run serves nothing (what it served before its roles changed goes).
             state = {**state, **{key: [] for key, role in (("dhcp", "dhcp"), ("routers", "l3"))
@@ -371,6 +382,7 @@ class HostAgent:
         except Exception as exc:
             result.errors.append(f"sync: {exc}")
             self._full_due = True
+            self._pending.everything()
             raise
         finally:
             if full:  # failures are retried on their own back-off, never by resyncing in a tight loop
@@ -381,6 +393,22 @@ class HostAgent:
                 self.passes += 1
                 self.converged.notify_all()
         return result
+
+    def _fetch(self, full: bool, result: PassResult) -> Dict:
+        """The desired state: everything on a full pass, at start and without a bus (no events
+        to say what changed); otherwise only what the change events since the last fetch named,
+        merged into the last state, or nothing at all when no event came (a link event or a
+        retry reuses the last state)."""
+        scope = self._pending.take()
+        if full or self.bus is None or self._state is None or scope is None:
+            self._state = self.rpc.sync(self.cfg.host)
+            result.fetched = "full"
+        elif scope is not False:
+            self._state = merge(self._state, self.rpc.sync(self.cfg.host, scope), scope)
+            result.fetched = "partial"
+        else:
+            result.fetched = "none"
+        return self._state
 
     def _firewall(self, state: Dict, result: PassResult) -> None:
         result.firewall_applied = self.firewall.apply(state, self._verify)

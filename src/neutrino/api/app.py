@@ -8,10 +8,11 @@ an unexpected exception is logged with its traceback and answered 500 (and is a 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -141,41 +142,74 @@ class AuthMiddleware:
         return ctx if ctx is not None else await run_in_threadpool(self.authenticate, token)
 
 
-OnChange = Callable[[str, str, str], None]  # (resource, id, action) after a successful write
+class Changes(Protocol):
+    """Where committed writes are told (the server's ``services.reach.Notifier``)."""
+
+    def before(self, resource: str, id: str) -> object:
+        """Read, before an update or delete, what it may move (the hosts a port leaves)."""
+        ...
+
+    def after(self, resource: str, id: str, action: str, before: object, created: list[str]) -> None:
+        """Publish the change; ``created`` are the ids a collection POST made."""
+        ...
+
+
 _WRITES = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
+def created_ids(body: bytes) -> list[str]:
+    """The ids in a create's answer: ``{"port": {...}}`` or bulk ``{"ports": [...]}``."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return []
+    found = []
+    for value in doc.values() if isinstance(doc, dict) else ():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                found.append(item["id"])
+    return found
+
+
 class ChangeMiddleware:
-    """After every successful /v2.0 write, tell ``on_change`` (the bus) what changed.
+    """After every successful /v2.0 write, tell ``changes`` (the bus) what changed.
 
     One place for every write, the router interface and extra-route actions included, so no
     service can forget to wake the agents. The resource is the collection of the path and the
-    id the segment after it; the agents only need to know that something of that kind moved.
+    id the segment after it (for a collection POST, the ids in the answer); an update or delete
+    is also shown to ``changes`` before it runs, so the hosts it moves things away from are told.
     """
 
-    def __init__(self, app: ASGIApp, on_change: OnChange | None) -> None:
+    def __init__(self, app: ASGIApp, changes: Changes | None) -> None:
         self.app = app
-        self.on_change = on_change
+        self.changes = changes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")
         path: str = scope.get("path", "")
-        if self.on_change is None or scope["type"] != "http" or method not in _WRITES or not path.startswith("/v2.0/"):
+        changes = self.changes
+        if changes is None or scope["type"] != "http" or method not in _WRITES or not path.startswith("/v2.0/"):
             await self.app(scope, receive, send)
             return
+        parts = [p for p in path.split("/") if p][1:]
+        resource, id = (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
+        action = parts[2].replace("-", "_") if len(parts) > 2 else _WRITES[method]
+        before = await run_in_threadpool(changes.before, resource, id) if id and method != "POST" else None
         status = 0
+        body: list[bytes] = []
 
         async def watching_send(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not id and 200 <= status < 300:
+                body.append(message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, watching_send)
         if 200 <= status < 300:
-            parts = [p for p in path.split("/") if p][1:]
-            action = parts[2].replace("-", "_") if len(parts) > 2 else _WRITES[method]
-            self.on_change(parts[0] if parts else "", parts[1] if len(parts) > 1 else "", action)
+            created = created_ids(b"".join(body)) if body else []
+            await run_in_threadpool(changes.after, resource, id, action, before, created)
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -214,7 +248,7 @@ def build_app(
     authenticate: Authenticate | None,
     cached: Cached | None = None,
     thread_pool_size: int = 4,
-    on_change: OnChange | None = None,
+    changes: Changes | None = None,
     decide: Decide | None = None,
 ) -> Starlette:
     """Assemble the ASGI app; ``routes`` are /v2.0 routes, ``identity_routes`` go under /identity."""
@@ -254,6 +288,6 @@ def build_app(
         lifespan=lifespan,
         middleware=[Middleware(ErrorMiddleware), Middleware(GuardMiddleware),
                     Middleware(AuthMiddleware, authenticate=authenticate, cached=cached, decide=decide),
-                    Middleware(ChangeMiddleware, on_change=on_change)],
+                    Middleware(ChangeMiddleware, changes=changes)],
         exception_handlers={HTTPException: http_error},
     )

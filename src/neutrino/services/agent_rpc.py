@@ -3,12 +3,15 @@
 Agents are reconcilers: ``sync(host)`` gives one host everything it should realise in one
 plain, JSON-able snapshot (the ports bound there, their networks and subnets, the networks
 whose DHCP and the routers this host serves, security groups and their members, and the
-tunnel endpoints of the other hosts). Scheduling is stateless and deterministic: a network's
-DHCP and a router stay with the live agent whose host their ports are bound to; unclaimed
-(or orphaned by a dead agent) they go to the live agent a hash of the id picks, so every host
-computes the same answer and a router is never realised twice. Claiming a
-network or router also binds its ports to the chosen host (creating the DHCP port the first
-time), which is what makes that host's L2 agent wire them.
+tunnel endpoints of the other hosts); ``sync(host, scope)`` gives the same for only the
+networks, routers and security groups a change event named (``services.reach``), which the
+agent merges into its last snapshot. Both read what concerns the host, never the whole cloud.
+
+Scheduling is stateless and deterministic: a network's DHCP and a router stay with the live
+agent whose host their ports are bound to; unclaimed (or orphaned by a dead agent) they go to
+the live agent a hash of the id picks, so every host computes the same answer and a router is
+never realised twice. Claiming a network or router also binds its ports to the chosen host
+(creating the DHCP port the first time), which is what makes that host's L2 agent wire them.
 
 Status reports do not go through the HTTP layer, so they publish no change events: an agent's
 own report never wakes the agents again.
@@ -17,22 +20,23 @@ own report never wakes the agents again.
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from neutrino.bus import Event
 from neutrino.context import Context
 from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
-from neutrino.db.models.network import Network, Port, Subnet
-from neutrino.db.models.security import SecurityGroup
+from neutrino.db.models.network import Network, Port, PortSecurityGroup, Subnet
+from neutrino.db.models.security import SecurityGroup, SecurityGroupRule
 from neutrino.errors import NeutrinoError
 from neutrino.messages import BINARIES, DHCP_AGENT, L2_AGENT_TYPES, L3_AGENT, PORT_STATUSES, TOPICS
 from neutrino.ml2.mech_agent import binding_view
@@ -42,6 +46,7 @@ from neutrino.services.deps import Deps
 from neutrino.services.floatingips import FloatingIPService
 from neutrino.services.networks import NetworkService
 from neutrino.services.ports import PortService
+from neutrino.services.reach import Reach, Reacher, event, live_hosts, pick_host
 from neutrino.services.routers import ROUTER_GW, RouterService
 from neutrino.services.security_groups import SecurityGroupService, _rules_of, default_group_ids
 from neutrino.services.subnets import to_dict as subnet_dict
@@ -54,12 +59,29 @@ DHCP_OWNER = "network:dhcp"
 Dict = dict[str, Any]
 
 
-def pick_host(resource_id: str, hosts: list[str]) -> str | None:
-    """The host that serves ``resource_id``: stable for the same set of live agents."""
-    if not hosts:
-        return None
-    digest = int(hashlib.sha256(resource_id.encode()).hexdigest()[:8], 16)
-    return sorted(hosts)[digest % len(hosts)]
+__all__ = ["AgentRpc", "Scope", "pick_host", "port_addresses"]
+
+
+class Scope:
+    """The parts of a host's state a partial sync describes (``messages.SyncScope`` on the wire)."""
+
+    def __init__(self, networks: Iterable[str] = (), routers: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
+        self.networks = frozenset(networks)
+        self.routers = frozenset(routers)
+        self.groups = frozenset(groups)
+
+    @classmethod
+    def parse(cls, wire: Mapping[str, Any] | None) -> Scope | None:
+        """None (everything) for no scope; ValueError for one that is not lists of ids."""
+        if wire is None:
+            return None
+        parts = {}
+        for key in ("networks", "routers", "groups"):
+            ids = wire.get(key, [])
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError(f"scope.{key} is a list of ids")
+            parts[key] = ids
+        return cls(**parts)
 
 
 def _dhcp_ports(ports: Iterable[Mapping[str, Any]]) -> dict[str, Dict]:
@@ -71,6 +93,10 @@ def _dhcp_ports(ports: Iterable[Mapping[str, Any]]) -> dict[str, Dict]:
     return found
 
 
+def _by_id(items: Iterable[Dict]) -> list[Dict]:
+    return sorted(items, key=lambda item: str(item["id"]))
+
+
 def port_addresses(port: Mapping[str, Any]) -> list[str]:
     """Every address the port may use: fixed IPs and allowed address pairs (for remote groups)."""
     found = [str(f["ip_address"]) for f in port.get("fixed_ips") or ()]
@@ -80,11 +106,12 @@ def port_addresses(port: Mapping[str, Any]) -> list[str]:
 class AgentRpc:
     """The server side of the agents' calls; in-process callers use it directly."""
 
-    def __init__(self, deps: Deps, on_change: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(self, deps: Deps, notify: Callable[[Event], None] | None = None) -> None:
         self.deps = deps
         self.db = deps.db
-        self.on_change = on_change
+        self.notify = notify
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
+        self.reacher = Reacher(self.down_time)
         self.dhcp_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_dhcp_failover", True))
         self.l3_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_l3agent_failover", False))
         self.ports = PortService(deps)
@@ -129,22 +156,24 @@ class AgentRpc:
         changed = self.db.transaction(lambda s: self.ports.rebind_failed(s, host))
         if changed:
             LOG.info("host %s: bound again %d port(s) whose binding had failed", host, len(changed))
-            if self.on_change is not None:
-                self.on_change("agents", host, "rebind")
+            self._tell("rebind", host, self.db.read(lambda s: self.reacher.of(s, "ports", changed)))
+
+    def _tell(self, action: str, host: str, reach: Reach) -> None:
+        """Wake the hosts a change of the agents' own making reaches (and ``host`` itself)."""
+        if self.notify is not None:
+            self.notify(event("agents", host, action, reach | Reach({host})))
 
     def _live_hosts(self, s: Session) -> dict[str, list[str]]:
-        now = utcnow()
-        out: dict[str, list[str]] = defaultdict(list)
-        for agent in s.scalars(select(Agent)):
-            if agent.admin_state_up and agents_svc.is_alive(agent, now, self.down_time):
-                out[agent.agent_type].append(agent.host)
-        return out
+        return live_hosts(s, self.down_time)
 
-    def _tunnel_ips(self, s: Session) -> dict[str, str]:
+    def _tunnel_ips(self, s: Session, hosts: Collection[str]) -> dict[str, str]:
+        """The tunnel endpoints of these hosts' live L2 agents."""
+        if not hosts:
+            return {}
         now = utcnow()
         return {a.host: str(a.configurations["tunneling_ip"]) for a in s.scalars(select(Agent).where(
-            Agent.agent_type.in_(L2_AGENT_TYPES))) if agents_svc.is_alive(a, now, self.down_time)
-            and (a.configurations or {}).get("tunneling_ip")}
+            Agent.agent_type.in_(L2_AGENT_TYPES), Agent.host.in_(sorted(hosts))))
+            if agents_svc.is_alive(a, now, self.down_time) and (a.configurations or {}).get("tunneling_ip")}
 
     # ------------------------------------------------------------ port status
 
@@ -172,16 +201,18 @@ class AgentRpc:
 
     # ------------------------------------------------------------ desired state
 
-    def sync(self, host: str) -> Dict:
-        """Claim what this host serves, then describe everything it should realise.
+    def sync(self, host: str, scope: Mapping[str, Any] | None = None) -> Dict:
+        """Claim what this host serves, then describe everything it should realise (or, with
+        ``scope``, only those networks, routers and groups: see ``agent.host_state.merge``).
 
         One read transaction in the usual case; a write only when something must be claimed
         (a new DHCP port, a router's or DHCP port's binding), then the read again.
         """
-        snapshot = self.db.read(lambda s: self._snapshot(s, host))
+        parts = Scope.parse(scope)
+        snapshot = self.db.read(lambda s: self._snapshot(s, host, scope=parts))
         if snapshot is None:
             self._claim_all(host)
-            snapshot = self.db.read(lambda s: self._snapshot(s, host, claims_done=True))
+            snapshot = self.db.read(lambda s: self._snapshot(s, host, claims_done=True, scope=parts))
         assert snapshot is not None
         return snapshot
 
@@ -193,14 +224,16 @@ class AgentRpc:
             nets, routers = self._served(s, host)
             return [("network", n.id) for n in nets] + [("router", r.id) for r in routers]
 
-        changed = False
+        claimed: dict[str, set[str]] = {"network": set(), "router": set()}
         for kind, item in self.db.read(served_ids):
             try:
-                changed |= self.db.transaction(functools.partial(self._claim, host=host, kind=kind, item=item))
+                if self.db.transaction(functools.partial(self._claim, host=host, kind=kind, item=item)):
+                    claimed[kind].add(item)
             except NeutrinoError as exc:
                 LOG.warning("host %s cannot serve %s %s yet: %s", host, kind, item, exc)
-        if changed and self.on_change is not None:
-            self.on_change("agents", host, "claim")  # other hosts learn the new ports' VTEP now
+        if claimed["network"] or claimed["router"]:  # the other hosts learn the new ports' VTEPs and MACs now
+            self._tell("claim", host, self.db.read(lambda s: self.reacher.networks(s, claimed["network"])
+                                                   | self.reacher.routers(s, claimed["router"], with_networks=True)))
 
     def _served(self, s: Session, host: str) -> tuple[list[Network], list[Router]]:
         """The networks whose DHCP and the routers this host serves.
@@ -211,14 +244,23 @@ class AgentRpc:
         A network or router bound to a host whose agent is dead moves only as the operator
         allows (``allow_automatic_dhcp_failover``, on by default, and
         ``allow_automatic_l3agent_failover``, off by default, as in Neutron).
+
+        Only candidates are read: what is bound to this host already, and (where this host
+        runs the agent) what no live agent holds; never every network and router of the cloud.
         """
         live = self._live_hosts(s)
         dhcp_hosts, l3_hosts = live.get(DHCP_AGENT, []), live.get(L3_AGENT, [])
-        with_dhcp = set(s.scalars(select(Subnet.network_id).where(Subnet.enable_dhcp.is_(True),
-                                                                  Subnet.ip_version == 4)))
+        dhcp_ports = select(Port.network_id).where(Port.device_owner == DHCP_OWNER)
+        candidates: ColumnElement[bool] = Subnet.network_id.in_(dhcp_ports.where(Port.binding_host_id == host))
+        if host in dhcp_hosts:
+            candidates = or_(candidates, Subnet.network_id.not_in(dhcp_ports.where(
+                Port.binding_host_id.in_(dhcp_hosts))))
+        with_dhcp = set(s.scalars(select(Subnet.network_id).distinct().where(
+            Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4, candidates)))
         dhcp_bound: dict[str, str] = {}
         for net_id, bound in s.execute(select(Port.network_id, Port.binding_host_id)
-                                       .where(Port.device_owner == DHCP_OWNER).order_by(Port.created_at, Port.id)):
+                                       .where(Port.device_owner == DHCP_OWNER, Port.network_id.in_(with_dhcp))
+                                       .order_by(Port.created_at, Port.id)):
             dhcp_bound.setdefault(net_id, bound)
         nets = []
         for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)):
@@ -226,12 +268,18 @@ class AgentRpc:
             stays = current in dhcp_hosts or (current and not self.dhcp_failover)
             if (current if stays else pick_host(net.id, dhcp_hosts)) == host:
                 nets.append(net)
+        router_ports = select(RouterPort.router_id).join(Port, RouterPort.port_id == Port.id)
+        mine: ColumnElement[bool] = Router.id.in_(router_ports.where(Port.binding_host_id == host))
+        if host in l3_hosts:
+            mine = or_(mine, Router.id.not_in(router_ports.where(Port.binding_host_id.in_(l3_hosts))))
+        candidates_r = list(s.scalars(select(Router).where(mine).order_by(Router.id)))
         router_bound: dict[str, set[str]] = defaultdict(set)
         for router_id, bound in s.execute(select(RouterPort.router_id, Port.binding_host_id)
-                                          .join(Port, RouterPort.port_id == Port.id)):
+                                          .join(Port, RouterPort.port_id == Port.id)
+                                          .where(RouterPort.router_id.in_([r.id for r in candidates_r]))):
             router_bound[router_id].add(bound)
         routers = []
-        for router in s.scalars(select(Router).order_by(Router.id)):
+        for router in candidates_r:
             holders = sorted(h for h in router_bound[router.id] if h)
             holders_live = [h for h in holders if h in l3_hosts]
             if holders_live:
@@ -294,55 +342,83 @@ class AgentRpc:
         s.flush()
         return changed
 
-    def _snapshot(self, s: Session, host: str, claims_done: bool = False) -> Dict | None:
-        """The host's desired state, or None if it must first claim something (see sync)."""
+    def _snapshot(self, s: Session, host: str, claims_done: bool = False, scope: Scope | None = None) -> Dict | None:
+        """The host's desired state (only the parts ``scope`` names, if given), or None if it
+        must first claim something (see sync). Lists are sorted by id: a partial answer merged
+        into the last full one gives what a full one would (``agent.host_state.merge``)."""
         nets_served, routers_served = self._served(s, host)
-        ports = self.ports.get_all(s, ADMIN, {})
-        if not claims_done and self._claims_needed(s, host, nets_served, routers_served, ports):
+        if not claims_done and self._claims_needed(s, host, nets_served, routers_served):
             return None
-        networks = {n["id"]: n for n in self.networks.get_all(s, ADMIN, {})}
+        mine = Port.binding_host_id == host
+        if scope is None:
+            ports = _by_id(self.ports.views_where(s, mine))
+            all_groups = sorted({g for p in ports for g in p["security_groups"]})
+            group_ids = all_groups
+            router_ports = ports
+        else:  # only the scope's ports, the served routers' ports and the host's group ids are read
+            ports = _by_id(self.ports.views_where(s, mine, Port.network_id.in_(sorted(scope.networks))))
+            nets_served = [n for n in nets_served if n.id in scope.networks]
+            touching = {p["device_id"] for p in ports}
+            routers_served = [r for r in routers_served if r.id in scope.routers or r.id in touching]
+            all_groups = sorted(s.scalars(select(PortSecurityGroup.security_group_id).distinct()
+                                          .join(Port, Port.id == PortSecurityGroup.port_id).where(mine)))
+            scoped_groups = scope.groups | {g for p in ports for g in p["security_groups"]}
+            group_ids = [g for g in all_groups if g in scoped_groups]
+            served_ids = sorted(r.id for r in routers_served)
+            router_ports = _by_id(self.ports.views_where(s, mine, Port.device_id.in_(served_ids))) if served_ids else []
+        wanted_nets = {p["network_id"] for p in ports}
+        router_nets = {p["network_id"] for p in router_ports if p["device_id"] in {r.id for r in routers_served}}
+        fetched = wanted_nets | {n.id for n in nets_served} | router_nets
+        networks = {n["id"]: n for n in self.networks.load(s, sorted(fetched))} if fetched else {}
         subnets: dict[str, list[Dict]] = defaultdict(list)
-        for sub in s.scalars(select(Subnet).order_by(Subnet.created_at, Subnet.id)):
+        for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(sorted(fetched)))
+                             .order_by(Subnet.created_at, Subnet.id)):
             subnets[sub.network_id].append(subnet_dict(sub))
         by_network: dict[str, list[Dict]] = defaultdict(list)
-        for port in ports:
-            by_network[port["network_id"]].append(port)
-        host_ports = [p for p in ports if p["binding:host_id"] == host]
+        listed = wanted_nets | {n.id for n in nets_served}
+        if listed:
+            for port in _by_id(self.ports.views_where(s, Port.network_id.in_(sorted(listed)))):
+                by_network[port["network_id"]].append(port)
         dhcp = [self._dhcp_view(networks[n.id], subnets[n.id], by_network[n.id]) for n in nets_served]
-        routers = [self._router_view(s, r, host_ports, subnets) for r in routers_served]
-        wanted_nets = {p["network_id"] for p in host_ports}
-        groups = self._groups(s, host_ports)
+        routers = [self._router_view(s, r, router_ports, subnets) for r in routers_served]
+        groups = self._groups(s, group_ids)
+        remote = {str(r["remote_group_id"]) for g in groups for r in g["security_group_rules"]
+                  if r.get("remote_group_id")}
+        if scope is not None and scope.groups and all_groups:
+            remote |= set(s.scalars(select(SecurityGroupRule.remote_group_id).distinct().where(
+                SecurityGroupRule.security_group_id.in_(all_groups),
+                SecurityGroupRule.remote_group_id.in_(sorted(scope.groups)))))
         return {
             "host": host,
-            "ports": host_ports,
+            "ports": ports,
             "networks": {nid: networks[nid] for nid in sorted(wanted_nets) if nid in networks},
             "subnets": {nid: subnets[nid] for nid in sorted(wanted_nets)},
             "dhcp": [d for d in dhcp if d["dhcp_port"] is not None],
             "routers": routers,
             "security_groups": groups,
-            "members": self._members(groups, ports),
-            **self._remote_hosts(s, host, wanted_nets, ports),
+            "members": self._members(s, remote),
+            **self._remote_hosts(s, host, wanted_nets, [p for n in sorted(wanted_nets) for p in by_network[n]]),
         }
 
-    def _claims_needed(self, s: Session, host: str, nets: list[Network], routers: list[Router],
-                       ports: list[Dict]) -> bool:
-        by_id = {p["id"]: p for p in ports}
-        dhcp_subnets: dict[str, set[str]] = defaultdict(set)
-        for net_id, sub_id in s.execute(select(Subnet.network_id, Subnet.id).where(
-                Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)):
-            dhcp_subnets[net_id].add(sub_id)
-        dhcp_ports = _dhcp_ports(ports)
-        for net in nets:
-            port = dhcp_ports.get(net.id)
-            if port is None or port["binding:host_id"] != host:
-                return True
-            if dhcp_subnets[net.id] - {f["subnet_id"] for f in port["fixed_ips"]}:
-                return True
-        router_ids = [r.id for r in routers]
-        if not router_ids:
+    def _claims_needed(self, s: Session, host: str, nets: list[Network], routers: list[Router]) -> bool:
+        """Whether a served network's DHCP port or a served router's port is not yet this host's."""
+        if nets:
+            dhcp_subnets: dict[str, set[str]] = defaultdict(set)
+            for net_id, sub_id in s.execute(select(Subnet.network_id, Subnet.id).where(
+                    Subnet.network_id.in_([n.id for n in nets]), Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)):
+                dhcp_subnets[net_id].add(sub_id)
+            dhcp_ports = _dhcp_ports(self.ports.views_where(s, Port.network_id.in_([n.id for n in nets]),
+                                                            Port.device_owner == DHCP_OWNER))
+            for net in nets:
+                port = dhcp_ports.get(net.id)
+                if port is None or port["binding:host_id"] != host:
+                    return True
+                if dhcp_subnets[net.id] - {f["subnet_id"] for f in port["fixed_ips"]}:
+                    return True
+        if not routers:
             return False
-        mine = s.scalars(select(RouterPort.port_id).where(RouterPort.router_id.in_(router_ids)))
-        return any(by_id[pid]["binding:host_id"] != host for pid in mine if pid in by_id)
+        return s.scalar(select(exists().where(RouterPort.router_id.in_([r.id for r in routers]),
+                                              RouterPort.port_id == Port.id, Port.binding_host_id != host))) or False
 
     @staticmethod
     def _dhcp_view(network: Dict, subnets: list[Dict], ports: list[Dict]) -> Dict:
@@ -373,32 +449,30 @@ class AgentRpc:
         return {"router": view, "interfaces": sorted(interfaces, key=lambda p: p["id"]), "gateway_port": gateway,
                 "floating_ips": fips}
 
-    def _groups(self, s: Session, host_ports: list[Dict]) -> list[Dict]:
-        ids = sorted({g for p in host_ports for g in p["security_groups"]})
+    def _groups(self, s: Session, ids: list[str]) -> list[Dict]:
         if not ids:
             return []
-        groups = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(ids))))
+        groups = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(ids)).order_by(SecurityGroup.id)))
         rules = _rules_of(s, ids)
         defaults = default_group_ids(s, ids)
         return [self.groups.to_dict(g, rules[g.id], defaults) for g in groups]
 
-    @staticmethod
-    def _members(groups: list[Dict], ports: list[Dict]) -> dict[str, list[str]]:
+    def _members(self, s: Session, remote: Collection[str]) -> dict[str, list[str]]:
         """Addresses of every port in each group the host's rules name as a remote group."""
-        remote = {str(r["remote_group_id"]) for g in groups for r in g["security_group_rules"]
-                  if r.get("remote_group_id")}
-        members: dict[str, list[str]] = {g: [] for g in sorted(remote)}
-        for port in ports:
-            for group in port["security_groups"]:
-                if group in members:
-                    members[group] += port_addresses(port)
-        return {g: sorted(set(a)) for g, a in members.items()}
+        members: dict[str, set[str]] = {g: set() for g in sorted(remote)}
+        if members:
+            in_groups = select(PortSecurityGroup.port_id).where(PortSecurityGroup.security_group_id.in_(sorted(remote)))
+            for port in self.ports.views_where(s, Port.id.in_(in_groups)):
+                for group in port["security_groups"]:
+                    if group in members:
+                        members[group] |= set(port_addresses(port))
+        return {g: sorted(a) for g, a in members.items()}
 
     def _remote_hosts(self, s: Session, host: str, network_ids: Iterable[str], ports: list[Dict]) -> Dict:
         """The other hosts on this host's networks, as l2population tells agents: ``remote_vteps``
         (network -> their tunnel endpoints, for flooding) and ``remote_macs`` (network -> endpoint
         -> the MACs of the ports bound there, so unicast goes straight to its host)."""
-        tunnel = self._tunnel_ips(s)
+        tunnel = self._tunnel_ips(s, {str(p["binding:host_id"]) for p in ports} - {host, ""})
         wanted = set(network_ids)
         macs: dict[str, dict[str, set[str]]] = {n: {} for n in wanted}
         for port in ports:

@@ -409,6 +409,11 @@ class PortService:
         stmt = common.prefilter(stmt, table, filters)
         return self._views(s, stmt)
 
+    def views_where(self, s: Session, *where: Any) -> list[dict[str, Any]]:
+        """Every port matching SQL conditions, as the API shows them to an admin (the agents'
+        sync: the ports of one host, of some networks)."""
+        return self._views(s, select(Port.__table__).where(*where))
+
     def _views(self, s: Session, stmt: Any) -> list[dict[str, Any]]:
         rows = s.execute(stmt).all()
         ids = select(stmt.subquery().c.id)
