@@ -56,9 +56,9 @@ class LabHandle:
                                                           "name": f"{name}-subnet"}})["subnet"]
         return net, sub
 
-    def instance(self, host: str, network: str, name: str) -> Instance:
+    def instance(self, host: str, network: str, name: str, timeout: float = 30.0) -> Instance:
         """An instance on lab host ``host`` (host-1 ... host-N), with its DHCP lease."""
-        return labcmd.compute(self.lab, host).create(name, network=network)
+        return labcmd.compute(self.lab, host).create(name, network=network, timeout=timeout)
 
     def delete(self, host: str, name: str) -> None:
         labcmd.compute(self.lab, host).delete(name)
@@ -70,7 +70,8 @@ class LabHandle:
 
 @contextmanager
 def built(state: Path, hosts: int = 3, servers: int = 1, **kw: Any) -> Iterator[LabHandle]:
-    """A lab named ``nt-<random>`` in ``state``; skipped when PostgreSQL or RabbitMQ is absent.
+    """A lab named ``nt-<random>`` in ``state``; skipped when PostgreSQL or RabbitMQ is absent
+    (or, with ``own_services=True``, not installed).
 
     ``down`` runs whatever happened, also after a half-made ``up``: the lab's record is written
     before it makes anything.
