@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import queue
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,7 @@ from tests.functional.cloud import ip_of, wait_for
 from tests.functional.lab import LabHandle, built
 
 pytestmark = pytest.mark.lab
+NEUTRINO = str(Path(sys.executable).with_name("neutrino"))
 # The periodic resync is far away: only change events, the agents' retries and what they do
 # when the server answers again can apply a change within these tests.
 SETTINGS = {"agent": {"report_interval": 1.0, "resync_interval": 600.0}}
@@ -122,8 +126,10 @@ def test_the_api_says_503_while_the_database_is_down_and_the_dataplane_stays(lab
     assert lab.ping(vm1, ip_of(vm2))
     lab.demo.put(f"/v2.0/networks/{net['id']}", {"network": {"description": "written just before"}})
 
-    lab_services.stop(lab.lab, "database")
+    _cli(lab, "service", "stop", "database")
     try:
+        status = _cli(lab, "status", check=False)
+        assert status.returncode == 1 and "NOT RUNNING (the lab's own)" in status.stdout, status.stdout
         quick = Client(lab.lab.server_url(0), lab.demo.headers, timeout=15, project_id=lab.demo.project_id)
         for call in (lambda: quick.get("/v2.0/networks"),
                      lambda: quick.post("/v2.0/networks", {"network": {"name": "during"}}),
@@ -133,7 +139,7 @@ def test_the_api_says_503_while_the_database_is_down_and_the_dataplane_stays(lab
             assert unavailable.value.status == 503, unavailable.value  # "try again later", not a 500 or a hang
         assert lab.ping(vm1, ip_of(vm2)) and lab.ping(vm2, ip_of(vm1))
     finally:
-        lab_services.start(lab.lab, "database")
+        _cli(lab, "service", "start", "database")
 
     assert wait_for(lambda: _answers(lab), timeout=15)
     assert lab.demo.get(f"/v2.0/networks/{net['id']}")["network"]["description"] == "written just before"
@@ -151,3 +157,11 @@ def _answers(lab: LabHandle) -> bool:
         return False
     return True
 
+
+def _cli(lab: LabHandle, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``neutrino lab ...`` on this lab, as an operator types it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUTRINO_")}
+    done = subprocess.run([NEUTRINO, "lab", *argv, "--name", lab.lab.name, "--state-dir", str(lab.lab.state_dir)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert not check or done.returncode == 0, done.stdout + done.stderr
+    return done

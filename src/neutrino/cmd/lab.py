@@ -268,9 +268,8 @@ def _up(args: argparse.Namespace) -> int:
                      "--driver": (args.driver, lab.driver)}
             differ = [f"{flag} {want} (it has {have})" for flag, (want, have) in asked.items()
                       if want is not None and want != have]
-            if args.own_services != (lab.own is not None):
-                differ.append(f"{'with' if args.own_services else 'without'} --own-services (it was built "
-                              f"{'with' if lab.own else 'without'})")
+            if args.own_services and lab.own is None:  # `up` again without the flag repairs either kind
+                differ.append("--own-services (it uses the machine's RabbitMQ and database)")
             if differ or args.roles or args.db or args.db_server or args.transport_url:
                 raise LabError(f"neutrino lab up: lab {lab.name} exists ({state}); `neutrino lab down` first to "
                                f"build it differently{': ' + ', '.join(differ) if differ else ''}")
