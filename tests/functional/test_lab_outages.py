@@ -4,8 +4,9 @@ made during the outage is applied after it (issue 8 §3.4).
 The lab runs a RabbitMQ node and a PostgreSQL cluster of its own (``own_services``), so that
 stopping them never touches the machine's, which other users rely on. Two hosts: host-1 the
 controller and network node (DHCP), host-2 a compute node; instances on both meet over VXLAN.
-Short report and resync intervals keep the outages short. Marked ``lab``; skipped with the
-reason when RabbitMQ or PostgreSQL is not installed or this is not root.
+Heartbeats come every second and the periodic resync is ten minutes away, so what applies a
+change here is an event, a retry or an agent's resync once it can report again. Marked
+``lab``; skipped with the reason when RabbitMQ or PostgreSQL is not installed or this is not root.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from tests.functional.lab import LabHandle, built
 
 pytestmark = pytest.mark.lab
 NEUTRINO = str(Path(sys.executable).with_name("neutrino"))
-# The periodic resync is far away: only change events, the agents' retries and what they do
-# when the server answers again can apply a change within these tests.
 SETTINGS = {"agent": {"report_interval": 1.0, "resync_interval": 600.0}}
 
 
