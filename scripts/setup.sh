@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # openvswitch-switch: only its binaries and schema are used; every simulated host runs its own
 # ovsdb-server/ovs-vswitchd (neutrino.kernel.ovs). A system-wide OVS the package may start
 # (where systemd or init scripts run) is left alone and never used.
-APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack openvswitch-switch)
+APT_PACKAGES=(python3 python3-venv python3-dev gcc iproute2 iputils-ping dnsmasq-base nftables busybox ethtool haproxy dnsmasq-utils conntrack openvswitch-switch
+              rabbitmq-server postgresql)  # the lab's own services (neutrino lab up --own-services)
 
 missing=()
 installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)"

@@ -162,23 +162,41 @@ class AmqpBus:
                 break
             event, keys = body
             try:
-                if conn is None:
-                    conn = Connection(self.url, connect_timeout=5)
-                producer = Producer(conn.default_channel, exchange=self.exchange, serializer="json")
-                size = len(json.dumps(event))
-                for key in keys:
-                    producer.publish(event, routing_key=key, declare=[self.exchange])
-                    self.sent_messages += 1
-                    self.sent_bytes += size
+                conn = self._publish(conn, event, keys)
             except Exception as exc:
                 LOG.warning("cannot publish to %s (%s); agents catch up at their next resync", redact(self.url), exc)
-                if conn is not None:
-                    conn.release()
-                    conn = None
+                conn = None
                 self._drain()
                 time.sleep(1.0)
         if conn is not None:
             conn.release()
+
+    def _publish(self, conn: Connection | None, body: dict[str, Any], keys: list[str]) -> Connection:
+        """Publish ``body`` to each routing key, each confirmed; returns the connection to keep.
+
+        A broker that restarted since the last event left ``conn`` closed without a word, and a
+        message written to it is lost silently (the write itself succeeds): only the confirm
+        that never comes tells. So every event is confirmed, and one whose old connection
+        failed gets one more try on a fresh connection before it is given up (a host may then
+        hear it twice: events are wake-ups).
+        """
+        size = len(json.dumps(body))
+        while True:
+            fresh = conn is None
+            if conn is None:
+                conn = Connection(self.url, connect_timeout=5, transport_options={"confirm_publish": True})
+            try:
+                producer = Producer(conn.default_channel, exchange=self.exchange, serializer="json")
+                for key in keys:
+                    producer.publish(body, routing_key=key, declare=[self.exchange], confirm_timeout=5)
+                    self.sent_messages += 1
+                    self.sent_bytes += size
+                return conn
+            except Exception:
+                conn.release()
+                conn = None
+                if fresh:
+                    raise
 
     def _drain(self) -> None:
         """Drop what queued during an outage: the agents resync anyway."""

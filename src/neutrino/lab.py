@@ -23,6 +23,11 @@ route or a forwarding rule towards the lab; the lab never changes the machine's 
 routes or firewall. The dataplane is where it would be on separate machines all the same:
 tunnels leave from each host's underlay address inside its namespace and cross the fabric.
 
+With ``own`` services (``neutrino lab up --own-services``, see ``neutrino.lab_services``) the
+lab runs a RabbitMQ node and a PostgreSQL cluster of its own on free loopback ports instead of
+the machine's, so that they can be stopped and started (broker and database outages) without
+touching what other users of the machine rely on.
+
 Nothing in the machine's own namespace is touched: its ``ip netns`` gains only the lab's
 namespaces, its ``ip link`` nothing. Everything the lab made is in its record (``lab.json`` in
 its state directory), so ``down`` removes exactly that, by PID and by name.
@@ -41,6 +46,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from neutrino.files import write_atomic
@@ -78,6 +84,20 @@ class Host:
 
 
 @dataclass
+class OwnServices:
+    """Where the lab's own RabbitMQ node and PostgreSQL cluster listen and keep their data.
+
+    The ports are chosen once, at plan time, so a service that is stopped and started again
+    comes back where every server and agent expects it.
+    """
+
+    rabbitmq_port: int
+    rabbitmq_dist_port: int  # Erlang distribution (rabbitmqctl); its default (port + 20000) may not exist
+    postgresql_port: int
+    postgresql_dir: str = ""  # made at `up` (see lab_services.postgresql_dir), removed at `down`
+
+
+@dataclass
 class Lab:
     """The record of one lab: what it made and runs, written before it makes anything."""
 
@@ -91,6 +111,8 @@ class Lab:
     transport_url: str
     control_exchange: str
     passwords: dict[str, str] = field(default_factory=dict)
+    own: OwnServices | None = None  # the lab's own RabbitMQ and PostgreSQL, else the machine's
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # [section] option = value, for every process
 
     @property
     def fabric_ns(self) -> str:
@@ -133,6 +155,8 @@ class Lab:
             return None
         data["hosts"] = [Host(**h) for h in data["hosts"]]
         data["state_dir"] = Path(data["state_dir"])
+        if data.get("own"):
+            data["own"] = OwnServices(**data["own"])
         return cls(**data)
 
 
@@ -142,8 +166,14 @@ def default_state_dir(name: str) -> Path:
 
 def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | None = None,
          driver: str = "linuxbridge", servers: int = 1, db: str = "", db_server: str = DEFAULT_DB_SERVER,
-         transport_url: str = DEFAULT_TRANSPORT) -> Lab:
-    """A new lab's record: host-1 the controller, the others compute nodes unless ``roles`` says."""
+         transport_url: str = DEFAULT_TRANSPORT, own_services: bool = False,
+         settings: dict[str, dict[str, Any]] | None = None) -> Lab:
+    """A new lab's record: host-1 the controller, the others compute nodes unless ``roles`` says.
+
+    ``own_services`` gives the lab its own RabbitMQ and PostgreSQL on free ports (then ``db``,
+    ``db_server`` and ``transport_url`` cannot be given); ``settings`` are extra options written
+    into the configuration every server and agent of the lab reads (short intervals in tests).
+    """
     if not NAME.match(name) or "-host-" in name:
         raise LabError(f"lab name {name!r}: lowercase letters, digits and '-', starting with {NODE_PREFIX!r} "
                        f"(or {TEST_NAMESPACE_PREFIX!r} for tests) so that its namespaces are known as neutrino's, "
@@ -154,6 +184,15 @@ def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | N
         Host(f"host-{i}", i, f"{name}-host-{i}", f"{UNDERLAY_NET}.{UNDERLAY_BASE + i}",
              list((roles or {}).get(f"host-{i}") or ROLES["controller" if i == 1 else "compute"]))
         for i in range(1, hosts + 1)]
+    own = None
+    if own_services:
+        if db or db_server != DEFAULT_DB_SERVER or transport_url != DEFAULT_TRANSPORT:
+            raise LabError("a lab with its own services makes its own database and broker: "
+                           "give --own-services or --db/--db-server/--transport-url, not both")
+        rabbit, dist, pg = free_ports(3)
+        own = OwnServices(rabbit, dist, pg)
+        db_server = f"postgresql+psycopg://postgres@127.0.0.1:{own.postgresql_port}/postgres"
+        transport_url = f"amqp://guest:guest@127.0.0.1:{own.rabbitmq_port}//"
     if db:
         db_server = ""
     else:
@@ -162,7 +201,8 @@ def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | N
     return Lab(name=name, state_dir=state_dir.resolve(), hosts=members, driver=driver,
                server_ports=[free_port() for _ in range(servers)], db_url=db, db_server=db_server,
                transport_url=transport_url, control_exchange=f"{name}-{secrets.token_hex(3)}",
-               passwords={"admin": secrets.token_urlsafe(12), "demo": secrets.token_urlsafe(12)})
+               passwords={"admin": secrets.token_urlsafe(12), "demo": secrets.token_urlsafe(12)},
+               own=own, settings=dict(settings or {}))
 
 
 def parse_roles(items: list[str]) -> dict[str, list[str]]:
@@ -177,9 +217,19 @@ def parse_roles(items: list[str]) -> dict[str, list[str]]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held together while chosen, so never the same twice)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 # ---------------------------------------------------------------- services
@@ -196,6 +246,13 @@ def _answers(url: str, default_port: int) -> tuple[bool, str]:
 
 def check_services(lab: Lab) -> None:
     """Fail at once, saying which service is missing and how to start it."""
+    if lab.own is not None:
+        from neutrino import lab_services
+
+        reason = lab_services.why_not()
+        if reason:
+            raise LabError(f"neutrino lab: {reason}")
+        return
     db = lab.db_server or lab.db_url
     kind = "MariaDB" if db.startswith("mysql") else "PostgreSQL"
     hint = "start it with `sudo scripts/services.sh` (it starts PostgreSQL, MariaDB and RabbitMQ where installed)"
@@ -250,19 +307,21 @@ def write_config(lab: Lab) -> Path:
     environment here (``host_env``), from each machine's own file there.
     """
     mechanisms = ["openvswitch", "linuxbridge"] if lab.driver == "openvswitch" else ["linuxbridge"]
-    text = "\n".join([
-        "# written by `neutrino lab up`: the settings every server and agent of this lab shares",
-        "[DEFAULT]", f"transport_url = {json.dumps(lab.transport_url)}",
-        f"control_exchange = {json.dumps(lab.control_exchange)}",
-        "[database]", f"connection = {json.dumps(lab.db_url)}",
-        "[identity]", f"admin_password = {json.dumps(lab.passwords['admin'])}",
-        f"demo_password = {json.dumps(lab.passwords['demo'])}",
-        "[ml2]", f"mechanism_drivers = {json.dumps(mechanisms)}",
-        "[agent]", f"l2_driver = {json.dumps(lab.driver)}",
-        "[linux_bridge]", f"physical_interface_mappings = {json.dumps([f'{PHYSNET}:eth1', f'{PUBLIC}:eth2'])}",
-        "[vxlan]", 'underlay_dev = "ul0"',
-        "[public]", f"physical_network = {json.dumps(PUBLIC)}", f"cidr = {json.dumps(OUTSIDE_CIDR)}",
-        f"gateway_ip = {json.dumps(OUTSIDE_IP)}", ""])
+    sections: dict[str, dict[str, Any]] = {
+        "DEFAULT": {"transport_url": lab.transport_url, "control_exchange": lab.control_exchange},
+        "database": {"connection": lab.db_url},
+        "identity": {"admin_password": lab.passwords["admin"], "demo_password": lab.passwords["demo"]},
+        "ml2": {"mechanism_drivers": mechanisms},
+        "agent": {"l2_driver": lab.driver},
+        "linux_bridge": {"physical_interface_mappings": [f"{PHYSNET}:eth1", f"{PUBLIC}:eth2"]},
+        "vxlan": {"underlay_dev": "ul0"},
+        "public": {"physical_network": PUBLIC, "cidr": OUTSIDE_CIDR, "gateway_ip": OUTSIDE_IP}}
+    for section, options in lab.settings.items():
+        sections[section] = {**sections.get(section, {}), **options}
+    lines = ["# written by `neutrino lab up`: the settings every server and agent of this lab shares"]
+    for section, options in sections.items():  # JSON scalars and lists of strings are TOML too
+        lines += [f"[{section}]", *(f"{key} = {json.dumps(value)}" for key, value in options.items())]
+    text = "\n".join([*lines, ""])
     write_atomic(lab.config_file, text, mode=0o600)
     return lab.config_file
 
@@ -324,10 +383,14 @@ class Process:
     env: dict[str, str]
     pidfile: Path
     log: Path
+    mark: str = ""  # what its command line holds that no other process's does (default: its --state-dir)
+    stop_signal: int = signal.SIGTERM  # PostgreSQL's "fast" shutdown is SIGINT (SIGTERM waits for clients)
+    user: str | None = None  # run as this user (PostgreSQL refuses root)
+    cwd: str | None = None
 
     @property
     def marker(self) -> str:
-        return self.argv[self.argv.index("--state-dir") + 1]
+        return self.mark or self.argv[self.argv.index("--state-dir") + 1]
 
     def pid(self) -> int | None:
         try:
@@ -340,9 +403,10 @@ class Process:
     def start(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        as_user: dict[str, Any] = {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd, **as_user)
         write_atomic(self.pidfile, f"{proc.pid}\n")
         # Until the child has exec'd, its command line is ours: wait, so that pid() knows it.
         deadline = time.monotonic() + 10
@@ -351,10 +415,10 @@ class Process:
         return proc
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout``; returns the PID it stopped."""
+        """``stop_signal`` (SIGTERM), then SIGKILL after ``timeout``; returns the PID it stopped."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, self.stop_signal)
             deadline = time.monotonic() + timeout
             while running(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -9,7 +9,7 @@ create`` makes them, and the lab's "outside" namespace to ping floating IPs from
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,21 +56,24 @@ class LabHandle:
                                                           "name": f"{name}-subnet"}})["subnet"]
         return net, sub
 
-    def instance(self, host: str, network: str, name: str) -> Instance:
+    def instance(self, host: str, network: str, name: str, timeout: float = 30.0,
+                 security_groups: Sequence[str] = ()) -> Instance:
         """An instance on lab host ``host`` (host-1 ... host-N), with its DHCP lease."""
-        return labcmd.compute(self.lab, host).create(name, network=network)
+        return labcmd.compute(self.lab, host).create(name, network=network, security_groups=security_groups,
+                                                     timeout=timeout)
 
     def delete(self, host: str, name: str) -> None:
         labcmd.compute(self.lab, host).delete(name)
 
-    def ping(self, inst: Instance | str, dst: str) -> bool:
+    def ping(self, inst: Instance | str, dst: str, tries: int = 3) -> bool:
         """From an instance (or a namespace of the lab, such as ``outside_ns``) to ``dst``."""
-        return ping(inst if isinstance(inst, str) else inst.namespace, dst)
+        return ping(inst if isinstance(inst, str) else inst.namespace, dst, tries=tries)
 
 
 @contextmanager
 def built(state: Path, hosts: int = 3, servers: int = 1, **kw: Any) -> Iterator[LabHandle]:
-    """A lab named ``nt-<random>`` in ``state``; skipped when PostgreSQL or RabbitMQ is absent.
+    """A lab named ``nt-<random>`` in ``state``; skipped when PostgreSQL or RabbitMQ is absent
+    (or, with ``own_services=True``, not installed).
 
     ``down`` runs whatever happened, also after a half-made ``up``: the lab's record is written
     before it makes anything.

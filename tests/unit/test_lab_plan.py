@@ -13,7 +13,7 @@ from neutrino import config
 from neutrino.agent.host import HostAgent
 from neutrino.allinone import host_config
 from neutrino.config import ConfigError
-from neutrino.lab import LabError, check_services, expected_agents, parse_roles, plan
+from neutrino.lab import Lab, LabError, check_services, expected_agents, parse_roles, plan, write_config
 from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
 
 
@@ -87,3 +87,20 @@ def test_a_missing_database_server_or_rabbitmq_is_named_at_once(tmp_path: Path) 
                       transport_url="amqp://guest:guest@127.0.0.1:1//")
         with pytest.raises(LabError, match="RabbitMQ does not answer on 127.0.0.1:1"):
             check_services(no_bus)
+
+
+def test_a_lab_with_its_own_services_points_every_process_at_them(tmp_path: Path) -> None:
+    lab = plan("nt-own", tmp_path, 1, own_services=True, settings={"agent": {"resync_interval": 2.5}})
+    assert lab.own is not None
+    ports = {lab.own.rabbitmq_port, lab.own.rabbitmq_dist_port, lab.own.postgresql_port}
+    assert len(ports) == 3 and 5432 not in ports and 5672 not in ports  # never the machine's
+    assert lab.db_server == f"postgresql+psycopg://postgres@127.0.0.1:{lab.own.postgresql_port}/postgres"
+    assert lab.db_url.startswith(lab.db_server.rsplit("/", 1)[0])
+    assert lab.transport_url == f"amqp://guest:guest@127.0.0.1:{lab.own.rabbitmq_port}//"
+    lab.save()
+    assert Lab.load(lab.state_dir) == lab  # `down` and `service` find the same ports and directories
+    cfg = config.load(write_config(lab), env={})
+    assert cfg.agent.resync_interval == 2.5 and cfg.agent.l2_driver == "linuxbridge"  # merged, not repeated
+    assert cfg.DEFAULT.transport_url == lab.transport_url and cfg.database.connection == lab.db_url
+    with pytest.raises(LabError, match="not both"):
+        plan("nt-own", tmp_path, 1, own_services=True, transport_url="amqp://guest:guest@127.0.0.1:1//")

@@ -308,12 +308,25 @@ class HostAgent:
             self._wake.clear()
 
     def _heartbeat_loop(self) -> None:
-        """Heartbeats from a thread of their own: a long pass never makes the agent look dead."""
+        """Heartbeats from a thread of their own: a long pass never makes the agent look dead.
+
+        While heartbeats fail (the broker or the database away), the change events of that
+        time are lost; so the first heartbeat that gets through again starts a full pass, as
+        Neutron's agents resync when they are revived, instead of waiting for the periodic one.
+        """
+        failing = False
         while not self._stop.wait(self.cfg.report_interval):
             try:
                 self._report()
             except Exception as exc:
                 LOG.warning("agent %s: heartbeat failed (%s); retrying", self.cfg.host, exc)
+                failing = True
+                continue
+            if failing:
+                LOG.warning("agent %s: the server answers again; resyncing what changed meanwhile", self.cfg.host)
+                failing = False
+                self._full_due = True
+                self.wake()
 
     def _safe(self, fn: Callable[[], object]) -> None:
         """Run a pass; when the whole pass fails (the server unreachable), retry it with back-off

@@ -1,10 +1,11 @@
-"""``neutrino lab up|down|status|instance``: several hosts on this machine (see ``neutrino.lab``).
+"""``neutrino lab up|down|status|instance|service``: several hosts on this machine (see ``neutrino.lab``).
 
 ``up`` builds the fabric and host namespaces, the lab's database, K servers and one agent
 process per host, with a progress line per step; run again, it repairs what is missing and
 starts what is not running. ``down`` stops every process the lab started, by PID, removes all
 its namespaces (and what runs in them) and drops its database. ``instance`` makes instances
-exactly as ``neutrino instance`` does, on the lab host ``--host`` names.
+exactly as ``neutrino instance`` does, on the lab host ``--host`` names. ``service`` stops and
+starts a lab's own RabbitMQ or database (``up --own-services``), for outages during operation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neutrino import lab as labmod
+from neutrino import lab_services
 from neutrino.cmd import instance
 from neutrino.cmd.cloud import _done, _step  # the progress lines of `neutrino up`
 from neutrino.lab import Lab, LabError, Process
@@ -90,10 +92,17 @@ def up(lab: Lab) -> Lab:
     from neutrino.allinone import ensure_public_network
 
     total = 7
-    t = _step(1, total, "checking the database server and RabbitMQ")
-    labmod.check_services(lab)
-    _done(t)
-    lab.save()  # before anything is made: `down` finds all of it even after a crash
+    if lab.own is None:
+        t = _step(1, total, "checking the database server and RabbitMQ")
+        labmod.check_services(lab)
+        lab.save()  # before anything is made: `down` finds all of it even after a crash
+        _done(t)
+    else:
+        t = _step(1, total, f"the lab's own RabbitMQ (127.0.0.1:{lab.own.rabbitmq_port}) and PostgreSQL "
+                            f"(127.0.0.1:{lab.own.postgresql_port})")
+        labmod.check_services(lab)
+        lab.save()
+        _done(t, ", ".join(lab_services.up(lab)))
     config_file = labmod.write_config(lab)
     t = _step(2, total, f"fabric {lab.fabric_ns}, {lab.outside_ns} ({labmod.OUTSIDE_IP}) and "
                         f"{len(lab.hosts)} host namespaces on underlay {labmod.UNDERLAY_NET}.0/24")
@@ -143,11 +152,15 @@ def down(lab: Lab) -> None:
     t = _step(2, 4, "removing the namespaces (and what runs in them)")
     removed = labmod.remove_namespaces(lab)
     _done(t, f"{len(removed)} namespaces")
-    t = _step(3, 4, "dropping the database")
-    if not lab.db_server:
-        _done(t, "kept (it was given with --db)")
+    if lab.own is not None:
+        t = _step(3, 4, "stopping the lab's own RabbitMQ and PostgreSQL, removing their data")
+        _done(t, ", ".join(lab_services.remove(lab)) or "not running")
     else:
-        _done(t, "dropped" if labmod.drop_database(lab) else "was not there")
+        t = _step(3, 4, "dropping the database")
+        if not lab.db_server:
+            _done(t, "kept (it was given with --db)")
+        else:
+            _done(t, "dropped" if labmod.drop_database(lab) else "was not there")
     t = _step(4, 4, f"removing the lab's files (keeping {lab.state_dir / 'logs'})")
     for entry in lab.state_dir.iterdir():
         if entry.name not in KEPT and entry.name != "lab.lock":
@@ -160,6 +173,11 @@ def status(lab: Lab) -> int:
     print(f"lab {lab.name}: {len(lab.hosts)} hosts, driver {lab.driver}, state {lab.state_dir}")
     print(f"  database {lab.db_url.split('@')[-1]}, bus {lab.transport_url.split('@')[-1]} "
           f"(exchange {lab.control_exchange})")
+    if lab.own is not None:
+        for service, port in (("rabbitmq", lab.own.rabbitmq_port), ("database", lab.own.postgresql_port)):
+            pid = lab_services.process(lab, service).pid()
+            healthy &= pid is not None
+            print(f"  {service:<10} 127.0.0.1:{port:<6} {'pid ' + str(pid) if pid else 'NOT RUNNING'} (the lab's own)")
     for proc, port in zip(labmod.servers(lab), lab.server_ports, strict=True):
         pid = proc.pid()
         healthy &= pid is not None
@@ -244,12 +262,14 @@ def _up(args: argparse.Namespace) -> int:
             lab = labmod.plan(args.lab_name, state, args.hosts or 3, labmod.parse_roles(args.roles or []),
                               args.driver or "linuxbridge", args.servers or 1, args.db or "",
                               args.db_server or labmod.DEFAULT_DB_SERVER,
-                              args.transport_url or labmod.DEFAULT_TRANSPORT)
+                              args.transport_url or labmod.DEFAULT_TRANSPORT, own_services=args.own_services)
         else:
             asked = {"--hosts": (args.hosts, len(lab.hosts)), "--servers": (args.servers, len(lab.server_ports)),
                      "--driver": (args.driver, lab.driver)}
             differ = [f"{flag} {want} (it has {have})" for flag, (want, have) in asked.items()
                       if want is not None and want != have]
+            if args.own_services and lab.own is None:  # `up` again without the flag repairs either kind
+                differ.append("--own-services (it uses the machine's RabbitMQ and database)")
             if differ or args.roles or args.db or args.db_server or args.transport_url:
                 raise LabError(f"neutrino lab up: lab {lab.name} exists ({state}); `neutrino lab down` first to "
                                f"build it differently{': ' + ', '.join(differ) if differ else ''}")
@@ -264,6 +284,16 @@ API {', '.join(lab.server_url(k) for k in range(len(lab.server_ports)))}
   ip netns exec {lab.outside_ns} ping <a floating IP>      # the lab's internet
   neutrino lab status
   neutrino lab down""")
+    return 0
+
+
+def _service(lab: Lab, args: argparse.Namespace) -> int:
+    """``neutrino lab service stop|start|restart rabbitmq|database``: an outage of the lab's own service."""
+    if args.action in ("stop", "restart"):
+        pid = lab_services.stop(lab, args.service)
+        print(f"{args.service}: {'stopped pid ' + str(pid) if pid else 'was not running'}")
+    if args.action in ("start", "restart"):
+        print(f"{args.service}: {lab_services.start(lab, args.service)}, serving")
     return 0
 
 
@@ -289,6 +319,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     lab = _existing(args, args.lab_command)
     if args.lab_command == "status":
         return status(lab)
+    if args.lab_command == "service":
+        return _service(lab, args)
     return _instance(lab, args)
 
 
@@ -301,7 +333,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "down": lsub.add_parser("down", help="stop its processes, remove its namespaces, drop its database"),
         "status": lsub.add_parser("status", help="hosts, roles, processes and agents"),
         "instance": instance.add_parser(lsub, cmd_lab, lab=True),
+        "service": lsub.add_parser("service", help="stop, start or restart the lab's own RabbitMQ or database "
+                                                   "(a lab made with --own-services)"),
     }
+    verbs["service"].add_argument("action", choices=("stop", "start", "restart"))
+    verbs["service"].add_argument("service", choices=lab_services.SERVICES)
     for verb in verbs.values():
         verb.add_argument("--name", dest="lab_name", default=DEFAULT_NAME,
                           help=f"the lab (default {DEFAULT_NAME}); its namespaces are NAME-fabric, NAME-outside, "
@@ -320,4 +356,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     up.add_argument("--db-server", help=f"make the lab's database here (default {labmod.DEFAULT_DB_SERVER}; "
                                         "mysql+pymysql://root@127.0.0.1:3306/mysql for MariaDB)")
     up.add_argument("--transport-url", help=f"RabbitMQ (default {labmod.DEFAULT_TRANSPORT})")
+    up.add_argument("--own-services", action="store_true",
+                    help="run the lab's own RabbitMQ node and PostgreSQL cluster on free loopback ports instead of "
+                         "the machine's, so that `neutrino lab service` can stop and start them")
 
