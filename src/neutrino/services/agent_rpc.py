@@ -260,10 +260,11 @@ class AgentRpc:
         dhcp_bound: dict[str, str] = {}
         for net_id, bound in s.execute(select(Port.network_id, Port.binding_host_id)
                                        .where(Port.device_owner == DHCP_OWNER, Port.network_id.in_(with_dhcp))
-                                       .order_by(Port.created_at, Port.id)):
+                                       .order_by(Port.created_at, Port.id)) if with_dhcp else ():
             dhcp_bound.setdefault(net_id, bound)
         nets = []
-        for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)):
+        for net in s.scalars(select(Network).where(Network.id.in_(with_dhcp)).order_by(Network.id)) \
+                if with_dhcp else ():
             current = dhcp_bound.get(net.id) or ""
             stays = current in dhcp_hosts or (current and not self.dhcp_failover)
             if (current if stays else pick_host(net.id, dhcp_hosts)) == host:
