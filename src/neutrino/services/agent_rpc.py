@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
@@ -112,6 +113,8 @@ class AgentRpc:
         self.notify = notify
         self.down_time = int(getattr(deps.cfg.DEFAULT, "agent_down_time", agents_svc.AGENT_DOWN_TIME))
         self.reacher = Reacher(self.down_time)
+        self._deaths_checked = 0.0
+        self._dead: set[tuple[str, str]] = set()  # (type, host) of the DHCP and L3 agents dead at the last look
         self.dhcp_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_dhcp_failover", True))
         self.l3_failover = bool(getattr(deps.cfg.DEFAULT, "allow_automatic_l3agent_failover", False))
         self.ports = PortService(deps)
@@ -150,6 +153,34 @@ class AgentRpc:
             return news and bool(agent.admin_state_up)
         if self.db.transaction(write) and agent_type in L2_AGENT_TYPES:
             self._rebind_failed(host)
+        self._watch_deaths()
+
+    def _watch_deaths(self) -> None:
+        """Tell the live DHCP and L3 hosts when such an agent dies, so what it served moves
+        now (as the operator's failover options allow), not at their next periodic resync.
+
+        Neutron's server runs a periodic task for this; here the heartbeats drive it (every
+        live agent reports each ``report_interval``), at most once a second per server
+        process. Several servers may each tell: a second wake-up costs one fetch.
+        """
+        now = time.monotonic()
+        if now - self._deaths_checked < 1.0:
+            return
+        self._deaths_checked = now
+
+        def read(s: Session) -> tuple[set[tuple[str, str]], set[str]]:
+            stamp = utcnow()
+            agents = list(s.scalars(select(Agent).where(Agent.agent_type.in_([DHCP_AGENT, L3_AGENT]))))
+            alive = {(a.agent_type, a.host) for a in agents
+                     if a.admin_state_up and agents_svc.is_alive(a, stamp, self.down_time)}
+            return {(a.agent_type, a.host) for a in agents} - alive, {host for _, host in alive}
+        dead, alive = self.db.read(read)
+        newly = dead - self._dead
+        self._dead = dead
+        if newly and alive and self.notify is not None:
+            hosts = sorted({host for _, host in newly})
+            LOG.info("agents on %s are dead: telling %s to take over what they served", hosts, sorted(alive))
+            self.notify(Event("agents", ",".join(hosts), "dead", hosts=frozenset(alive)))
 
     def _rebind_failed(self, host: str) -> None:
         """Retry the host's failed bindings; wake the agents when any port got bound."""
