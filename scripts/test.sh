@@ -8,4 +8,4 @@ echo "test: ruff (lint), mypy (types) and import-linter (layers)"
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy src
 .venv/bin/lint-imports --no-cache   # the layering contracts in pyproject.toml
-exec .venv/bin/pytest -n 2 -p no:cacheprovider "$@"
+exec .venv/bin/pytest -n 2 --dist loadgroup --durations=25 -p no:cacheprovider "$@"

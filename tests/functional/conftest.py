@@ -32,6 +32,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mine = [item for item in items if str(item.path).startswith(here)]
     if not mine:
         return
+    for item in mine:  # one worker builds a lab module's lab (scripts/test.sh: --dist loadgroup)
+        if item.get_closest_marker("lab") is not None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
     reason = _why_not_runnable()
     if reason:
         for item in mine:
