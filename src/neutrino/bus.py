@@ -74,6 +74,12 @@ class InprocBus:
             except Exception:  # a broken subscriber must not fail the API request that published
                 LOG.exception("bus subscriber failed on %s", event)
 
+    @property
+    def listened(self) -> bool:
+        """Whether anyone subscribed: a server alone need not work out whom a write reaches."""
+        with self._lock:
+            return any(self._handlers.values())
+
     def subscribe(self, topic: str, handler: Handler, host: str | None = None) -> Callable[[], None]:
         entry = (handler, host)
         with self._lock:

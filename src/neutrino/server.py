@@ -51,7 +51,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     def publish(event: Event) -> None:
         bus.publish(CHANGES, event)
     rpc = AgentRpc(deps, publish)
-    changes = Notifier(db, rpc.reacher, publish)
+    changes = Notifier(db, rpc.reacher, publish, listened=lambda: bool(getattr(bus, "listened", True)))
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):

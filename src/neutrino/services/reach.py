@@ -206,10 +206,12 @@ class Notifier:
     the event goes to every host, which fetch everything.
     """
 
-    def __init__(self, db: Database, reacher: Reacher, publish: Callable[[Event], None]) -> None:
+    def __init__(self, db: Database, reacher: Reacher, publish: Callable[[Event], None],
+                 listened: Callable[[], bool] = lambda: True) -> None:
         self.db = db
         self.reacher = reacher
         self.publish = publish
+        self.listened = listened
 
     def reach(self, resource: str, ids: list[str]) -> Reach:
         try:
@@ -220,9 +222,11 @@ class Notifier:
             return Reach.everyone()
 
     def before(self, resource: str, id: str) -> object:
-        return self.reach(resource, [id])
+        return self.reach(resource, [id]) if self.listened() else None
 
     def after(self, resource: str, id: str, action: str, before: object, created: list[str]) -> None:
+        if not self.listened():
+            return
         reach = self.reach(resource, [id] if id else created)
         if isinstance(before, Reach):
             reach |= before
