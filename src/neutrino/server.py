@@ -55,7 +55,7 @@ def build(cfg: Config, bus: Bus | None = None) -> Server:
     controllers: list[Controller] = []
     extra: list[BaseRoute] = build_extra_routes(deps)
     for res, svc, routes in build_resources(deps):
-        controllers.append(Controller(res, svc, db, deps.policy, max_body=cfg.DEFAULT.max_request_body_size,
+        controllers.append(Controller(res, svc, deps.work, deps.policy, max_body=cfg.DEFAULT.max_request_body_size,
                                       max_limit=query.pagination_max_limit(cfg.DEFAULT.pagination_max_limit)))
         extra += routes
     routes = extra + api_app.resource_routes(controllers)

@@ -39,3 +39,11 @@ def test_the_agent_frame_and_its_services_name_no_bridge() -> None:
              *(PACKAGE / "agent" / "metadata").glob("*.py")]
     offenders = [str(p.relative_to(PACKAGE)) for p in frame if re.search(r"\bbridge_name\b|\bbrq", p.read_text())]
     assert offenders == []
+
+
+def test_the_api_reaches_the_database_with_no_exception() -> None:
+    """Every request's transaction is opened by the services (``UnitOfWork``): the API's
+    contract lists no import of ``neutrino.db`` to tolerate, and must not start again."""
+    contract = next(c for name, c in _contracts().items() if name.startswith("The API reaches the database"))
+    assert contract["forbidden_modules"] == ["neutrino.db"]
+    assert not contract.get("ignore_imports")

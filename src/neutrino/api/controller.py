@@ -25,7 +25,6 @@ from starlette.responses import Response
 from neutrino.api import attributes, guard, query
 from neutrino.api.attributes import UNSET, Resource
 from neutrino.context import Context
-from neutrino.db.engine import Database
 from neutrino.errors import (
     BadRequest,
     HTTPBadRequest,
@@ -39,6 +38,7 @@ from neutrino.errors import (
 from neutrino.policy import Policy, targets
 from neutrino.policy import sql as policy_sql
 from neutrino.services import common, listing, security_groups
+from neutrino.services.unit_of_work import UnitOfWork
 
 Item = dict[str, Any]
 Filters = dict[str, list[Any]]
@@ -180,7 +180,7 @@ class Controller:
 
     res: Resource
     svc: Any  # Service
-    db: Database
+    work: UnitOfWork
     policy: Policy
     max_body: int = 1024 * 1024
     max_limit: int = 0
@@ -233,7 +233,7 @@ class Controller:
         q = query.parse(self.res, params, self.max_limit, self._hidden(ctx, {"project_id": ctx.project_id}))
         if (before := getattr(self.svc, "before_list", None)) is not None:
             await run_in_threadpool(before, ctx, q.filters)
-        items = await run_in_threadpool(self.db.read, lambda s: self._list(s, ctx, q))
+        items = await run_in_threadpool(self.work.read, lambda s: self._list(s, ctx, q))
         hidden = self._hidden(ctx, items[0]) if items else set()
         body: dict[str, Any] = {self.res.collection: [self._render(i, hidden, q.fields) for i in items]}
         page_links = query.links(str(request.url.replace(query="")), params, items, q)
@@ -267,7 +267,7 @@ class Controller:
         ctx = self._context(request)
         fields = [f for v in request.query_params.getlist("fields") for f in v.split(",") if f]
         item, _ = await run_in_threadpool(
-            self.db.read, lambda s: self._get_visible(s, ctx, request.path_params["id"]))
+            self.work.read, lambda s: self._get_visible(s, ctx, request.path_params["id"]))
         return json_response({self.res.member: self._render(item, self._hidden(ctx, item), fields)})
 
     async def create(self, request: Request) -> Response:
@@ -284,7 +284,7 @@ class Controller:
                 self.policy.authorize(ctx, action, target, self._explicit(body))
             return [self.svc.create(s, ctx, b) for b in bodies]
 
-        created = await run_in_threadpool(self.db.transaction, run, bodies)
+        created = await run_in_threadpool(self.work.write, run, bodies)
         hidden = self._hidden(ctx, created[0])
         if bulk:
             return json_response({self.res.collection: [self._render(i, hidden, None) for i in created]}, 201)
@@ -303,7 +303,7 @@ class Controller:
             check_if_match(request, self._authorize_change(s, ctx, "update", id, body))
             return self.svc.update(s, ctx, id, body)
 
-        updated = await run_in_threadpool(self.db.transaction, run, body)
+        updated = await run_in_threadpool(self.work.write, run, body)
         return json_response({self.res.member: self._render(updated, self._hidden(ctx, updated), None)})
 
     async def delete(self, request: Request) -> Response:
@@ -314,7 +314,7 @@ class Controller:
             check_if_match(request, self._authorize_change(s, ctx, "delete", id))
             self.svc.delete(s, ctx, id)
 
-        await run_in_threadpool(self.db.transaction, run)
+        await run_in_threadpool(self.work.write, run)
         return Response(status_code=204)
 
     # ------------------------------------------------------------ tags subresource
@@ -333,7 +333,7 @@ class Controller:
             row = self.svc.row(s, ctx, id)
             return common.set_tags(row, op(list(row.tags or [])))
 
-        return await run_in_threadpool(self.db.transaction, run)
+        return await run_in_threadpool(self.work.write, run)
 
     async def _tags(self, request: Request) -> list[str]:
         ctx = self._context(request)
@@ -345,7 +345,7 @@ class Controller:
                 raise _not_found(self.res.member, id)
             return list(item["tags"])
 
-        return await run_in_threadpool(self.db.read, run)
+        return await run_in_threadpool(self.work.read, run)
 
     async def tags_index(self, request: Request) -> Response:
         return json_response({"tags": await self._tags(request)})

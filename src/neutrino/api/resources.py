@@ -38,7 +38,7 @@ def build_resources(deps: Deps) -> list[Entry]:
         (SUBNETS, SubnetService(deps), []),
         (PORTS, PortService(deps), []),
         (ROUTERS, (routers := RouterService(deps)),
-         router_member_routes(routers, deps.db, deps.cfg.DEFAULT.max_request_body_size)),
+         router_member_routes(routers, deps.cfg.DEFAULT.max_request_body_size)),
         (FLOATINGIPS, FloatingIPService(deps), []),
         (SECURITY_GROUPS, SecurityGroupService(deps), []),
         (SECURITY_GROUP_RULES, SecurityGroupRuleService(deps), []),

@@ -9,6 +9,7 @@ from neutrino.db.engine import Database
 from neutrino.ml2.manager import Ml2Manager
 from neutrino.policy import Policy
 from neutrino.services.quota_engine import QuotaEngine
+from neutrino.services.unit_of_work import UnitOfWork
 
 
 @dataclass
@@ -18,8 +19,10 @@ class Deps:
     ml2: Ml2Manager = field(init=False)
     quotas: QuotaEngine = field(init=False)
     policy: Policy = field(init=False)
+    work: UnitOfWork = field(init=False)  # what the API runs its requests in
 
     def __post_init__(self) -> None:
         self.policy = Policy(self.cfg.oslo_policy.policy_file)
         self.ml2 = Ml2Manager(self.cfg)
         self.quotas = QuotaEngine(self.cfg)
+        self.work = UnitOfWork(self.db)

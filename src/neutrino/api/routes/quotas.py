@@ -82,7 +82,7 @@ def _parse_update(data: Any, resources: tuple[str, ...]) -> tuple[dict[str, int]
 
 def quota_routes(deps: Deps) -> list[BaseRoute]:
     svc = QuotaService(deps)
-    db = deps.db
+    work = deps.work
     policy = deps.policy
     max_body = deps.cfg.DEFAULT.max_request_body_size
 
@@ -92,7 +92,7 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
         # member or reader), then lists every project's; here only those ``get_quota`` allows
         # (a project manager: its own), so the list never shows what a show would refuse
         policy.authorize(ctx, "get_quota", {"project_id": ctx.project_id})
-        quotas = await run_in_threadpool(db.read, lambda s: svc.all_projects(s, None))
+        quotas = await run_in_threadpool(work.read, lambda s: svc.all_projects(s, None))
         allowed = policy.allowed(ctx, "get_quota", [{"project_id": q["project_id"]} for q in quotas])
         return json_response({"quotas": [q for q, ok in zip(quotas, allowed, strict=True) if ok]})
 
@@ -114,7 +114,7 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
     async def show(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
         _may_read(policy, ctx, pid)
-        return json_response({"quota": await run_in_threadpool(db.read, lambda s: svc.limits(s, pid))})
+        return json_response({"quota": await run_in_threadpool(work.read, lambda s: svc.limits(s, pid))})
 
     async def default(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
@@ -124,7 +124,7 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
     async def details(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
         _may_read(policy, ctx, pid)
-        return json_response({"quota": await run_in_threadpool(db.read, lambda s: svc.details(s, pid))})
+        return json_response({"quota": await run_in_threadpool(work.read, lambda s: svc.details(s, pid))})
 
     async def update(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
@@ -132,13 +132,13 @@ def quota_routes(deps: Deps) -> list[BaseRoute]:
         if reason := v.string(255)(pid):  # stored as the quota's project id, on every database alike
             raise HTTPBadRequest(msg=f"Invalid input for project_id. Reason: {reason}.")
         values, check_limit = _parse_update(await read_json(request, max_body), svc.resources)
-        limits = await run_in_threadpool(db.transaction, lambda s, vs: svc.update(s, pid, vs, check_limit), values)
+        limits = await run_in_threadpool(work.write, lambda s, vs: svc.update(s, pid, vs, check_limit), values)
         return json_response({"quota": limits})
 
     async def remove(request: Request) -> Response:
         ctx, pid = context_of(request), request.path_params["project_id"]
         policy.authorize(ctx, "delete_quota", {"project_id": pid})
-        await run_in_threadpool(db.transaction, lambda s: svc.reset(s, pid))
+        await run_in_threadpool(work.write, lambda s: svc.reset(s, pid))
         return Response(status_code=204)
 
     return [

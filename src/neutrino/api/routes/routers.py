@@ -27,7 +27,6 @@ from neutrino.api.controller import (
     scoped,
 )
 from neutrino.api.definitions.routers import ROUTERS
-from neutrino.db.engine import Database
 from neutrino.errors import HTTPBadRequest
 from neutrino.services.routers import RouterService
 
@@ -47,8 +46,8 @@ def _routes_body(data: Any) -> list[Any]:
     return v.to_canonical_routes(routes)  # type: ignore[no-any-return]
 
 
-def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseRoute]:
-    policy = svc.deps.policy
+def member_routes(svc: RouterService, max_body: int) -> list[BaseRoute]:
+    policy, work = svc.deps.policy, svc.deps.work
 
     async def interface(request: Request, add: bool) -> Response:
         ctx = scoped(policy, context_of(request), ROUTERS)
@@ -61,7 +60,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
             authorize_change(policy, s, ctx, ROUTERS, svc, router_id, action)
             return fn(s, ctx, router_id, body)
 
-        return json_response(await run_in_threadpool(db.transaction, run, info))
+        return json_response(await run_in_threadpool(work.write, run, info))
 
     async def extraroutes(request: Request, add: bool) -> Response:
         ctx = scoped(policy, context_of(request), ROUTERS)
@@ -73,7 +72,7 @@ def member_routes(svc: RouterService, db: Database, max_body: int) -> list[BaseR
                              "add_extraroutes" if add else "remove_extraroutes")
             return svc.change_routes(s, ctx, router_id, routes, add)
 
-        item = await run_in_threadpool(db.transaction, run, routes)
+        item = await run_in_threadpool(work.write, run, routes)
         hidden = hidden_attrs(policy, ctx, ROUTERS, item)
         return json_response({"router": attributes.render(ROUTERS, item, hidden, None)})
 
