@@ -51,6 +51,14 @@ def host_key(host: str) -> str:
     return "host." + hashlib.sha256(host.encode()).hexdigest()[:32]
 
 
+def routing_keys(event: Event) -> list[str]:
+    """One key per host the event reaches, its ``first`` hosts (a port's own) before the others:
+    the agents' fetches queue up at the server in the order the events reach them."""
+    if event.hosts is None:
+        return [BROADCAST]
+    return [host_key(h) for h in sorted(event.hosts, key=lambda h: (h not in event.first, h))]
+
+
 def _event_body(topic: str, event: Event) -> dict[str, Any]:
     return {"topic": topic, "resource": event.resource, "id": event.id, "action": event.action,
             "networks": sorted(event.networks), "routers": sorted(event.routers), "groups": sorted(event.groups)}
@@ -143,7 +151,7 @@ class AmqpBus:
     def publish(self, topic: str, event: Event) -> None:
         if event.hosts is not None and not event.hosts:
             return  # it concerns no host
-        keys = [BROADCAST] if event.hosts is None else sorted(host_key(h) for h in event.hosts)
+        keys = routing_keys(event)
         body = (_event_body(topic, event), keys)
         with self._lock:
             if self._sender is None:

@@ -35,6 +35,7 @@ class Event:
     networks: frozenset[str] = frozenset()
     routers: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    first: frozenset[str] = frozenset()  # of ``hosts``, those to tell first: the port's own host waits for it
 
     def reaches(self, host: str | None) -> bool:
         """Whether a subscriber for ``host`` (None: for every host) gets this event."""

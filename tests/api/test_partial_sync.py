@@ -185,6 +185,7 @@ def test_a_write_wakes_only_the_hosts_with_something_on_it(hosts: Hosts) -> None
                                           ip_version=4)) == {COMPUTE_C, NETWORK_NODE}
     # a port joining cmp-b's network from cmp-c tells both (the remote MACs change)
     assert hosts.woken(lambda: _vm(api, net_b, COMPUTE_C, security_groups=[])) == {COMPUTE_B, COMPUTE_C}
+    assert hosts.events[COMPUTE_B][-1].first == {COMPUTE_C}  # the port's own host is told first
     hosts.check("the writes above")
     # a write whose reach is not known (an agent set down) wakes every host, which fetch everything
     agent = api.get("/v2.0/agents", params={"host": COMPUTE_B}).json()["agents"][0]

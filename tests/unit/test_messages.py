@@ -34,3 +34,14 @@ def test_another_major_version_is_refused_with_what_to_do(body: dict[str, object
 def test_anything_but_a_known_call_is_refused(body: object) -> None:
     with pytest.raises(ValueError):
         messages.parse_request(body)
+
+
+def test_a_ports_own_host_is_told_before_the_other_hosts() -> None:
+    from neutrino.amqp import BROADCAST, host_key, routing_keys
+    from neutrino.bus import Event
+
+    hosts = frozenset(f"h{i}" for i in range(10))
+    for owner in ("h0", "h5", "h9"):
+        keys = routing_keys(Event("ports", "p", "create", hosts=hosts, first=frozenset({owner})))
+        assert keys[0] == host_key(owner) and sorted(keys) == sorted(host_key(h) for h in hosts)
+    assert routing_keys(Event("agents", "x", "update")) == [BROADCAST]

@@ -70,6 +70,7 @@ class Reach:
     networks: set[str] = field(default_factory=set)
     routers: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
+    first: set[str] = field(default_factory=set)  # the hosts the changed ports are bound to: told first
 
     @classmethod
     def everyone(cls) -> Reach:
@@ -78,7 +79,7 @@ class Reach:
     def __or__(self, other: Reach) -> Reach:
         hosts = None if self.hosts is None or other.hosts is None else self.hosts | other.hosts
         return Reach(hosts, self.networks | other.networks, self.routers | other.routers,
-                     self.groups | other.groups)
+                     self.groups | other.groups, self.first | other.first)
 
 
 
@@ -112,7 +113,8 @@ class Reacher:
         networks = {r.network_id for r in rows}
         reach = self.networks(s, networks) | self.members(s, groups) | self.routers(s, routers, with_networks=False)
         assert reach.hosts is not None
-        reach.hosts |= {r.binding_host_id for r in rows if r.binding_host_id}
+        reach.first = {r.binding_host_id for r in rows if r.binding_host_id}
+        reach.hosts |= reach.first
         return reach
 
     def _networks(self, s: Session, ids: list[str]) -> Reach:
@@ -235,4 +237,5 @@ class Notifier:
 
 def event(resource: str, id: str, action: str, reach: Reach) -> Event:
     return Event(resource, id, action, hosts=None if reach.hosts is None else frozenset(reach.hosts),
-                 networks=frozenset(reach.networks), routers=frozenset(reach.routers), groups=frozenset(reach.groups))
+                 networks=frozenset(reach.networks), routers=frozenset(reach.routers), groups=frozenset(reach.groups),
+                 first=frozenset(reach.first))
