@@ -93,3 +93,48 @@ def test_instance_lifecycle_ovsdb_and_flows(ns_prefix: str) -> None:
         assert not any(alive(p) for p in running if p)
         assert b.is_running()
         assert a.start() and a.list_bridges() == ["br-int"]
+
+
+def test_flood_settings_of_many_ports_in_one_openflow_session(ns_prefix: str) -> None:
+    """set_floods changes many ports at once (kernel.openflow: PORT_MODs and a barrier on one
+    connection); ovs-ofctl, reading on its own, sees exactly what no_flood reads."""
+    import re
+    import subprocess
+
+    import pytest
+
+    from neutrino.kernel import KernelError
+
+    ns = ns_prefix + "fl"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base, instances(ovs.OvsInstance(ns, f"{base}/fl")) as (sw,):
+        sw.start()
+        sw.ensure_bridge("br-int")
+        sw.ensure_ports("br-int", [ovs.internal_port(f"p{i}") for i in range(12)])
+        ofports = sorted(n for name, n in sw.ofports("br-int").items() if name != "br-int")  # not LOCAL
+        assert len(ofports) == 12 and sw.no_flood("br-int") == set()
+
+        def shown() -> set[int]:  # ovs-ofctl's own view, as an operator would look
+            out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow10", "show", sw.mgmt("br-int")], capture_output=True,
+                                 text=True, check=True).stdout
+            found, port = set(), None
+            for line in out.splitlines():
+                head = re.match(r"^ (\d+)\(", line)
+                port = int(head.group(1)) if head else port
+                if not head and port is not None and "config:" in line and "NO_FLOOD" in line:
+                    found.add(port)
+            return found
+
+        off = set(ofports[::2])
+        sw.set_floods("br-int", dict.fromkeys(off, False))
+        assert sw.no_flood("br-int") == shown() == off
+        sw.set_floods("br-int", {ofports[0]: True, ofports[1]: False})
+        assert sw.no_flood("br-int") == shown() == (off - {ofports[0]}) | {ofports[1]}
+        sw.set_flood("br-int", ofports[1], True)
+        assert shown() == off - {ofports[0]}
+        with pytest.raises(KernelError, match="no port 999"):
+            sw.set_floods("br-int", {999: False})
+        with pytest.raises(ValueError):
+            sw.set_floods("br-int", {0: False})
+        sw.set_floods("br-int", {})  # nothing to do: no connection at all
+        assert shown() == off - {ofports[0]}

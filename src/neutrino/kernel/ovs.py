@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, procs
+from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, openflow, procs
 from neutrino.kernel.names import MAX_IFNAME_LEN, is_our_namespace
 from neutrino.kernel.netns import namespace_exists, set_sysctls
 
@@ -530,27 +530,31 @@ class OvsInstance:
     def no_flood(self, bridge: str) -> set[int]:
         """The ofports of ``bridge`` whose OpenFlow config has NO_FLOOD (NORMAL does not flood to them).
 
-        Read with OpenFlow 1.0: 1.3 has no such port flag and shows none, though it still holds.
+        Read with OpenFlow 1.0 (``kernel.openflow``, one session): 1.3 has no such port flag and
+        shows none, though it still holds.
         """
-        argv = ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}", "show", self.mgmt(bridge)]
-        out = _run("show ports", f"{self.ns}/{bridge}", argv, timeout=self.timeout + 5).stdout
-        found, port = set(), None
-        for line in out.splitlines():
-            head = re.match(r"^ (\d+)\(", line)
-            if head:
-                port = int(head.group(1))
-            elif port is not None and line.strip().startswith("config:") and "NO_FLOOD" in line:
-                found.add(port)
-        return found
+        path = self.mgmt(bridge)[len("unix:"):]
+        try:
+            return {p for p, cfg in openflow.ports(path, self.timeout).items() if cfg.no_flood}
+        except OSError as exc:
+            raise KernelError("show ports", f"{self.ns}/{bridge}", detail=str(exc)) from exc
 
     def set_flood(self, bridge: str, ofport: int, flood: bool) -> None:
         """NORMAL floods to this port, or not (``no-flood``). An OpenFlow port setting, not in OVSDB:
         a restarted ovs-vswitchd forgets it, as it forgets flows, and the agent sets it again."""
-        if isinstance(ofport, bool) or not isinstance(ofport, int) or ofport < 1:
-            raise ValueError(f"not an ofport: {ofport!r}")
-        _run("mod port", f"{self.ns}/{bridge}", ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}",
-                                                 "mod-port", self.mgmt(bridge), str(ofport),
-                                                 "flood" if flood else "no-flood"], timeout=self.timeout + 5)
+        self.set_floods(bridge, {ofport: flood})
+
+    def set_floods(self, bridge: str, changes: Mapping[int, bool]) -> None:
+        """``set_flood`` for many ports in one OpenFlow session (a PORT_MOD each, then a barrier):
+        a full resync or a restarted ovs-vswitchd sets it on every guarded port of the host."""
+        for ofport in changes:
+            if isinstance(ofport, bool) or not isinstance(ofport, int) or not 1 <= ofport < openflow.MAX_PORT:
+                raise ValueError(f"not an ofport: {ofport!r}")
+        path = self.mgmt(bridge)[len("unix:"):]
+        try:
+            openflow.set_no_flood(path, {p: bool(f) for p, f in changes.items()}, self.timeout)
+        except OSError as exc:
+            raise KernelError("mod port", f"{self.ns}/{bridge}", detail=str(exc)) from exc
 
     def dump_flows(self, bridge: str, match: str = "") -> list[str]:
         """The bridge's flows (``dump-flows --no-stats --no-names``), optionally filtered by ``match``
