@@ -239,16 +239,17 @@ def render_results(report: dict[str, Any]) -> str:
     if rs:
         if out:
             out.append("")
-        head = f"{'resync':<22} {'ports':>5} {'restart':>8} {'seconds':>8} {'passes':>7} {'1st pass s':>10} " \
-               f"{'L2 actions':>10} {'nft':>4} {'dhcp':>10} {'all ACTIVE':>10}"
+        head = f"{'resync':<16} {'ports':>5} {'nets':>5} {'restart':>8} {'seconds':>8} {'passes':>7} " \
+               f"{'1st pass s':>10} {'L2 actions':>10} {'fw':>4} {'dhcp':>10} {'all ACTIVE':>10}"
         out += [head, "-" * len(head)]
         for kind in ("initial", "cold", "warm"):
             c = rs.get(kind) or {}
             if not c:
                 continue
             dhcp = ",".join(sorted(set((c.get("dhcp") or {}).values()))) or "-"
-            out.append(f"{'':<22} {rs['ports']:>5} {kind:>8} {_fmt(c.get('seconds'), '.2f'):>8} "
-                       f"{c.get('passes', 0):>7} {_fmt(c.get('first_pass_s'), '.2f'):>10} "
+            out.append(f"{'':<16} {rs['ports']:>5} {rs.get('networks', 1):>5} {kind:>8} "
+                       f"{_fmt(c.get('seconds'), '.2f'):>8} {c.get('passes', 0):>7} "
+                       f"{_fmt(c.get('first_pass_s'), '.2f'):>10} "
                        f"{_fmt(c.get('l2_actions'), 'd'):>10} {'yes' if c.get('firewall_applied') else 'no':>4} "
                        f"{dhcp:>10} {'yes' if c.get('all_active') else 'no':>10}")
         for kind in ("initial", "cold", "warm"):
@@ -905,12 +906,12 @@ def kernel_wired(c: BenchCloud, taps: dict[str, str]) -> int:
                and by_index.get(link.master) == taps[link.name])
 
 
-def all_active(c: BenchCloud, network_id: str, port_ids: set[str]) -> int:
-    ports = c.admin.get("/v2.0/ports", network_id=network_id, fields=["id", "status"])["ports"]
+def all_active(c: BenchCloud, network_ids: list[str], port_ids: set[str]) -> int:
+    ports = c.admin.get("/v2.0/ports", network_id=network_ids, fields=["id", "status"])["ports"]
     return sum(1 for p in ports if p["id"] in port_ids and p["status"] == "ACTIVE")
 
 
-def timed_restart(c: BenchCloud, network_id: str, port_ids: set[str], taps: dict[str, str],
+def timed_restart(c: BenchCloud, network_ids: list[str], port_ids: set[str], taps: dict[str, str],
                   timeout: float = 60.0) -> dict[str, Any]:
     """Start a fresh agent; seconds until a pass ended with every tap wired and every port ACTIVE."""
     agent = c.restart_agent()
@@ -933,7 +934,7 @@ def timed_restart(c: BenchCloud, network_id: str, port_ids: set[str], taps: dict
         sampled.append(result)
         if first is None:
             first = result
-        wired, active = kernel_wired(c, taps), all_active(c, network_id, port_ids)
+        wired, active = kernel_wired(c, taps), all_active(c, network_ids, port_ids)
         if wired == len(taps) and active == len(port_ids):
             break
         if time.perf_counter() > deadline:
@@ -976,15 +977,18 @@ def make_cold(c: BenchCloud) -> str:
     return what + ", qdhcp namespace"
 
 
-def phase_resync(c: BenchCloud, nports: int, conc: int, stop: threading.Event) -> dict[str, Any]:
+def phase_resync(c: BenchCloud, nports: int, conc: int, stop: threading.Event, nnets: int = 1) -> dict[str, Any]:
+    """``nports`` ports bound to host 1, round-robin over ``nnets`` networks (a /22 each)."""
     from neutrino.compute import vif
     from neutrino.kernel.names import instance_ns, tap_name
 
-    out: dict[str, Any] = {"ports": nports, "load_start": load_average()}
+    out: dict[str, Any] = {"ports": nports, "networks": nnets, "load_start": load_average()}
     timeout = 60.0 + nports * 0.1  # generous: a miss is reported with how far it got
-    net, _, _, _ = c.network(c.admin, "resync", "10.201.248.0/22")
+    cidrs = list(ipaddress.ip_network("10.202.0.0/16").subnets(new_prefix=22))
+    nets = [c.network(c.admin, f"resync{j}", str(cidrs[j]))[0] for j in range(nnets)]
+    net_ids = [n["id"] for n in nets]
     t0 = time.perf_counter()
-    body = {"ports": [{"network_id": net["id"], "name": f"rs-{i}", "device_owner": "compute:nova",
+    body = {"ports": [{"network_id": net_ids[i % nnets], "name": f"rs-{i}", "device_owner": "compute:nova",
                        "device_id": str(uuid.uuid4()), "binding:host_id": c.host} for i in range(nports)]}
     ports = c.admin.post("/v2.0/ports", body)["ports"]
     out["bulk_create_s"] = round(time.perf_counter() - t0, 3)
@@ -1010,7 +1014,7 @@ def phase_resync(c: BenchCloud, nports: int, conc: int, stop: threading.Event) -
         raise BenchError(f"resync: {len(errors)} VIFs failed to plug: {errors[0]}")
     out["plug_s"] = round(time.perf_counter() - t0, 3)
     log(f"resync: {nports} VIFs plugged in {out['plug_s']:.2f} s; starting the agent")
-    out["initial"] = timed_restart(c, net["id"], port_ids, taps, timeout=max(120.0, timeout))
+    out["initial"] = timed_restart(c, net_ids, port_ids, taps, timeout=max(120.0, timeout))
     if out["initial"].get("seconds") is None:
         raise BenchError(f"resync: the ports did not all become ACTIVE: {out['initial'].get('error')}")
     out["initial_active_s"] = out["initial"]["seconds"]
@@ -1026,11 +1030,11 @@ def phase_resync(c: BenchCloud, nports: int, conc: int, stop: threading.Event) -
         raise BenchError(f"resync: {left} taps still wired after removing {what}")
     log(f"resync: kernel made cold ({what} gone; ports DOWN); restarting")
     out["cold_removed"] = what
-    out["cold"] = timed_restart(c, net["id"], port_ids, taps, timeout=timeout)
+    out["cold"] = timed_restart(c, net_ids, port_ids, taps, timeout=timeout)
     log(f"resync cold: {_fmt(out['cold'].get('seconds'), '.2f')} s, {out['cold'].get('passes')} passes"
         + (f" ({out['cold']['error']})" if out["cold"].get("error") else ""))
     c.agent.stop()
-    out["warm"] = timed_restart(c, net["id"], port_ids, taps, timeout=timeout)
+    out["warm"] = timed_restart(c, net_ids, port_ids, taps, timeout=timeout)
     log(f"resync warm: {_fmt(out['warm'].get('seconds'), '.2f')} s, L2 actions {out['warm'].get('l2_actions')}")
     out["rss_delta_mb"] = round(rss_mb()[0] - rss_before[0], 1)
     return out
@@ -1087,6 +1091,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=4, help="instances created at a time (default 4)")
     ap.add_argument("--rule-repeats", type=int, help="rule->packet repeats (default 10)")
     ap.add_argument("--resync-ports", type=int, help=f"ports for the resync phase (default {RESYNC_TARGET_PORTS})")
+    ap.add_argument("--resync-networks", type=int, default=1,
+                    help="networks the resync phase's ports are spread over, round-robin (1..64, default 1)")
     ap.add_argument("--phases", default="port,rule,resync",
                     help="which phases to run, comma-separated (default: port,rule,resync)")
     ap.add_argument("--quick", action="store_true", help="counts 1,10; 3 rule repeats; 50-port resync")
@@ -1111,6 +1117,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--phases takes port, rule and resync")
     if args.concurrency < 1 or args.rule_repeats < 1 or not 1 <= args.resync_ports <= 1000:
         ap.error("--concurrency and --rule-repeats must be >= 1, --resync-ports 1..1000")
+    if not 1 <= args.resync_networks <= 64:
+        ap.error("--resync-networks takes 1..64")
     if not 1 <= args.hosts <= MAX_HOSTS:
         ap.error(f"--hosts takes 1..{MAX_HOSTS}")
     return args
@@ -1226,7 +1234,7 @@ def run(args: argparse.Namespace) -> int:
                 rule_packet = phase_rule_packet(cloud, args.rule_repeats, stop)
         if "resync" in args.phases:
             try:
-                resync = phase_resync(cloud, args.resync_ports, args.concurrency, stop)
+                resync = phase_resync(cloud, args.resync_ports, args.concurrency, stop, args.resync_networks)
             except Exception as exc:  # the last phase: report it failed, with what the others measured
                 why = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
                 log(f"resync failed: {why}")
@@ -1252,7 +1260,8 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(), "platform": platform.platform(),
             "git_commit": git("rev-parse", "HEAD") or None, "git_dirty": None if status is None else bool(status),
             "prefix": prefix, "counts": args.counts, "concurrency": args.concurrency,
-            "rule_repeats": args.rule_repeats, "resync_ports": args.resync_ports, "quick": args.quick,
+            "rule_repeats": args.rule_repeats, "resync_ports": args.resync_ports,
+            "resync_networks": args.resync_networks, "quick": args.quick,
             "client_process": not args.in_process,
             "phases": sorted(args.phases), "duration_s": round(time.perf_counter() - t_run, 1)}
     report = build_report(meta, port_ping, rule_packet, resync, memory, wall_run)
