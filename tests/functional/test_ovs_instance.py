@@ -138,3 +138,25 @@ def test_flood_settings_of_many_ports_in_one_openflow_session(ns_prefix: str) ->
             sw.set_floods("br-int", {0: False})
         sw.set_floods("br-int", {})  # nothing to do: no connection at all
         assert shown() == off - {ofports[0]}
+
+
+def test_an_ovs_tool_that_times_out_says_so(ns_prefix: str) -> None:
+    """A switch too slow to answer is TimedOut, not a refusal (the driver then does not go
+    looking for a guilty port's flows one by one); flow tables get time by their size."""
+    import socket
+
+    import pytest
+
+    from neutrino.kernel import TimedOut
+
+    ns = ns_prefix + "to"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base:
+        sw = ovs.OvsInstance(ns, base, timeout=1)
+        with socket.socket(socket.AF_UNIX) as hung:  # accepts, never answers: a switch busy elsewhere
+            hung.bind(sw.mgmt("br-int")[len("unix:"):])
+            hung.listen(1)
+            with pytest.raises(TimedOut, match="signal 14"):
+                sw.dump_flows("br-int")
+            with pytest.raises(TimedOut, match="no answer"):
+                sw.no_flood("br-int")

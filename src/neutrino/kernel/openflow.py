@@ -19,7 +19,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from neutrino.kernel import KernelError
+from neutrino.kernel import KernelError, TimedOut
 
 VERSION = 0x01
 HELLO, ERROR, ECHO_REQUEST, ECHO_REPLY = 0, 1, 2, 3
@@ -58,6 +58,9 @@ class Connection:
             self._sock.connect(path)
             self._send(HELLO)
             self._expect(HELLO, None)
+        except TimeoutError:
+            self.close()
+            raise TimedOut("openflow", path, detail="no answer from ovs-vswitchd") from None
         except BaseException:
             self.close()
             raise
@@ -92,7 +95,7 @@ class Connection:
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
-                raise KernelError("openflow", self.path, detail="no answer from ovs-vswitchd") from None
+                raise TimedOut("openflow", self.path, detail="no answer from ovs-vswitchd") from None
             if not chunk:
                 raise KernelError("openflow", self.path, detail="ovs-vswitchd closed the connection "
                                                                 "(does the bridge allow OpenFlow10?)")

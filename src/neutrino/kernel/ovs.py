@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -32,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, openflow, procs
+from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, TimedOut, openflow, procs
 from neutrino.kernel.names import MAX_IFNAME_LEN, is_our_namespace
 from neutrino.kernel.netns import namespace_exists, set_sysctls
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 TIMEOUT = 10.0
+FLOWS_PER_SECOND = 2000.0  # extra ovs-ofctl time for big flow tables (a loaded 2-CPU machine: ~5 000/s)
 OPENFLOW = "OpenFlow13"
 PORT_TYPES = ("", "system", "internal", "patch", "vxlan", "gre", "geneve")
 TUNNEL_TYPES = ("vxlan", "gre", "geneve")
@@ -136,8 +138,12 @@ def _run(op: str, target: str, argv: Sequence[str], timeout: float = TIMEOUT,
          ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired as exc:
+        raise TimedOut(op, target, detail=str(exc)) from exc
+    except OSError as exc:
         raise KernelError(op, target, detail=str(exc)) from exc
+    if done.returncode == -signal.SIGALRM:  # an OVS tool's --timeout: "terminating with signal 14"
+        raise TimedOut(op, target, detail=done.stderr.strip() or f"{argv[0]} timed out")
     if done.returncode not in ok:
         raise KernelError(op, target, detail=done.stderr.strip() or f"{argv[0]} exited {done.returncode}")
     return done
@@ -187,6 +193,7 @@ class OvsInstance:
         self.timeout = timeout
         self._api: Any = None
         self._lock = threading.Lock()
+        self._replaced: dict[str, str] = {}  # bridge -> the flows this object last made its whole table
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -482,9 +489,12 @@ class OvsInstance:
 
     # -- OpenFlow (ovs-ofctl) ----------------------------------------------------------------
 
-    def _ofctl(self, op: str, bridge: str, *args: str, ok: tuple[int, ...] = (0,)) -> str:
-        argv = ["ovs-ofctl", "-O", OPENFLOW, f"--timeout={int(self.timeout)}", *args]
-        return _run(op, f"{self.ns}/{bridge}", argv, timeout=self.timeout + 5, ok=ok).stdout
+    def _ofctl(self, op: str, bridge: str, *args: str, ok: tuple[int, ...] = (0,), flows: int = 0) -> str:
+        """``ovs-ofctl`` on one bridge; with ``flows`` lines to parse, diff or apply, it gets
+        more time than a plain call (a host of a thousand guarded ports has ~50 000 flows)."""
+        timeout = self.timeout + flows / FLOWS_PER_SECOND
+        argv = ["ovs-ofctl", "-O", OPENFLOW, f"--timeout={int(timeout)}", *args]
+        return _run(op, f"{self.ns}/{bridge}", argv, timeout=timeout + 5, ok=ok).stdout
 
     def _flows_file(self, bridge: str, flows: str) -> str:
         """Write ``flows`` to ``<run_dir>/<bridge>.flows`` (ofctl's diff/replace read files, not
@@ -500,7 +510,7 @@ class OvsInstance:
         """``ovs-ofctl diff-flows``: "+flow" lines would be added, "-flow" lines removed, to reach ``flows``."""
         # exit 2: "they differ", which is an answer, not a failure
         out = self._ofctl("diff flows", bridge, "diff-flows", self.mgmt(bridge), self._flows_file(bridge, flows),
-                          ok=(0, 2))
+                          ok=(0, 2), flows=flows.count("\n"))
         return [line for line in out.splitlines() if line.startswith(("+", "-"))]
 
     def replace_flows(self, bridge: str, flows: str, keep_cookies: Iterable[int] = ()) -> bool:
@@ -511,13 +521,23 @@ class OvsInstance:
         keep running). Returns False, touching nothing, when the bridge already has exactly
         these flows, ignoring extra flows whose cookie is in ``keep_cookies`` (flows the
         switch learned itself); a real change replaces those too.
+
+        Flows with a line that the ones this object last put there lacked (a port's new flows)
+        are replaced without asking ``diff-flows`` first: one ovs-ofctl less, since the bridge
+        cannot have that line already, short of someone else writing it. Anything else (the
+        same flows again, fewer of them, a first call) is diffed, so that what went missing
+        (a restarted ovs-vswitchd) is noticed and what the switch learned may stay.
         """
         keep = set(keep_cookies)
-        diff = self.diff_flows(bridge, flows)
-        if all(line.startswith("-") and _cookie(line) in keep for line in diff):
-            return False
+        last = self._replaced.pop(bridge, None)
+        if last is None or set(flows.splitlines()) <= set(last.splitlines()):
+            diff = self.diff_flows(bridge, flows)
+            if all(line.startswith("-") and _cookie(line) in keep for line in diff):
+                self._replaced[bridge] = flows
+                return False
         self._ofctl("replace flows", bridge, "--bundle", "replace-flows", self.mgmt(bridge),
-                    self._flows_file(bridge, flows))
+                    self._flows_file(bridge, flows), flows=flows.count("\n"))
+        self._replaced[bridge] = flows
         return True
 
     def check_flows(self, flows: str) -> None:

@@ -35,7 +35,7 @@ from neutrino.agent.l2 import driver
 from neutrino.agent.l2 import ovs_firewall as fw
 from neutrino.agent.l2 import ovs_flows as flows
 from neutrino.agent.retry import Retries, fingerprint
-from neutrino.kernel import KernelError, linkdump, links, names, ovs, procs
+from neutrino.kernel import KernelError, TimedOut, linkdump, links, names, ovs, procs
 from neutrino.kernel.names import tap_name
 from neutrino.messages import OVS_AGENT
 
@@ -372,6 +372,8 @@ class OvsDriver:
             try:
                 changed += int(self.switch.replace_flows(bridge, rendered.text(bridge),
                                                          keep_cookies=(flows.LEARNED_COOKIE,)))
+            except TimedOut:
+                raise  # too slow, not refused: checking each port's flows alone would find nothing
             except KernelError:
                 if bridge != INTEGRATION or not self._isolate(filters, placed):
                     raise  # br-int keeps its old flows: no port opened by this pass passes anything
