@@ -147,8 +147,11 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_target(name, RESYNC_LIMIT_S, "s", None, cold.get("error") or rs.get("error") or "no result",
                            load=rs.get("load_start")))
     else:
-        note = (f"{rs['ports']} ports; the target is for {RESYNC_TARGET_PORTS}"
-                if rs["ports"] != RESYNC_TARGET_PORTS else None)
+        notes = ([f"{rs['ports']} ports; the target is for {RESYNC_TARGET_PORTS}"]
+                 if rs["ports"] != RESYNC_TARGET_PORTS else [])
+        if rs.get("networks", 1) > 1:
+            notes.append(f"over {rs['networks']} networks")
+        note = "; ".join(notes) or None
         out.append(_target(name, RESYNC_LIMIT_S, "s", cold["seconds"], note, load=rs.get("load_start")))
     return out
 
@@ -598,8 +601,8 @@ class BenchCloud:
         from neutrino.agent.l2.ovs import run_dir
         from neutrino.kernel import ovs
 
-        if host.node_ns not in self._switches:
-            self._switches[host.node_ns] = ovs.OvsInstance(host.node_ns, run_dir(host.node_ns))
+        if host.node_ns not in self._switches:  # deleting br-int with 1000 ports takes ovs-vswitchd > 10 s
+            self._switches[host.node_ns] = ovs.OvsInstance(host.node_ns, run_dir(host.node_ns), timeout=120)
         return self._switches[host.node_ns]
 
     def restart_agent(self) -> Any:
