@@ -227,7 +227,12 @@ class OvsDriver:
 
     def reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
         """Ports, tunnels and flows. A guarded port opens (gets its network's tag) only after its
-        filter's flows and its no-flood setting are in place: until then it sits on the dead VLAN."""
+        filter's flows and its no-flood setting are in place: until then it sits on the dead VLAN.
+        OVSDB's ports are read once per pass, and again after each change the pass makes."""
+        with self.switch.snapshot():
+            return self._reconcile(state)
+
+    def _reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
         if not self._ready:
             self.start()
         networks: Mapping[str, Mapping[str, Any]] = state["networks"]
