@@ -160,3 +160,40 @@ def test_an_ovs_tool_that_times_out_says_so(ns_prefix: str) -> None:
                 sw.dump_flows("br-int")
             with pytest.raises(TimedOut, match="no answer"):
                 sw.no_flood("br-int")
+
+
+def test_a_snapshot_reads_ports_once_until_its_own_write(ns_prefix: str) -> None:
+    """Inside snapshot() the ports are read once (an agent pass asks a dozen times) and again
+    after a write through the same object; outside it every read is fresh."""
+    import subprocess
+    import time
+
+    from tests.functional.cloud import wait_for
+
+    ns = ns_prefix + "sn"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base, instances(ovs.OvsInstance(ns, f"{base}/sn")) as (sw,):
+        sw.start()
+        sw.ensure_bridge("br-int")
+        sw.ensure_ports("br-int", [ovs.internal_port("p1", tag=5)])
+
+        def tag() -> int | None:
+            return next(p.tag for p in sw.ports("br-int") if p.name == "p1")
+
+        def behind_our_back(value: int) -> None:
+            subprocess.run(["ovs-vsctl", f"--db={sw.db_url}", "set", "Port", "p1", f"tag={value}"], check=True)
+            other = ovs.OvsInstance(ns, f"{base}/sn")  # another client: once it sees it, so has ours
+            try:
+                assert wait_for(lambda: next(p.tag for p in other.ports("br-int") if p.name == "p1") == value)
+                time.sleep(0.2)
+            finally:
+                other.close()
+
+        with sw.snapshot():
+            assert tag() == 5
+            behind_our_back(6)
+            assert tag() == 5  # the pass's own view
+            sw.ensure_ports("br-int", [ovs.internal_port("p2")])  # a write of ours: read again
+            assert tag() == 6 and "p2" in sw.ofports("br-int")
+        behind_our_back(7)
+        assert tag() == 7
