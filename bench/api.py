@@ -64,6 +64,9 @@ TARGETS = [
 ]
 CONCURRENCY = (1, 8)
 QUOTA_KEYS = ("network", "subnet", "port")
+# --servers: K server processes on one database against one; the issue's bar for K=2
+DEFAULT_DB_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SCALING_TARGET = 1.6
 
 
 class BenchError(Exception):
@@ -215,8 +218,9 @@ class Session:
     roles: list[str]
     verify: bool | str = True
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.endpoint + "/v2.0", verify=self.verify, timeout=120.0,
+    def client(self, endpoint: str | None = None) -> httpx.Client:
+        """A keep-alive client of the network endpoint (or of ``endpoint``: another server of the same cloud)."""
+        return httpx.Client(base_url=(endpoint or self.endpoint) + "/v2.0", verify=self.verify, timeout=120.0,
                             headers={"X-Auth-Token": self.token, "Accept": "application/json"})
 
 
@@ -309,7 +313,7 @@ def process_rss_mb(pid: int) -> tuple[float, float] | None:
 class SpawnedServer:
     """``<cmd> server --bind 127.0.0.1:<free port> --state-dir <tmp>``, timed until GET / is 200."""
 
-    def __init__(self, cmd: list[str], timeout: float = 60.0) -> None:
+    def __init__(self, cmd: list[str], timeout: float = 60.0, extra: list[str] | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="neutrino-bench-"))
         self.state = self.tmp / "state"
         with socket.socket() as s:
@@ -317,7 +321,7 @@ class SpawnedServer:
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = self.tmp / "server.log"
-        argv = [*cmd, "server", "--bind", f"127.0.0.1:{port}", "--state-dir", str(self.state)]
+        argv = [*cmd, "server", "--bind", f"127.0.0.1:{port}", "--state-dir", str(self.state), *(extra or [])]
         with httpx.Client(timeout=1.0) as poll, open(self.log_path, "wb") as log:  # client built before t0
             t0 = time.perf_counter()
             try:
@@ -373,9 +377,11 @@ def call(c: httpx.Client, method: str, path: str, expect: int, **kw: Any) -> tup
 class Runner:
     """Runs phases on up to 8 worker threads, each with its own keep-alive client."""
 
-    def __init__(self, session: Session, workers: int, after_phase: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, session: Session, workers: int, after_phase: Callable[[], None] = lambda: None,
+                 endpoints: list[str] | None = None) -> None:
         self.session = session
-        self.clients = [session.client() for _ in range(workers)]
+        # with several servers of one cloud, worker i talks to server i mod K (its own connection)
+        self.clients = [session.client(endpoints[i % len(endpoints)] if endpoints else None) for i in range(workers)]
         for c in self.clients:  # open the keep-alive connections before timing anything
             try:
                 c.get("/")
@@ -561,6 +567,294 @@ def prepare_quotas(c: httpx.Client, session: Session,
     return got, None, note
 
 
+# ---------------------------------------------------------------- several servers on one database
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo): the figures mean little without it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages: on a shared machine they say how loaded it was."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def database_url(db_server: str, name: str) -> str:
+    """``db_server`` (a URL of any database on that server) pointed at database ``name``."""
+    base, _, rest = db_server.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{rest}" if rest else "")
+
+
+def database(db_server: str, name: str, create: bool) -> None:
+    """CREATE (or DROP, with the sessions still on it) database ``name`` on ``db_server``."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not name.replace("_", "").isalnum() or not name.islower():
+        raise BenchError(f"database name {name!r}: lowercase letters, digits and '_' only")
+    engine = create_engine(db_server, isolation_level="AUTOCOMMIT")
+    postgres = engine.dialect.name == "postgresql"
+    quoted = f'"{name}"' if postgres else f"`{name}`"
+    try:
+        with engine.connect() as conn:
+            if create:
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{' WITH (FORCE)' if postgres else ''}"))
+    except SQLAlchemyError as exc:
+        where = db_server.split("@")[-1]
+        raise BenchError(f"cannot {'create' if create else 'drop'} database {name} on {where}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+class Fleet:
+    """K ``neutrino server`` processes on one database, each on its own port and state dir.
+
+    The first one migrates the database, bootstraps identity and writes ``clouds.yaml``; the
+    others start once it answers and find that done (as ``neutrino lab up`` starts them). A
+    token from the first is checked by any of them against the shared database.
+    """
+
+    def __init__(self, cmd: list[str], k: int, db: str) -> None:
+        self.servers: list[SpawnedServer] = []
+        try:
+            for _ in range(k):
+                self.servers.append(SpawnedServer(cmd, extra=["--db", db]))
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` (and its waited-for children) from /proc; None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends(db_server: str, name: str) -> list[int]:
+    """PIDs of the PostgreSQL backends connected to database ``name`` (the servers' pools)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_server)
+    try:
+        if engine.dialect.name != "postgresql":
+            return []
+        with engine.connect() as conn:
+            return [int(r[0]) for r in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :n"), {"n": name})]
+    except Exception:  # only for the CPU split: never worth failing the run
+        return []
+    finally:
+        engine.dispose()
+
+
+def database_stats(db_server: str, name: str) -> dict[str, int]:
+    """PostgreSQL's counters of database ``name``: transactions committed and rolled back (a
+    serialization failure between two servers' writers is a rollback, and the server retries)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_server)
+    try:
+        if engine.dialect.name != "postgresql":
+            return {}
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            row = conn.execute(text("SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database "
+                                    "WHERE datname = :n"), {"n": name}).first()
+        return {} if row is None else {"commits": int(row[0]), "rollbacks": int(row[1]), "deadlocks": int(row[2])}
+    except Exception:  # only for the report: never worth failing the run
+        return {}
+    finally:
+        engine.dispose()
+
+
+def warm_up(r: Runner, prefix: str) -> None:
+    """Untimed, through every client (so every server and each of its connections): a network,
+    subnet and port created, listed, updated and deleted. A fresh process's first requests
+    pay for lazy imports and SQL compilation; with K servers each would pay it in the round."""
+    def one(c: httpx.Client, i: int) -> tuple[float, None]:
+        _, net = call(c, "POST", "/networks", 201, json={"network": {"name": f"{prefix}-warm-{i}"}})
+        nid = net["network"]["id"]
+        r.track("networks", nid)
+        _, sub = call(c, "POST", "/subnets", 201, json={"subnet": {
+            "network_id": nid, "name": f"{prefix}-warm-{i}", "ip_version": 4, "cidr": "10.255.0.0/24",
+            "enable_dhcp": False}})
+        r.track("subnets", sub["subnet"]["id"])
+        _, port = call(c, "POST", "/ports", 201, json={"port": {"network_id": nid, "name": f"{prefix}-warm-{i}"}})
+        pid = port["port"]["id"]
+        r.track("ports", pid)
+        call(c, "GET", "/ports", 200, params={"network_id": nid})
+        call(c, "PUT", f"/ports/{pid}", 200, json={"port": {"name": f"{prefix}-warm-{i}-u"}})
+        for coll, rid in (("ports", pid), ("subnets", sub["subnet"]["id"]), ("networks", nid)):
+            call(c, "DELETE", f"/{coll}/{rid}", 204)
+            r.track(coll, rid, add=False)
+        return 0.0, None
+
+    # one item per client, each client taking one: every connection is used once
+    res = r.run("warm-up", len(r.clients), range(len(r.clients)), one, quiet=True)
+    if res.errors:
+        raise BenchError(f"warm-up failed: {res.first_error}")
+
+
+def throughput(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every successful request of a round over the round's wall time (the sum of its phases)."""
+    count = sum(r["count"] for r in results)
+    wall = sum(r["wall_s"] for r in results)
+    return {"requests": count, "errors": sum(r["errors"] for r in results), "wall_s": round(wall, 3),
+            "requests_per_s": round(count / wall, 1) if wall > 0 else None}
+
+
+def scaling_targets(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's bar: K=2 servers serve at least 1.6x the requests/s of one, in the same run."""
+    base = next((st for st in steps if st["servers"] == 1), None)
+    out = []
+    for st in steps:
+        if st["servers"] == 1:
+            continue
+        limit = SCALING_TARGET if st["servers"] == 2 else None
+        ratio = st.get("ratio")
+        t: dict[str, Any] = {"name": f"{st['servers']} servers / 1, requests/s", "limit": limit, "unit": "x",
+                             "measured": ratio, "load_start": st["load_start"],
+                             "pass": None if ratio is None or limit is None else ratio >= limit}
+        if base is None:
+            t["note"] = "1 server not run"
+        elif st["total"]["errors"] or base["total"]["errors"]:
+            t["note"] = "errors in a round: see the table"
+        out.append(t)
+    return out
+
+
+def render_scaling(report: dict[str, Any]) -> str:
+    meta, steps = report["meta"], report["steps"]
+    where = f"{meta['cpu_model']} x{meta['host_cpu_count']}"
+    lines = [f"servers on one {meta['db_dialect']} database; {where}; concurrency {meta['concurrency']} "
+             f"(clients spread round-robin over the servers)", ""]
+    for st in steps:
+        cpu, total = st["cpu_s"], st["total"]
+        per = (f"; CPU s over the round: servers {cpu['servers']}, PostgreSQL backends {cpu['database']} "
+               f"({cpu['database_backends']} seen at the start; a backend opened later is not counted), "
+               f"bench client {cpu['bench client']}; wall {total['wall_s']} s"
+               + (f"; transactions {st['transactions']['commits']} committed, {st['transactions']['rollbacks']} "
+                  f"rolled back (serialization failures, retried), {st['transactions']['deadlocks']} deadlocks"
+                  if st.get("transactions") else ""))
+        lines += [f"{st['servers']} server(s), load {'/'.join(f'{x:.2f}' for x in st['load_start'])} at the start"
+                  f"{per}:", render_table(st["results"]), ""]
+    ks = [st["servers"] for st in steps]
+    head = f"{'requests/s':<36} " + " ".join(f"{f'{k} srv':>9}" for k in ks) + \
+           "".join(f" {f'{k}/1':>7}" for k in ks if k != 1 and 1 in ks)
+    lines += [head, "-" * len(head)]
+    base = next((st for st in steps if st["servers"] == 1), None)
+    ops = [r["operation"] for r in steps[0]["results"]]
+    for op in [*ops, "all requests"]:
+        vals = [st["total"]["requests_per_s"] if op == "all requests" else
+                next((r["ops_per_s"] for r in st["results"] if r["operation"] == op), None) for st in steps]
+        row = f"{op:<36} " + " ".join(f"{_fmt(v, '.1f'):>9}" for v in vals)
+        if base is not None:
+            b = vals[ks.index(1)]
+            row += "".join(f" {_fmt(v / b if v and b else None, '.2f'):>7}" for k, v in zip(ks, vals, strict=True)
+                           if k != 1)
+        lines.append(row)
+    lines += ["", f"{'target':<28} {'goal':<10} {'measured':<24} {'result':<6} [CPU, load 1/5/15 min at its start]"]
+    for t in report["targets"]:
+        goal = "-" if t["limit"] is None else f">= {t['limit']:g} x"
+        got = "n/a" if t["measured"] is None else f"{t['measured']:.2f} x"
+        res = "-" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
+        load = "/".join(f"{x:.2f}" for x in t["load_start"])
+        note = f"  ({t['note']})" if t.get("note") else ""
+        lines.append(f"{t['name']:<28} {goal:<10} {got:<24} {res:<6} [{where}, load {load}]{note}")
+    return "\n".join(lines)
+
+
+def run_scaling(args: argparse.Namespace) -> int:
+    """``--servers 1,2``: per K, a fresh database, K servers on it, one round at ``--concurrency``
+    with the clients spread over the servers; then the database is dropped. Ratios against K=1."""
+    n = {"networks": max(1, round(100 * args.scale)), "ports": max(1, round(1000 * args.scale)),
+         "lists": max(5, round(20 * args.scale))}
+    n["filters"] = n["networks"]
+    run_id = secrets.token_hex(3)
+    prefix = f"bench-{run_id}"
+    cmd = shlex.split(args.server_cmd)
+    steps: list[dict[str, Any]] = []
+    dialect = args.db_server.split(":", 1)[0].split("+", 1)[0]
+    for k in args.servers:
+        name = f"neutrino_bench_{run_id}_s{k}"
+        load = load_average()
+        log(f"{k} server(s): database {name} on {args.db_server.split('@')[-1]}, load {load}")
+        database(args.db_server, name, create=True)
+        try:
+            fleet = Fleet(cmd, k, database_url(args.db_server, name))
+            try:
+                log(f"{k} server(s) up: {', '.join(fleet.urls)}")
+                session = authenticate(load_cloud("admin", fleet.servers[0].state / "clouds.yaml"))
+                runner = Runner(session, args.concurrency, endpoints=fleet.urls)
+                try:
+                    counts, restore, quota_note = prepare_quotas(runner.clients[0], session, n)
+                    if counts["networks"] < 1:
+                        raise BenchError(f"no room for a single network: {quota_note}")
+                    warm_up(runner, f"{prefix}-s{k}")
+                    backends = database_backends(args.db_server, name)
+                    watched = {"servers": [s.proc.pid for s in fleet.servers], "database": backends}
+                    cpu0 = {key: [cpu_seconds(x) or 0.0 for x in pids] for key, pids in watched.items()}
+                    client0 = time.process_time()
+                    time.sleep(0.6)  # the statistics collector publishes every 500 ms
+                    db0 = database_stats(args.db_server, name)
+                    results = [r.to_dict() for r in run_round(runner, args.concurrency, f"{prefix}-s{k}", counts)]
+                    time.sleep(0.6)
+                    db1 = database_stats(args.db_server, name)
+                    xacts = {key: db1[key] - db0.get(key, 0) for key in db1}
+                    cpu = {key: round(sum((cpu_seconds(x) or 0.0) - c0 for x, c0 in zip(pids, cpu0[key],
+                                                                                      strict=True)), 2)
+                           for key, pids in watched.items()}
+                    cpu["bench client"] = round(time.process_time() - client0, 2)
+                    cpu["database_backends"] = len(backends)
+                finally:
+                    try:
+                        cleanup(runner, prefix)
+                    finally:
+                        runner.close()
+            finally:
+                fleet.stop()
+        finally:
+            database(args.db_server, name, create=False)
+        steps.append({"servers": k, "database": name, "load_start": load, "load_end": load_average(),
+                      "results": results, "total": throughput(results), "cpu_s": cpu, "transactions": xacts})
+        log(f"{k} server(s): {steps[-1]['total']['requests_per_s']} requests/s")
+    base = next((st for st in steps if st["servers"] == 1), None)
+    for st in steps:
+        b, v = (base or {}).get("total", {}).get("requests_per_s"), st["total"]["requests_per_s"]
+        st["ratio"] = round(v / b, 3) if b and v else None
+    meta = {"mode": "servers", "date": datetime.now(UTC).isoformat(), "cpu_model": cpu_model(),
+            "host_cpu_count": os.cpu_count(), "loadavg_end": load_average(), "python": platform.python_version(),
+            "platform": platform.platform(), "git_commit": git_commit(), "scale": args.scale, "counts": n,
+            "prefix": prefix, "servers": args.servers, "concurrency": args.concurrency,
+            "db_server": args.db_server.split("@")[-1], "db_dialect": dialect}
+    report = {"meta": meta, "steps": steps, "targets": scaling_targets(steps)}
+    print(render_scaling(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        log(f"wrote {args.json}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def git_commit() -> str | None:
@@ -582,11 +876,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="command that runs neutrino (default: %(default)s)")
     ap.add_argument("--server-pid", type=int, help="PID of the server behind --os-cloud, to read its RSS")
     ap.add_argument("--cold-start-runs", type=int, default=3, help="spawns to time (median is reported)")
+    ap.add_argument("--servers", type=parse_servers,
+                    help="throughput of K server processes on one database, e.g. 1,2: per K a fresh database "
+                         "on --db-server, K spawned servers, one round at --concurrency spread over them")
+    ap.add_argument("--db-server", default=DEFAULT_DB_SERVER,
+                    help="with --servers: the database server the per-run databases are created on and dropped "
+                         "from (default: %(default)s)")
+    ap.add_argument("--concurrency", type=int, default=max(CONCURRENCY),
+                    help="with --servers: requests in flight, over all servers (default %(default)s)")
     args = ap.parse_args(argv)
     args.spawn = args.spawn or not args.os_cloud
     if args.scale <= 0:
         ap.error("--scale must be > 0")
+    if args.servers and args.os_cloud:
+        ap.error("--servers spawns its servers: it does not take --os-cloud")
+    if args.concurrency < 1:
+        ap.error("--concurrency must be >= 1")
     return args
+
+
+def parse_servers(text: str) -> list[int]:
+    try:
+        ks = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not ks or any(k < 1 or k > 8 for k in ks):
+        raise argparse.ArgumentTypeError("server counts are between 1 and 8")
+    return ks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -671,7 +987,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return run(args)
+        return run_scaling(args) if args.servers else run(args)
     except BenchError as exc:
         print(f"bench/api.py: {exc}", file=sys.stderr)
         return 2

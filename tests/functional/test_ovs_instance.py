@@ -93,3 +93,107 @@ def test_instance_lifecycle_ovsdb_and_flows(ns_prefix: str) -> None:
         assert not any(alive(p) for p in running if p)
         assert b.is_running()
         assert a.start() and a.list_bridges() == ["br-int"]
+
+
+def test_flood_settings_of_many_ports_in_one_openflow_session(ns_prefix: str) -> None:
+    """set_floods changes many ports at once (kernel.openflow: PORT_MODs and a barrier on one
+    connection); ovs-ofctl, reading on its own, sees exactly what no_flood reads."""
+    import re
+    import subprocess
+
+    import pytest
+
+    from neutrino.kernel import KernelError
+
+    ns = ns_prefix + "fl"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base, instances(ovs.OvsInstance(ns, f"{base}/fl")) as (sw,):
+        sw.start()
+        sw.ensure_bridge("br-int")
+        sw.ensure_ports("br-int", [ovs.internal_port(f"p{i}") for i in range(12)])
+        ofports = sorted(n for name, n in sw.ofports("br-int").items() if name != "br-int")  # not LOCAL
+        assert len(ofports) == 12 and sw.no_flood("br-int") == set()
+
+        def shown() -> set[int]:  # ovs-ofctl's own view, as an operator would look
+            out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow10", "show", sw.mgmt("br-int")], capture_output=True,
+                                 text=True, check=True).stdout
+            found, port = set(), None
+            for line in out.splitlines():
+                head = re.match(r"^ (\d+)\(", line)
+                port = int(head.group(1)) if head else port
+                if not head and port is not None and "config:" in line and "NO_FLOOD" in line:
+                    found.add(port)
+            return found
+
+        off = set(ofports[::2])
+        sw.set_floods("br-int", dict.fromkeys(off, False))
+        assert sw.no_flood("br-int") == shown() == off
+        sw.set_floods("br-int", {ofports[0]: True, ofports[1]: False})
+        assert sw.no_flood("br-int") == shown() == (off - {ofports[0]}) | {ofports[1]}
+        sw.set_flood("br-int", ofports[1], True)
+        assert shown() == off - {ofports[0]}
+        with pytest.raises(KernelError, match="no port 999"):
+            sw.set_floods("br-int", {999: False})
+        with pytest.raises(ValueError):
+            sw.set_floods("br-int", {0: False})
+        sw.set_floods("br-int", {})  # nothing to do: no connection at all
+        assert shown() == off - {ofports[0]}
+
+
+def test_an_ovs_tool_that_times_out_says_so(ns_prefix: str) -> None:
+    """A switch too slow to answer is TimedOut, not a refusal (the driver then does not go
+    looking for a guilty port's flows one by one); flow tables get time by their size."""
+    import socket
+
+    import pytest
+
+    from neutrino.kernel import TimedOut
+
+    ns = ns_prefix + "to"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base:
+        sw = ovs.OvsInstance(ns, base, timeout=1)
+        with socket.socket(socket.AF_UNIX) as hung:  # accepts, never answers: a switch busy elsewhere
+            hung.bind(sw.mgmt("br-int")[len("unix:"):])
+            hung.listen(1)
+            with pytest.raises(TimedOut, match="signal 14"):
+                sw.dump_flows("br-int")
+            with pytest.raises(TimedOut, match="no answer"):
+                sw.no_flood("br-int")
+
+
+def test_a_snapshot_reads_ports_once_until_its_own_write(ns_prefix: str) -> None:
+    """Inside snapshot() the ports are read once (an agent pass asks a dozen times) and again
+    after a write through the same object; outside it every read is fresh."""
+    import subprocess
+    import time
+
+    from tests.functional.cloud import wait_for
+
+    ns = ns_prefix + "sn"
+    netns.ensure_namespace(ns)
+    with run_dirs() as base, instances(ovs.OvsInstance(ns, f"{base}/sn")) as (sw,):
+        sw.start()
+        sw.ensure_bridge("br-int")
+        sw.ensure_ports("br-int", [ovs.internal_port("p1", tag=5)])
+
+        def tag() -> int | None:
+            return next(p.tag for p in sw.ports("br-int") if p.name == "p1")
+
+        def behind_our_back(value: int) -> None:
+            subprocess.run(["ovs-vsctl", f"--db={sw.db_url}", "set", "Port", "p1", f"tag={value}"], check=True)
+            other = ovs.OvsInstance(ns, f"{base}/sn")  # another client: once it sees it, so has ours
+            try:
+                assert wait_for(lambda: next(p.tag for p in other.ports("br-int") if p.name == "p1") == value)
+                time.sleep(0.2)
+            finally:
+                other.close()
+
+        with sw.snapshot():
+            assert tag() == 5
+            behind_our_back(6)
+            assert tag() == 5  # the pass's own view
+            sw.ensure_ports("br-int", [ovs.internal_port("p2")])  # a write of ours: read again
+            assert tag() == 6 and "p2" in sw.ofports("br-int")
+        behind_our_back(7)
+        assert tag() == 7

@@ -223,3 +223,53 @@ def test_scale_and_spawn_defaults() -> None:
     assert args.spawn is True and args.os_cloud is None and args.cold_start_runs == 3
     assert api.parse_args(["--os-cloud", "x"]).spawn is False
     assert api.parse_args(["--os-cloud", "x", "--spawn"]).spawn is True
+
+
+# ---------------------------------------------------------------- --servers: K servers on one database
+
+def test_servers_arguments() -> None:
+    args = api.parse_args(["--servers", "2,1,2", "--scale", "0.1"])
+    assert args.servers == [1, 2] and args.concurrency == 8 and args.db_server == api.DEFAULT_DB_SERVER
+    assert api.parse_args([]).servers is None
+    for bad in (["--servers", "0"], ["--servers", "1,x"], ["--servers", "9"], ["--servers", "1", "--os-cloud", "c"],
+                ["--servers", "1", "--concurrency", "0"]):
+        with pytest.raises(SystemExit):
+            api.parse_args(bad)
+
+
+def test_database_url_names_the_run_database_on_the_same_server() -> None:
+    assert api.database_url("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", "neutrino_bench_ab_s2") == \
+        "postgresql+psycopg://postgres@127.0.0.1:5432/neutrino_bench_ab_s2"
+    assert api.database_url("mysql+pymysql://root@h/mysql?charset=utf8mb4", "d") == \
+        "mysql+pymysql://root@h/d?charset=utf8mb4"
+    with pytest.raises(api.BenchError):
+        api.database("postgresql+psycopg://postgres@127.0.0.1:1/postgres", "Bad; DROP", create=True)
+
+
+def _step(k: int, rps: float, errors: int = 0) -> dict[str, Any]:
+    results = [{"operation": "create port", "concurrency": 8, "count": int(rps), "errors": errors, "wall_s": 1.0,
+                "ops_per_s": rps, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0}]
+    return {"servers": k, "load_start": [1.0, 0.5, 0.25], "results": results, "total": api.throughput(results),
+            "cpu_s": {"servers": 1.0 * k, "database": 0.3, "database_backends": 3, "bench client": 0.2},
+            "transactions": {"commits": 100, "rollbacks": 2 * (k - 1), "deadlocks": 0}}
+
+
+def test_scaling_targets_and_rendering() -> None:
+    steps = [_step(1, 100.0), _step(2, 170.0)]
+    for st in steps:
+        st["ratio"] = round(st["total"]["requests_per_s"] / 100.0, 3)
+    targets = api.scaling_targets(steps)
+    assert targets == [{"name": "2 servers / 1, requests/s", "limit": 1.6, "unit": "x", "measured": 1.7,
+                        "load_start": [1.0, 0.5, 0.25], "pass": True}]
+    meta = {"cpu_model": "AMD EPYC", "host_cpu_count": 2, "concurrency": 8, "db_dialect": "postgresql"}
+    text = api.render_scaling({"meta": meta, "steps": steps, "targets": targets})
+    assert text.splitlines()[0].startswith("servers on one postgresql database; AMD EPYC x2; concurrency 8")
+    assert "2 server(s), load 1.00/0.50/0.25 at the start; CPU s over the round: servers 2.0" in text
+    assert "2 rolled back (serialization failures, retried)" in text
+    row = next(ln.split() for ln in text.splitlines() if ln.startswith("all requests"))
+    assert row[-3:] == ["100.0", "170.0", "1.70"]
+    assert text.splitlines()[-1].startswith("2 servers / 1, requests/s    >= 1.6 x   1.70 x")
+    assert "PASS   [AMD EPYC x2, load 1.00/0.50/0.25]" in text
+    slow = api.scaling_targets([_step(1, 100.0, errors=1), {**_step(2, 120.0), "ratio": 1.2}])
+    assert slow[0]["pass"] is False and slow[0]["note"] == "errors in a round: see the table"
+    assert api.scaling_targets([{**_step(3, 250.0), "ratio": None}])[0]["note"] == "1 server not run"

@@ -112,7 +112,7 @@ def _report(**over: Any) -> dict[str, Any]:
     port_ping = over.get("port_ping", [_run(1, 250.0, 0.25), _run(10, 280.0, 1.2), _run(100, 290.0, 12.0)])
     rule = {"repeats": 3, "ok": 3, "errors": 0, "allow_ms": wiring.summarize([40.0, 50.0, 60.0]),
             "block_ms": wiring.summarize([300.0]), "samples_ms": [40.0, 50.0, 60.0]}
-    resync = over.get("resync", {"ports": 200, "bulk_create_s": 1.2, "plug_s": 30.0,
+    resync = over.get("resync", {"ports": 1000, "bulk_create_s": 1.2, "plug_s": 30.0,
                                  "initial": {"seconds": 1.3, "passes": 1, "first_pass_s": 1.2, "l2_actions": 0,
                                              "dhcp": {"n": "reloaded"}, "firewall_applied": True,
                                              "all_active": True},
@@ -122,30 +122,32 @@ def _report(**over: Any) -> dict[str, Any]:
                                  "warm": {"seconds": 0.8, "passes": 1, "first_pass_s": 0.7, "l2_actions": 0,
                                           "dhcp": {"n": "unchanged"}, "firewall_applied": True,
                                           "all_active": True}})
-    return wiring.build_report({"date": "2026-01-01T00:00:00+00:00", "host_cpu_count": 2}, port_ping, rule,
-                               resync, {"rss_start_mb": 40.0, "peak_mb": 130.0})
+    meta = over.get("meta", {"date": "2026-01-01T00:00:00+00:00", "host_cpu_count": 2, "driver": "ovs", "hosts": 2,
+                             "cpu_model": "AMD EPYC", "loadavg_start": [0.5, 0.25, 0.1],
+                             "loadavg_end": [1.5, 0.5, 0.2]})
+    return wiring.build_report(meta, port_ping, rule, resync, {"rss_start_mb": 40.0, "peak_mb": 130.0})
 
 
 def test_targets_all_pass() -> None:
     t = {x["name"]: x for x in _report()["targets"]}
     assert list(t) == ["port->ping p50 (N=1)", "port->ping p50 (N=10)", "port->ping p50 (N=100)",
-                       "100 instances pingable", "cold resync of 200 ports"]
+                       "100 instances pingable", "full resync, 1000 ports"]
     assert all(x["pass"] is True for x in t.values())
     assert t["port->ping p50 (N=100)"]["measured"] == 290.0 and t["port->ping p50 (N=100)"]["unit"] == "ms"
     assert t["100 instances pingable"]["measured"] == 12.0
-    assert t["cold resync of 200 ports"]["measured"] == 4.5 and "note" not in t["cold resync of 200 ports"]
+    assert t["full resync, 1000 ports"]["measured"] == 4.5 and "note" not in t["full resync, 1000 ports"]
 
 
 def test_targets_fail_on_slow_runs_and_on_errors() -> None:
     report = _report(port_ping=[_run(1, 450.0, 0.45), _run(100, 200.0, 31.0, errors=2)],
-                     resync={"ports": 200, "cold": {"seconds": 12.0}})
+                     resync={"ports": 1000, "cold": {"seconds": 12.0}})
     t = {x["name"]: x for x in report["targets"]}
     assert t["port->ping p50 (N=1)"]["pass"] is False
     fast_but_broken = t["port->ping p50 (N=100)"]
     assert fast_but_broken["measured"] == 200.0 and fast_but_broken["pass"] is False
     assert "2 of 100 failed" in fast_but_broken["note"]
     assert t["100 instances pingable"]["pass"] is False and "98/100" in t["100 instances pingable"]["note"]
-    assert t["cold resync of 200 ports"]["pass"] is False
+    assert t["full resync, 1000 ports"]["pass"] is False
 
 
 def test_targets_not_measured_in_a_quick_run() -> None:
@@ -153,38 +155,61 @@ def test_targets_not_measured_in_a_quick_run() -> None:
                      resync={"ports": 50, "cold": {"seconds": 2.0}})
     t = {x["name"]: x for x in report["targets"]}
     assert t["100 instances pingable"]["pass"] is None and "N=100 not run" in t["100 instances pingable"]["note"]
-    small = t["cold resync of 200 ports"]
+    small = t["full resync, 1000 ports"]
     assert small["pass"] is True and "50 ports" in small["note"]
-    failed = {x["name"]: x for x in _report(resync={"ports": 200, "error": "only 3/200 ports ACTIVE"})["targets"]}
-    assert failed["cold resync of 200 ports"]["pass"] is None
-    assert "3/200" in failed["cold resync of 200 ports"]["note"]
+    failed = {x["name"]: x for x in _report(resync={"ports": 1000, "error": "only 3/1000 ports ACTIVE"})["targets"]}
+    assert failed["full resync, 1000 ports"]["pass"] is None
+    assert "3/1000" in failed["full resync, 1000 ports"]["note"]
+    spread = {x["name"]: x for x in _report(resync={"ports": 1000, "networks": 4, "cold": {"seconds": 9.0}})["targets"]}
+    assert spread["full resync, 1000 ports"]["note"] == "over 4 networks"
     skipped = {x["name"]: x for x in _report(resync=None)["targets"]}
-    assert skipped["cold resync of 200 ports"]["note"] == "resync not run"
+    assert skipped["full resync, 1000 ports"]["note"] == "resync not run"
 
 
 def test_render_targets() -> None:
     report = _report(port_ping=[_run(1, 450.0, 0.45), _run(10, 100.0, 0.5)])
-    text = wiring.render_targets(report["targets"])
-    lines = text.splitlines()
-    assert lines[0].split() == ["target", "goal", "measured", "result"]
-    assert lines[1].startswith("port->ping p50 (N=1)") and lines[1].endswith("FAIL") and "450.00 ms" in lines[1]
-    assert lines[2].endswith("PASS") and "< 300 ms" in lines[2]
+    report["port_ping"][1]["load_start"] = [3.0, 2.0, 1.0]
+    report["targets"] = wiring.evaluate_targets(report)
+    lines = wiring.render_targets(report["targets"]).splitlines()
+    assert lines[0].split()[:4] == ["target", "goal", "measured", "result"]
+    assert lines[1].startswith("port->ping p50 (N=1)") and lines[1].rstrip().endswith("FAIL")
+    assert "450.00 ms" in lines[1]
+    assert lines[2].rstrip().endswith("PASS") and "< 300 ms" in lines[2]
     assert "n/a (N=100 not run)" in lines[3] and lines[3].rstrip().endswith("-")
+    # with the run's meta, every line says where it was measured: driver, hosts, CPU, load of its phase
+    lines = wiring.render_targets(report["targets"], report["meta"]).splitlines()
+    assert "[ovs, 2 hosts, AMD EPYC x2, load 0.50/0.25/0.10]" in lines[1]
+    assert lines[2].endswith("PASS   [ovs, 2 hosts, AMD EPYC x2, load 3.00/2.00/1.00]")
+
+
+def test_context_says_driver_hosts_cpu_and_load() -> None:
+    meta = {"driver": "linuxbridge", "hosts": 1, "cpu_model": "Xeon", "host_cpu_count": 4, "loadavg_start": [1, 2, 3]}
+    assert wiring.context(meta) == "linuxbridge, 1 host, Xeon x4, load 1.00/2.00/3.00"
+    assert wiring.context(meta, [0.5, 0.5, 0.5]).endswith("load 0.50/0.50/0.50")
+    assert wiring.context({}) == "linuxbridge, 1 host, ? x?"
 
 
 def test_render_results_has_every_section() -> None:
-    text = wiring.render_results(_report())
+    report = _report()
+    for r in report["port_ping"]:
+        r["load_start"] = [0.75, 0.5, 0.25]
+    report["port_ping"][2].update(by_host_ms={"h1": wiring.summarize([280.0]), "h2": wiring.summarize([300.0])},
+                                  across_hosts_ms=wiring.summarize([300.0]))
+    text = wiring.render_results(report)
     lines = text.splitlines()
-    assert lines[0].split()[:4] == ["port", "->", "ping", "(ms)"]
-    rows = [ln.split() for ln in lines[2:5]]
+    assert lines[0] == "run: ovs, 2 hosts, AMD EPYC x2, load 0.50/0.25/0.10 at the start, 1.50/0.50/0.20 at the end"
+    assert lines[2].split()[:4] == ["port", "->", "ping", "(ms)"] and lines[2].split()[-1] == "load1"
+    rows = [ln.split() for ln in lines[4:7]]
     assert [r[0] for r in rows] == ["1", "10", "100"]
-    assert rows[2][:6] == ["100", "4", "100", "0", "12.00", "290.0"]
+    assert rows[2][:6] + rows[2][-1:] == ["100", "4", "100", "0", "12.00", "290.0", "0.75"]
+    assert "N=100 conc 4: p50 (instances) per host: h1 280.0 (1), h2 300.0 (1); " \
+           "off host 1, across the underlay: 300.0" in text
     assert "where it goes (p50 ms)" in text and "wait ACTIVE" in text and "DHCP lease" in text
     assert "rule -> packet (ms)" in text and "50.0" in text
     for kind in ("initial", "cold", "warm"):
-        assert any(ln.split()[1:3] == ["200", kind] or ln.split()[:2] == ["200", kind] for ln in lines), kind
+        assert any(ln.split()[:3] == ["1000", "1", kind] for ln in lines), kind
     cold = next(ln.split() for ln in lines if " cold " in ln)
-    assert cold[:6] == ["200", "cold", "4.50", "1", "4.40", "205"]
+    assert cold[:7] == ["1000", "1", "cold", "4.50", "1", "4.40", "205"]
     assert "bench process RSS" in text and "peak_mb 130.0 MB" in text
     assert "l2 0.100 dhcp 0.200" in text and "cold restart, its first pass (s): sync 0.050 l2 3.900" in text
 
@@ -207,8 +232,11 @@ def test_report_is_json() -> None:
 
 def test_parse_args_defaults_and_quick() -> None:
     a = wiring.parse_args([])
-    assert (a.counts, a.concurrency, a.rule_repeats, a.resync_ports) == ([1, 10, 100], 4, 10, 200)
+    assert (a.counts, a.concurrency, a.rule_repeats, a.resync_ports) == ([1, 10, 100], 4, 10, 1000)
     assert a.phases == {"port", "rule", "resync"}
+    assert (a.driver, a.hosts, a.resync_networks) == ("linuxbridge", 1, 1)
+    o = wiring.parse_args(["--driver", "ovs", "--hosts", "3", "--resync-networks", "4"])
+    assert (o.driver, o.hosts, o.resync_networks) == ("ovs", 3, 4)
     q = wiring.parse_args(["--quick"])
     assert (q.counts, q.rule_repeats, q.resync_ports) == ([1, 10], 3, 50)
     mixed = wiring.parse_args(["--quick", "--counts", "5", "--resync-ports", "20", "--phases", "resync"])
@@ -216,7 +244,8 @@ def test_parse_args_defaults_and_quick() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--counts", "1,x"], ["--counts", "0"], ["--phases", "port,nope"],
-                                  ["--concurrency", "0"], ["--resync-ports", "5000"]])
+                                  ["--concurrency", "0"], ["--resync-ports", "5000"], ["--driver", "openvswitch"],
+                                  ["--hosts", "0"], ["--hosts", "9"], ["--resync-networks", "0"]])
 def test_parse_args_rejects(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         wiring.parse_args(argv)

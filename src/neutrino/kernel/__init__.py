@@ -26,6 +26,10 @@ class KernelError(Exception):
         super().__init__(f"{op} {target}: {reason}")
 
 
+class TimedOut(KernelError):
+    """A daemon or tool did not answer in time (busy or hung): nothing was refused."""
+
+
 class NotOurs(KernelError):
     """Refused: neutrino only creates or removes names with its own prefixes."""
 

@@ -24,20 +24,23 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, procs
+from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs, TimedOut, openflow, procs
 from neutrino.kernel.names import MAX_IFNAME_LEN, is_our_namespace
 from neutrino.kernel.netns import namespace_exists, set_sysctls
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 TIMEOUT = 10.0
+FLOWS_PER_SECOND = 2000.0  # extra ovs-ofctl time for big flow tables (a loaded 2-CPU machine: ~5 000/s)
 OPENFLOW = "OpenFlow13"
 PORT_TYPES = ("", "system", "internal", "patch", "vxlan", "gre", "geneve")
 TUNNEL_TYPES = ("vxlan", "gre", "geneve")
@@ -136,8 +139,12 @@ def _run(op: str, target: str, argv: Sequence[str], timeout: float = TIMEOUT,
          ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired as exc:
+        raise TimedOut(op, target, detail=str(exc)) from exc
+    except OSError as exc:
         raise KernelError(op, target, detail=str(exc)) from exc
+    if done.returncode == -signal.SIGALRM:  # an OVS tool's --timeout: "terminating with signal 14"
+        raise TimedOut(op, target, detail=done.stderr.strip() or f"{argv[0]} timed out")
     if done.returncode not in ok:
         raise KernelError(op, target, detail=done.stderr.strip() or f"{argv[0]} exited {done.returncode}")
     return done
@@ -187,6 +194,9 @@ class OvsInstance:
         self.timeout = timeout
         self._api: Any = None
         self._lock = threading.Lock()
+        self._replaced: dict[str, str] = {}  # bridge -> the flows this object last made its whole table
+        self._writes = 0  # OVSDB transactions committed through this object
+        self._snapshot = threading.local()  # per thread: (writes, rows) while in snapshot()
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -346,6 +356,7 @@ class OvsInstance:
         todo = list(commands)
         if not todo:
             return False
+        self._writes += 1  # before, so that a failed transaction also forgets what was read
         try:
             with self.api.transaction(check_error=True, timeout=int(self.timeout)) as txn:
                 for command in todo:
@@ -407,12 +418,36 @@ class OvsInstance:
             return False
         return self._commit("delete bridge", [self.api.del_br(name, if_exists=True)])
 
-    def ports(self, bridge: str | None = None) -> list[PortInfo]:
-        """The ports of ``bridge`` (of every bridge if None), sorted by name."""
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Within the block, this thread reads the bridges, ports and interfaces once and reuses
+        them until a write through this object. An agent pass reads them a dozen times (each a
+        round trip through ovsdbapp's thread, ~150 ms at 1000 ports); what ovs-vswitchd
+        changes on its own meanwhile (an ofport) the next pass reads."""
+        local = self._snapshot
+        local.active, local.rows = True, None
+        try:
+            yield
+        finally:
+            local.active, local.rows = False, None
+
+    def _port_rows(self) -> tuple[list[Any], dict[Any, Any], dict[str, Any]]:
+        local = self._snapshot
+        active = getattr(local, "active", False)
+        if active and local.rows is not None and local.rows[0] == self._writes:
+            return local.rows[1]  # type: ignore[no-any-return]
+        writes = self._writes
         bridges = self._read(self.api.db_list("Bridge", columns=["name", "ports"]))
         port_rows = {r["_uuid"]: r for r in self._read(self.api.db_list("Port", columns=["_uuid", "name", "tag"]))}
         ifaces = {r["name"]: r for r in self._read(self.api.db_list(
             "Interface", columns=["name", "type", "ofport", "options", "external_ids"]))}
+        if active:
+            local.rows = (writes, (bridges, port_rows, ifaces))
+        return bridges, port_rows, ifaces
+
+    def ports(self, bridge: str | None = None) -> list[PortInfo]:
+        """The ports of ``bridge`` (of every bridge if None), sorted by name."""
+        bridges, port_rows, ifaces = self._port_rows()
         found = []
         for br in bridges:
             if bridge is not None and br["name"] != bridge:
@@ -482,9 +517,12 @@ class OvsInstance:
 
     # -- OpenFlow (ovs-ofctl) ----------------------------------------------------------------
 
-    def _ofctl(self, op: str, bridge: str, *args: str, ok: tuple[int, ...] = (0,)) -> str:
-        argv = ["ovs-ofctl", "-O", OPENFLOW, f"--timeout={int(self.timeout)}", *args]
-        return _run(op, f"{self.ns}/{bridge}", argv, timeout=self.timeout + 5, ok=ok).stdout
+    def _ofctl(self, op: str, bridge: str, *args: str, ok: tuple[int, ...] = (0,), flows: int = 0) -> str:
+        """``ovs-ofctl`` on one bridge; with ``flows`` lines to parse, diff or apply, it gets
+        more time than a plain call (a host of a thousand guarded ports has ~50 000 flows)."""
+        timeout = self.timeout + flows / FLOWS_PER_SECOND
+        argv = ["ovs-ofctl", "-O", OPENFLOW, f"--timeout={int(timeout)}", *args]
+        return _run(op, f"{self.ns}/{bridge}", argv, timeout=timeout + 5, ok=ok).stdout
 
     def _flows_file(self, bridge: str, flows: str) -> str:
         """Write ``flows`` to ``<run_dir>/<bridge>.flows`` (ofctl's diff/replace read files, not
@@ -500,7 +538,7 @@ class OvsInstance:
         """``ovs-ofctl diff-flows``: "+flow" lines would be added, "-flow" lines removed, to reach ``flows``."""
         # exit 2: "they differ", which is an answer, not a failure
         out = self._ofctl("diff flows", bridge, "diff-flows", self.mgmt(bridge), self._flows_file(bridge, flows),
-                          ok=(0, 2))
+                          ok=(0, 2), flows=flows.count("\n"))
         return [line for line in out.splitlines() if line.startswith(("+", "-"))]
 
     def replace_flows(self, bridge: str, flows: str, keep_cookies: Iterable[int] = ()) -> bool:
@@ -511,13 +549,23 @@ class OvsInstance:
         keep running). Returns False, touching nothing, when the bridge already has exactly
         these flows, ignoring extra flows whose cookie is in ``keep_cookies`` (flows the
         switch learned itself); a real change replaces those too.
+
+        Flows with a line that the ones this object last put there lacked (a port's new flows)
+        are replaced without asking ``diff-flows`` first: one ovs-ofctl less, since the bridge
+        cannot have that line already, short of someone else writing it. Anything else (the
+        same flows again, fewer of them, a first call) is diffed, so that what went missing
+        (a restarted ovs-vswitchd) is noticed and what the switch learned may stay.
         """
         keep = set(keep_cookies)
-        diff = self.diff_flows(bridge, flows)
-        if all(line.startswith("-") and _cookie(line) in keep for line in diff):
-            return False
+        last = self._replaced.pop(bridge, None)
+        if last is None or set(flows.splitlines()) <= set(last.splitlines()):
+            diff = self.diff_flows(bridge, flows)
+            if all(line.startswith("-") and _cookie(line) in keep for line in diff):
+                self._replaced[bridge] = flows
+                return False
         self._ofctl("replace flows", bridge, "--bundle", "replace-flows", self.mgmt(bridge),
-                    self._flows_file(bridge, flows))
+                    self._flows_file(bridge, flows), flows=flows.count("\n"))
+        self._replaced[bridge] = flows
         return True
 
     def check_flows(self, flows: str) -> None:
@@ -530,27 +578,31 @@ class OvsInstance:
     def no_flood(self, bridge: str) -> set[int]:
         """The ofports of ``bridge`` whose OpenFlow config has NO_FLOOD (NORMAL does not flood to them).
 
-        Read with OpenFlow 1.0: 1.3 has no such port flag and shows none, though it still holds.
+        Read with OpenFlow 1.0 (``kernel.openflow``, one session): 1.3 has no such port flag and
+        shows none, though it still holds.
         """
-        argv = ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}", "show", self.mgmt(bridge)]
-        out = _run("show ports", f"{self.ns}/{bridge}", argv, timeout=self.timeout + 5).stdout
-        found, port = set(), None
-        for line in out.splitlines():
-            head = re.match(r"^ (\d+)\(", line)
-            if head:
-                port = int(head.group(1))
-            elif port is not None and line.strip().startswith("config:") and "NO_FLOOD" in line:
-                found.add(port)
-        return found
+        path = self.mgmt(bridge)[len("unix:"):]
+        try:
+            return {p for p, cfg in openflow.ports(path, self.timeout).items() if cfg.no_flood}
+        except OSError as exc:
+            raise KernelError("show ports", f"{self.ns}/{bridge}", detail=str(exc)) from exc
 
     def set_flood(self, bridge: str, ofport: int, flood: bool) -> None:
         """NORMAL floods to this port, or not (``no-flood``). An OpenFlow port setting, not in OVSDB:
         a restarted ovs-vswitchd forgets it, as it forgets flows, and the agent sets it again."""
-        if isinstance(ofport, bool) or not isinstance(ofport, int) or ofport < 1:
-            raise ValueError(f"not an ofport: {ofport!r}")
-        _run("mod port", f"{self.ns}/{bridge}", ["ovs-ofctl", "-O", "OpenFlow10", f"--timeout={int(self.timeout)}",
-                                                 "mod-port", self.mgmt(bridge), str(ofport),
-                                                 "flood" if flood else "no-flood"], timeout=self.timeout + 5)
+        self.set_floods(bridge, {ofport: flood})
+
+    def set_floods(self, bridge: str, changes: Mapping[int, bool]) -> None:
+        """``set_flood`` for many ports in one OpenFlow session (a PORT_MOD each, then a barrier):
+        a full resync or a restarted ovs-vswitchd sets it on every guarded port of the host."""
+        for ofport in changes:
+            if isinstance(ofport, bool) or not isinstance(ofport, int) or not 1 <= ofport < openflow.MAX_PORT:
+                raise ValueError(f"not an ofport: {ofport!r}")
+        path = self.mgmt(bridge)[len("unix:"):]
+        try:
+            openflow.set_no_flood(path, {p: bool(f) for p, f in changes.items()}, self.timeout)
+        except OSError as exc:
+            raise KernelError("mod port", f"{self.ns}/{bridge}", detail=str(exc)) from exc
 
     def dump_flows(self, bridge: str, match: str = "") -> list[str]:
         """The bridge's flows (``dump-flows --no-stats --no-names``), optionally filtered by ``match``

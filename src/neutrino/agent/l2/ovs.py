@@ -35,7 +35,7 @@ from neutrino.agent.l2 import driver
 from neutrino.agent.l2 import ovs_firewall as fw
 from neutrino.agent.l2 import ovs_flows as flows
 from neutrino.agent.retry import Retries, fingerprint
-from neutrino.kernel import KernelError, linkdump, links, names, ovs, procs
+from neutrino.kernel import KernelError, TimedOut, linkdump, links, names, ovs, procs
 from neutrino.kernel.names import tap_name
 from neutrino.messages import OVS_AGENT
 
@@ -227,7 +227,12 @@ class OvsDriver:
 
     def reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
         """Ports, tunnels and flows. A guarded port opens (gets its network's tag) only after its
-        filter's flows and its no-flood setting are in place: until then it sits on the dead VLAN."""
+        filter's flows and its no-flood setting are in place: until then it sits on the dead VLAN.
+        OVSDB's ports are read once per pass, and again after each change the pass makes."""
+        with self.switch.snapshot():
+            return self._reconcile(state)
+
+    def _reconcile(self, state: Mapping[str, Any]) -> driver.Wired:
         if not self._ready:
             self.start()
         networks: Mapping[str, Mapping[str, Any]] = state["networks"]
@@ -372,6 +377,8 @@ class OvsDriver:
             try:
                 changed += int(self.switch.replace_flows(bridge, rendered.text(bridge),
                                                          keep_cookies=(flows.LEARNED_COOKIE,)))
+            except TimedOut:
+                raise  # too slow, not refused: checking each port's flows alone would find nothing
             except KernelError:
                 if bridge != INTEGRATION or not self._isolate(filters, placed):
                     raise  # br-int keeps its old flows: no port opened by this pass passes anything
@@ -412,9 +419,8 @@ class OvsDriver:
         ovs-vswitchd forgets these settings."""
         have = self.switch.no_flood(INTEGRATION)
         ofports = set(self.switch.ofports(INTEGRATION).values())
-        changes = [(p, False) for p in sorted(off - have)] + [(p, True) for p in sorted((have - off) & ofports)]
-        for ofport, flood in changes:
-            self.switch.set_flood(INTEGRATION, ofport, flood)
+        changes = {**dict.fromkeys(off - have, False), **dict.fromkeys((have - off) & ofports, True)}
+        self.switch.set_floods(INTEGRATION, changes)  # one OpenFlow session: a full resync sets hundreds
         return len(changes)
 
     def _underlay(self) -> None:
