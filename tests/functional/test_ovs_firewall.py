@@ -161,3 +161,24 @@ def test_a_spoofed_arp_never_reaches_a_neighbour(c: Cloud) -> None:
                                                                  "port_security_enabled": False}})
     c.settle()
     assert wait_for(lambda: _claims(c, attacker, victim, "10.76.0.200"), timeout=10), "the control did not work"
+
+
+def test_broadcasts_reach_every_guarded_port_when_their_copies_span_several_flows(
+        c: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copies of a broadcast to a VLAN's guarded ports go FAN_OUT_CHUNK a flow (1 000 in one
+    action list exceed an OpenFlow message); with one copy a flow, three instances still get
+    their DHCP leases and hear each other's ARP."""
+    from neutrino.agent.l2 import ovs_firewall
+
+    monkeypatch.setattr(ovs_firewall, "FAN_OUT_CHUNK", 1)
+    c.network("net1", "10.77.0.0/24")
+    compute = c.compute()
+    vms = [compute.create(f"vm{i}", network="net1") for i in range(3)]  # each a DHCP lease: a broadcast
+    driver = c.agent.driver
+    assert isinstance(driver, OvsDriver)
+    fan = driver.switch.dump_flows("br-int", f"table={ovs_firewall.FAN_OUT}")
+    assert len(fan) >= 2, fan
+    for a in vms:
+        for b in vms:
+            if a is not b:
+                assert ping(a.namespace, ip_of(b)), f"{a.name} -> {b.name}"

@@ -113,3 +113,19 @@ def test_a_rule_renders_to_valid_matches_or_is_refused(rule: dict[str, Any]) -> 
     flows = [Flow(82, 70, f"reg5=5,{m}", "output:5") for m in matches]
     if flows:
         ovs_ofctl_parses(flows)
+
+
+def test_a_vlan_with_a_thousand_guarded_ports_still_renders_flows_openflow_can_carry() -> None:
+    """A broadcast is copied to each guarded port of its VLAN: 1 000 copies in one action list
+    do not fit in an OpenFlow message (64 KB), so they go 64 a flow, chained through FAN_OUT."""
+    ports = [port(f"p{i:04d}", f"fa:16:3e:00:{i // 256:02x}:{i % 256:02x}", [f"10.1.{i // 250}.{i % 250 + 2}"],
+                  [SG_A]) for i in range(1000)]
+    placed = {p["id"]: fw.Placement(ofport=10 + i, vlan=3) for i, p in enumerate(ports)}
+    compiled = fw.compile_host(ports, [{"id": SG_A, "stateful": True, "security_group_rules": GOOD_RULES[:2]}], {})
+    flows = fw.render(compiled.filters, placed)
+    fan = [f for f in flows if "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00" in f.match]
+    assert len(fan) == 2 * 16 and max(len(f.actions) for f in flows) < 8000
+    copies = sorted(int(a.split("->")[0].rsplit(":", 1)[1]) for f in fan if "dl_vlan" not in f.match
+                    for a in f.actions.split("clone(")[1:])
+    assert copies == list(range(10, 1010))  # every port exactly once
+    ovs_ofctl_parses(flows)

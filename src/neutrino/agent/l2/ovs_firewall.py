@@ -19,6 +19,8 @@ layout of Neutron's openvswitch firewall, so ``ovs-ofctl dump-flows br-int`` rea
         81 with reg5 = that port; a broadcast/multicast frame goes to 81 once per guarded port of
         the VLAN (``clone``), then NORMAL, which floods to the other ports only: guarded ports
         are ``no-flood`` (``flood_off`` lists them), so no copy reaches them unfiltered
+    83  FAN_OUT: the copies of a broadcast to a VLAN's guarded ports beyond the first 64, 64 a
+        flow (one action list must fit in an OpenFlow message)
     81  BASE_INGRESS: ARP, DHCP replies and the ICMPv6 the stack needs pass; IP enters conntrack
     82  RULES_INGRESS: as 72, and an accepted frame is output to the port
 
@@ -52,7 +54,9 @@ from neutrino.agent.l2.ovs_flows import MAX_OFPORT, MAX_VLAN, MIN_VLAN, TRANSIEN
 
 BASE_EGRESS, RULES_EGRESS, ACCEPT_OR_INGRESS = 71, 72, 73
 BASE_INGRESS, RULES_INGRESS = 81, 82
-REG_PORT, REG_NET = "reg5", "reg6"
+FAN_OUT = 83  # the rest of a broadcast's copies to guarded ports, FAN_OUT_CHUNK at a time
+FAN_OUT_CHUNK = 64
+REG_PORT, REG_NET, REG_CHUNK = "reg5", "reg6", "reg7"
 REVOKED = 1  # ct_mark of a connection no rule allows any more
 MULTICAST = "01:00:00:00:00:00/01:00:00:00:00:00"
 
@@ -332,11 +336,28 @@ def render(filters: Mapping[str, PortFilter], placed: Mapping[str, Placement],
                           f"pop_vlan,set_field:{vlan}->{REG_NET},{to}"))
     for vlan, ports in sorted(by_vlan.items()):
         each = [f"set_field:{p.ofport}->{REG_PORT},resubmit(,{BASE_INGRESS})" for _pid, p in ports]
-        flows.append(Flow(TRANSIENT_TABLE, 90, f"{REG_NET}={vlan},dl_dst={MULTICAST}",
-                          ",".join(f"clone({x})" for x in each) + ",NORMAL"))
-        flows.append(Flow(TRANSIENT_TABLE, 90, f"dl_vlan={vlan},dl_dst={MULTICAST}",
-                          ",".join(f"clone(pop_vlan,set_field:{vlan}->{REG_NET},{x})" for x in each) + ",NORMAL"))
+        flows += _fan_out(f"{REG_NET}={vlan},dl_dst={MULTICAST}", each)
+        flows += _fan_out(f"dl_vlan={vlan},dl_dst={MULTICAST}",
+                          [f"pop_vlan,set_field:{vlan}->{REG_NET},{x}" for x in each])
     return sorted(set(flows), key=lambda f: (f.table, -f.priority, f.match, f.actions))
+
+
+def _fan_out(match: str, copies: list[str]) -> list[Flow]:
+    """A broadcast/multicast frame's copy to each guarded port of its VLAN (``clone``), then NORMAL.
+
+    One flow's actions must fit in an OpenFlow message (64 KB; about 1 000 clones do not), so
+    the copies go ``FAN_OUT_CHUNK`` at a time: the flow in TRANSIENT makes the first ones and
+    resubmits to FAN_OUT with ``REG_CHUNK`` = 1, whose flow makes the next ones and so on.
+    """
+    chunks = [copies[i:i + FAN_OUT_CHUNK] for i in range(0, len(copies), FAN_OUT_CHUNK)] or [[]]
+
+    def step(k: int) -> str:
+        clones = ",".join(f"clone({x})" for x in chunks[k])
+        more = f"set_field:{k + 1}->{REG_CHUNK},resubmit(,{FAN_OUT})" if k + 1 < len(chunks) else ""
+        return ",".join(a for a in (clones, more) if a)
+    flows = [Flow(TRANSIENT_TABLE, 90, match, ",".join(a for a in (step(0), "NORMAL") if a))]
+    flows += [Flow(FAN_OUT, 90, f"{match},{REG_CHUNK}={k}", step(k)) for k in range(1, len(chunks))]
+    return flows
 
 
 def _conjunctions(filters: Mapping[str, PortFilter], placed: Mapping[str, Placement]) -> list[Flow]:
