@@ -40,6 +40,13 @@ needed: the host namespace sends nothing of its own through the bridges. :func:`
 keeps zones stable across re-renders and agent restarts, :func:`read_zones` reads them back
 from the kernel. Without ``zones`` the script is exactly what it was before zones existed.
 
+Bridges per port (:data:`PER_PORT`, Open vSwitch with hybrid plugging): each port's tap has its
+own ``qbr<port[:11]>``, and everything above keyed by network is keyed by port instead: the
+egress dispatch by (qbr, MAC), one zone per port (``comment "port:<port id>"``). A frame between
+two ports crosses both their bridges in the same namespace, so with one zone for both the
+receiver's bridge would see the sender's entry (a reply from a port whose ingress refused the
+flow would pass as ``established`` without its egress rules); a zone each keeps them apart.
+
 Stateless groups (``stateful`` false, Neutron's stateful-security-group): a ``stateless``
 chain at priority -310 gives frames from or to such a port's MACs ``notrack`` (Neutron's
 iptables driver uses NOTRACK in the raw table), and the zone chain lets untracked packets

@@ -428,7 +428,7 @@ class OvsDriver:
         ofports = self.switch.ofports(INTEGRATION)
         fwall = self._firewall
         filters = fwall.compiled.filters if fwall is not None else {}
-        closed = (fwall.closed if fwall is not None else {str(p["id"]) for p in ports}) | self._unusable
+        closed = self._closed({str(p["id"]) for p in ports}) | self._unusable
         placed, dead = {}, []
         for port in ports:
             pid = str(port["id"])
