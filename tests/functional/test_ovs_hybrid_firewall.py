@@ -25,7 +25,7 @@ from tests.functional import test_cloud, test_firewall_bypass, test_firewall_rev
 from tests.functional import test_ovs_firewall as conntrack
 from tests.functional.cloud import Cloud, cloud, ip_of, listener, tcp_ok, wait_for
 from tests.functional.ovs_lab import why_no_ovs
-from tests.functional.test_firewall_tenants import agent_failures, group, port_status
+from tests.functional.test_firewall_tenants import an_unfilterable_port_passes_nothing, group, two_instances
 from tests.functional.traffic import ping
 
 pytestmark = pytest.mark.skipif(why_no_ovs() is not None, reason=why_no_ovs() or "")
@@ -92,26 +92,8 @@ def test_a_port_whose_filter_cannot_be_written_passes_nothing(c: Cloud) -> None:
     """Fail closed on the qbr: a port whose rules cannot be written (a MAC that got past the API)
     is left out of the tables, so its tap passes nothing, ERROR and reported; it comes back when
     fixed, and the other port is not disturbed."""
-    net, _ = c.network("net1", "10.75.0.0/24")
-    compute = c.compute()
-    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1")
-    dhcp = c.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"][0]
-    dhcp_ip = dhcp["fixed_ips"][0]["ip_address"]
-    assert ping(vm2.namespace, dhcp_ip) and ping(vm2.namespace, ip_of(vm1))
-    real_mac = c.admin.get(f"/v2.0/ports/{vm2.port_id}")["port"]["mac_address"]
-
-    c.set_port_mac(vm2.port_id, "fa:16:3e:00:00:01 accept")
-    c.agent.settle()
-    assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
-    assert f"port:{vm2.port_id}" in agent_failures(c, "Open vSwitch agent")
-    assert not ping(vm2.namespace, dhcp_ip, tries=2), "its filter is not in place: it passes nothing"
-    assert not ping(vm1.namespace, ip_of(vm2), tries=1)
-    assert ping(vm1.namespace, dhcp_ip), "the other port on the same network is not disturbed"
-    c.set_port_mac(vm2.port_id, real_mac)
-    c.agent.settle()
-    assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=10)
-    assert wait_for(lambda: ping(vm1.namespace, ip_of(vm2), tries=1), timeout=10)
-    assert agent_failures(c, "Open vSwitch agent") == {}
+    _, vm1, vm2, dhcp_ip = two_instances(c, "10.75.0.0/24")
+    an_unfilterable_port_passes_nothing(c, vm1, vm2, dhcp_ip, "Open vSwitch agent")
     group(c, "unused")  # a group change re-renders the host: the fixed port stays open
     c.settle()
     assert ping(vm2.namespace, ip_of(vm1))
