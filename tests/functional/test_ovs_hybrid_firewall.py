@@ -14,6 +14,7 @@ when Open vSwitch is not installed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def test_a_revoked_rule_cuts_the_connection_it_admitted(c: Cloud) -> None:
 
 
 def _switch(c: Cloud) -> ovs.OvsInstance:
-    assert isinstance(c.agent.driver, OvsDriver) and c.agent.driver.hybrid
+    assert isinstance(c.agent.driver, OvsDriver)
     return c.agent.driver.switch
 
 
@@ -61,7 +62,8 @@ def _hybrid_links(c: Cloud) -> set[str]:
 def test_each_instance_tap_sits_on_its_own_qbr_and_goes_with_it(c: Cloud) -> None:
     """tap -> qbr <- qvb ~ qvo -> br-int: qvo carries the network's tag and the port's
     external_ids, the tap is no OVS port; the network's DHCP port stays on br-int. TCP works
-    (checksums through the userspace datapath). Deleting the instance removes its devices."""
+    (checksums through the userspace datapath). Deleting the instance removes its devices; so
+    does a restart with the conntrack firewall, whose br-int then holds the tap itself."""
     net, _ = c.network("net1", "10.74.0.0/24")
     compute = c.compute()
     vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1")
@@ -86,6 +88,15 @@ def test_each_instance_tap_sits_on_its_own_qbr_and_goes_with_it(c: Cloud) -> Non
     assert wait_for(lambda: not gone & _hybrid_links(c), timeout=10), _hybrid_links(c)
     assert not gone & {p.name for p in _switch(c).ports("br-int")}
     assert _hybrid_links(c) == set(hybrid_names(vm1.port_id))
+
+    c.agent.stop()
+    agent = type(c.agent)(replace(c.agent.cfg, firewall_driver=""), c.agent.rpc, c.agent.bus)
+    agent.start()
+    c.agent = agent
+    c.settle()
+    assert not _hybrid_links(c)
+    assert tap_name(vm1.port_id) in {p.name for p in _switch(c).ports("br-int")}
+    assert wait_for(lambda: ping(vm1.namespace, dhcp["fixed_ips"][0]["ip_address"], tries=1), timeout=10)
 
 
 def test_a_port_whose_filter_cannot_be_written_passes_nothing(c: Cloud) -> None:
