@@ -99,7 +99,8 @@ class AgentSection:
     l2_driver: str = "linuxbridge"  # the dataplane: linuxbridge or openvswitch
     # What this host runs: a network node all of them, a compute node ["l2"] (Neutron's split).
     roles: list[str] = field(default_factory=lambda: ["l2", "dhcp", "l3", "metadata"])
-    # security groups: nftables (linuxbridge) or openvswitch (conntrack flows; openvswitch); "" = the L2 driver's
+    # security groups: nftables (linuxbridge; openvswitch with hybrid plugging, qbr/qvb/qvo) or openvswitch
+    # (conntrack flows; openvswitch); "" = the L2 driver's own (nftables, openvswitch)
     firewall_driver: str = ""
     report_interval: float = 10.0
     resync_interval: float = 30.0
@@ -166,15 +167,15 @@ class ConfigError(ValueError):
 
 
 # [agent] l2_driver -> the firewall drivers it can run, its default first
-FIREWALL_DRIVERS: dict[str, tuple[str, ...]] = {"linuxbridge": ("nftables",), "openvswitch": ("openvswitch",)}
+FIREWALL_DRIVERS: dict[str, tuple[str, ...]] = {"linuxbridge": ("nftables",),
+                                                "openvswitch": ("openvswitch", "nftables")}
 
 
 def firewall_driver(l2_driver: str, chosen: str) -> str:
     """The security-group driver ``[agent] firewall_driver`` names for ``l2_driver`` ("" = its default).
 
-    ``nftables`` with Open vSwitch would need hybrid plugging (each tap on its own Linux bridge
-    joined to br-int by a veth, as Neutron's iptables_hybrid), which neutrino does not do yet:
-    refused here rather than leaving ports unfiltered.
+    ``nftables`` with Open vSwitch plugs each instance's tap the hybrid way (its own Linux bridge
+    joined to br-int by a veth, as Neutron's iptables_hybrid) and filters it there.
     """
     drivers = FIREWALL_DRIVERS.get(l2_driver)
     if drivers is None:
@@ -183,9 +184,6 @@ def firewall_driver(l2_driver: str, chosen: str) -> str:
         return drivers[0]
     if chosen in drivers:
         return chosen
-    if l2_driver == "openvswitch" and chosen == "nftables":
-        raise ConfigError("[agent] firewall_driver = nftables with l2_driver = openvswitch needs hybrid plugging "
-                          "(qbr/qvb/qvo), which is not implemented yet; use firewall_driver = openvswitch")
     raise ConfigError(f"[agent] firewall_driver: {chosen!r} does not work with l2_driver = {l2_driver} "
                       f"(it takes: {', '.join(drivers)})")
 

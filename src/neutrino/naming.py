@@ -7,6 +7,8 @@ import the kernel layer, so the pure functions live here and ``kernel.names`` re
 
 from __future__ import annotations
 
+import re
+
 IFNAMSIZ = 16
 MAX_IFNAME_LEN = IFNAMSIZ - 1  # the kernel keeps a trailing NUL
 
@@ -41,6 +43,26 @@ def ns_name(port_id: str) -> str:
 
 def bridge_name(network_id: str) -> str:
     return ifname("brq", network_id)
+
+
+# What a hybrid-plugged port's names may carry of its id: the first ID_LEN characters of a UUID
+# as the server makes them. Port ids come from the database, so anything else is refused rather
+# than sliced into a name the janitor (``kernel.names.is_our_link``) would not recognise.
+_ID_PART = re.compile(r"[0-9a-f-]{" + str(ID_LEN) + "}")
+
+
+def hybrid_names(port_id: str) -> tuple[str, str, str]:
+    """``(qbr, qvb, qvo)`` of a port plugged the hybrid way on Open vSwitch (Neutron's
+    iptables_hybrid): the tap's own Linux bridge, where the nftables firewall filters it; the veth
+    end on that bridge; and its peer on br-int. ValueError for an id that cannot name them."""
+    if not isinstance(port_id, str) or not _ID_PART.fullmatch(port_id[:ID_LEN]):
+        raise ValueError(f"port id {port_id!r} cannot name hybrid-plug devices")
+    return ifname("qbr", port_id), ifname("qvb", port_id), ifname("qvo", port_id)
+
+
+def hybrid_bridge_name(port_id: str) -> str:
+    """``qbr<port[:11]>``: the per-port Linux bridge of a hybrid-plugged port."""
+    return hybrid_names(port_id)[0]
 
 
 def vxlan_name(vni: int) -> str:

@@ -147,14 +147,17 @@ def _plug_underlay(ns_prefix: str, node_ns: str, ip: str) -> None:
 
 @contextmanager
 def cloud(tmp: Path, ns_prefix: str, host: str = "host-a", underlay_ip: str | None = None,
-          l2_driver: str = "linuxbridge", report_interval: float = 2.0, **defaults: Any) -> Iterator[Cloud]:
-    """The cloud; with ``underlay_ip`` host A's tunnels use a fabric, so more hosts can join.
+          l2_driver: str = "linuxbridge", report_interval: float = 2.0, firewall_driver: str = "",
+          **defaults: Any) -> Iterator[Cloud]:
+    """The cloud; with ``underlay_ip`` host A's tunnels use a fabric, so more hosts can join;
+    ``firewall_driver`` is ``[agent] firewall_driver`` ("" = the L2 driver's own).
     ``defaults`` go to the ``[DEFAULT]`` section (``agent_down_time``, failover options)."""
     node_ns, ext_ns = f"{ns_prefix}node", f"{ns_prefix}ext"
     vxlan = {"local_ip": underlay_ip, "underlay_dev": "ul0"} if underlay_ip else {}
     cfg = make_config(tmp, DEFAULT={"auth_strategy": "noauth", **defaults},
                       agent={"host": host, "node_namespace": node_ns, "namespace_prefix": ns_prefix,
-                             "report_interval": report_interval, "l2_driver": l2_driver},
+                             "report_interval": report_interval, "l2_driver": l2_driver,
+                             "firewall_driver": firewall_driver},
                       public={"physical_network": ""}, vxlan=vxlan,
                       linux_bridge={"physical_interface_mappings": ["public:phy-public"]})
     if underlay_ip:

@@ -20,6 +20,7 @@ import pytest
 from neutron_lib import constants as lib
 
 from neutrino.agent.l2 import firewall
+from neutrino.compute.manager import Instance
 from neutrino.kernel import links, netns, procs
 from neutrino.kernel.names import bridge_name, qdhcp_ns
 from neutrino.services.security_groups import new_rule
@@ -210,12 +211,7 @@ def test_an_unknown_tap_and_an_unfilterable_port_pass_nothing(c: Cloud, ns_prefi
     """Fail closed: a tap with no filter of its own is dropped both ways; a port whose filter
     cannot be written is cut off, reported ERROR and in the agent's failures, and comes back
     when fixed; the network's DHCP port and the other instances are not disturbed."""
-    net, _ = c.network("net1", "10.73.0.0/24")
-    compute = c.compute()
-    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1")
-    dhcp = c.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"][0]
-    dhcp_ip = dhcp["fixed_ips"][0]["ip_address"]
-    assert ping(vm1.namespace, dhcp_ip) and ping(vm1.namespace, ip_of(vm2))
+    net, vm1, vm2, dhcp_ip = two_instances(c, "10.73.0.0/24")
 
     # a tap nobody asked for, on the network's bridge, with an address of the subnet
     rogue_ns = f"{ns_prefix}rogue"
@@ -232,13 +228,30 @@ def test_an_unknown_tap_and_an_unfilterable_port_pass_nothing(c: Cloud, ns_prefi
     finally:
         subprocess.run(["ip", "netns", "delete", rogue_ns], timeout=10)
 
-    # a port whose filter cannot be written (a MAC that got past the API into the database)
+    an_unfilterable_port_passes_nothing(c, vm1, vm2, dhcp_ip, "Linux bridge agent")
+
+
+def two_instances(c: Cloud, cidr: str) -> tuple[dict[str, Any], Instance, Instance, str]:
+    """A network with two instances in the default group, which reach each other and DHCP:
+    (the network, the instances, the DHCP port's address)."""
+    net, _ = c.network("net1", cidr)
+    compute = c.compute()
+    vm1, vm2 = compute.create("vm1", network="net1"), compute.create("vm2", network="net1")
+    dhcp = c.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"][0]
+    dhcp_ip = str(dhcp["fixed_ips"][0]["ip_address"])
+    assert ping(vm1.namespace, dhcp_ip) and ping(vm2.namespace, dhcp_ip) and ping(vm1.namespace, ip_of(vm2))
+    return net, vm1, vm2, dhcp_ip
+
+
+def an_unfilterable_port_passes_nothing(c: Cloud, vm1: Instance, vm2: Instance, dhcp_ip: str, agent: str) -> None:
+    """``vm2``'s filter cannot be written (a MAC that got past the API into the database): it is
+    cut off, ERROR and in the ``agent``'s failures; ``vm1`` is not disturbed; fixed, it comes back."""
     real_mac = c.admin.get(f"/v2.0/ports/{vm2.port_id}")["port"]["mac_address"]
 
     c.set_port_mac(vm2.port_id, "fa:16:3e:00:00:01 accept")
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ERROR", timeout=10)
-    assert f"port:{vm2.port_id}" in agent_failures(c, "Linux bridge agent")
+    assert f"port:{vm2.port_id}" in agent_failures(c, agent)
     assert not ping(vm2.namespace, dhcp_ip, tries=2), "its filter is not in place: it passes nothing"
     assert not ping(vm1.namespace, ip_of(vm2), tries=1)
     assert ping(vm1.namespace, dhcp_ip), "the other port on the same network is not disturbed"
@@ -246,7 +259,7 @@ def test_an_unknown_tap_and_an_unfilterable_port_pass_nothing(c: Cloud, ns_prefi
     c.agent.settle()
     assert wait_for(lambda: port_status(c, vm2.port_id) == "ACTIVE", timeout=10)
     assert wait_for(lambda: ping(vm1.namespace, ip_of(vm2), tries=1), timeout=10)
-    assert agent_failures(c, "Linux bridge agent") == {}
+    assert agent_failures(c, agent) == {}
 
 
 def test_a_stateless_group_passes_a_reply_only_where_a_rule_allows_it(c: Cloud) -> None:

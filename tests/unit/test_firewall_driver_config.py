@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,23 @@ def test_each_l2_driver_has_its_own_firewall_by_default() -> None:
     assert firewall_driver("openvswitch", "openvswitch") == "openvswitch"
 
 
-def test_nftables_on_open_vswitch_is_refused_until_hybrid_plugging_exists(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, agent={"l2_driver": "openvswitch", "firewall_driver": "nftables"})
-    with pytest.raises(ConfigError, match="hybrid plugging"):
-        host_config(cfg)
+def test_nftables_on_open_vswitch_plugs_the_hybrid_way(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, agent={"l2_driver": "openvswitch", "firewall_driver": "nftables",
+                                       "node_namespace": "nt-cfgtest-node"})
+    hc = host_config(cfg)
+    assert hc.firewall_driver == "nftables"
+    driver = make_driver(hc)
+    assert isinstance(driver, OvsDriver) and driver.hybrid
+    assert driver.configurations()["ovs_hybrid_plug"] is True
+    assert driver.configurations()["firewall_driver"] == "nftables"
+    assert not make_driver(replace(hc, firewall_driver="")).hybrid  # conntrack flows stay the default
+
+
+def test_an_unknown_or_mismatched_firewall_driver_is_refused(tmp_path: Path) -> None:
+    for chosen in ("iptables_hybrid", "noop", "NFTABLES"):
+        cfg = make_config(tmp_path, agent={"l2_driver": "openvswitch", "firewall_driver": chosen})
+        with pytest.raises(ConfigError, match="does not work with l2_driver = openvswitch"):
+            host_config(cfg)
     with pytest.raises(ConfigError, match="does not work with l2_driver = linuxbridge"):
         firewall_driver("linuxbridge", "openvswitch")
     with pytest.raises(ConfigError, match="unknown 'ovn'"):
@@ -36,5 +50,8 @@ def test_the_agent_gets_the_chosen_driver(tmp_path: Path) -> None:
     hc = host_config(cfg)
     assert hc.firewall_driver == "openvswitch"
     assert isinstance(make_driver(hc), OvsDriver)
+    assert not make_driver(hc).hybrid
     with pytest.raises(ValueError, match="does not work with the openvswitch driver"):
-        make_driver(HostConfig("h", "nt-cfgtest-node", tmp_path, l2_driver="openvswitch", firewall_driver="nftables"))
+        make_driver(HostConfig("h", "nt-cfgtest-node", tmp_path, l2_driver="openvswitch", firewall_driver="iptables"))
+    with pytest.raises(ValueError, match="does not work with the linuxbridge driver"):
+        make_driver(HostConfig("h", "nt-cfgtest-node", tmp_path, firewall_driver="openvswitch"))

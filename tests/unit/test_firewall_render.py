@@ -331,3 +331,37 @@ def test_read_zones_round_trips_what_render_wrote() -> None:
         assert found, line
         objects.append(_zone_rule("zones", found.group(3), found.group(1), int(found.group(2))))
     assert firewall.read_zones(objects) == zones
+
+
+def test_a_bridge_per_port_gives_each_port_its_own_bridge_and_zone() -> None:
+    """Open vSwitch hybrid plugging (``firewall.PER_PORT``): each guarded port is judged on its own
+    ``qbr<port>`` and tracked in a zone of its own; the zone map is keyed by port and reads back."""
+    ports, groups = zoned_ports(), [{"id": SG_A, "security_group_rules": EGRESS_ALL}]
+    keys = firewall.zoned_network_ids(ports, firewall.PER_PORT)
+    assert keys == {P1, P2}  # P3 has no port security: no zone
+    zones = firewall.assign_zones(keys, {})
+    script = firewall.render(ports, groups, {}, zones=zones, layout=firewall.PER_PORT)
+    assert chain(script, "zones")[1:] == [f'iifname "qbr11111111-aa" ct zone set 1 comment "port:{P1}"',
+                                          f'iifname "qbr22222222-aa" ct zone set 2 comment "port:{P2}"']
+    assert (f'iifname . ether saddr vmap {{ "qbr11111111-aa" . fa:16:3e:00:00:01 : jump egress-{P1}, '
+            f'"qbr22222222-aa" . fa:16:3e:00:00:02 : jump egress-{P2} }}') in chain(script, "forward")
+    assert "brq" not in script
+    nft.check_script(script)
+    objects = [_zone_rule("zones", f"port:{P1}", "qbr11111111-aa", 1),
+               _zone_rule("zones", f"net:{P2}", "qbr22222222-aa", 2),    # the other layout's comment
+               _zone_rule("zones", "port:not-an-id", "qbrnot-an-id", 3)]  # no bridge can have that name
+    assert firewall.read_zones(objects, firewall.PER_PORT) == {P1: 1}
+    assert firewall.read_zones(objects) == {}
+
+
+def test_a_port_id_that_cannot_name_its_bridge_is_closed_alone() -> None:
+    """The bridge of a port comes from its id (from the database): one that cannot name a qbr
+    leaves that port out of both tables (its tap is dropped), the other port is filtered."""
+    hostile = "ZZZZZZZZ-aaaa-4bbb-8ccc-000000000009"  # passes the nft quoting check, not the name check
+    ports = [port(P1, "fa:16:3e:00:00:01", ["10.0.0.5"], [SG_A]),
+             port(hostile, "fa:16:3e:00:00:09", ["10.0.0.9"], [SG_A])]
+    rendered = firewall.render_host(ports, [], {}, layout=firewall.PER_PORT)
+    assert list(rendered.failed_ports) == [hostile]
+    assert "cannot name hybrid-plug devices" in rendered.failed_ports[hostile]
+    assert f"ingress-{P1}" in rendered.script and hostile not in rendered.script
+    assert firewall.render_host(ports, [], {}).failed_ports == {}  # a bridge per network does not name it

@@ -21,6 +21,15 @@ def test_device_names_follow_neutron() -> None:
     assert names.vxlan_name(1001) == "vxlan-1001"
 
 
+def test_hybrid_plug_names_follow_neutron_and_refuse_what_is_not_an_id() -> None:
+    assert names.hybrid_names(PORT) == ("qbr3f2c9a1e-7b", "qvb3f2c9a1e-7b", "qvo3f2c9a1e-7b")
+    assert names.hybrid_bridge_name(PORT) == "qbr3f2c9a1e-7b"
+    for hostile in ("", "3f2c9a1e", "3F2C9A1E-7B4D", "3f2c9a1e 7b4d", "3f2c9a1e/7b4d", "../../3f2c9a", "3f2c9a1e-7\n",
+                    "qvo3f2c9a1e-7b", "3f2c9a1e-7\x00b"):
+        with pytest.raises(ValueError):
+            names.hybrid_names(hostile)
+
+
 def test_namespace_names() -> None:
     assert names.qdhcp_ns(NET) == f"qdhcp-{NET}"
     assert names.qrouter_ns(NET) == f"qrouter-{NET}"
@@ -30,7 +39,9 @@ def test_namespace_names() -> None:
     assert names.instance_ns(PORT) == "vm-3f2c9a1e-7b"
 
 
-@pytest.mark.parametrize("make", [names.tap_name, names.qr_name, names.qg_name, names.ns_name, names.bridge_name])
+@pytest.mark.parametrize("make", [names.tap_name, names.qr_name, names.qg_name, names.ns_name, names.bridge_name,
+                                  names.hybrid_bridge_name, lambda p: names.hybrid_names(p)[1],
+                                  lambda p: names.hybrid_names(p)[2]])
 def test_device_names_fit_ifnamsiz(make: object) -> None:
     for _ in range(50):
         name = make(str(uuid.uuid4()))  # type: ignore[operator]
@@ -49,7 +60,7 @@ def test_vxlan_names_fit_and_range_is_checked() -> None:
 @pytest.mark.parametrize("name", [
     f"qdhcp-{NET}", f"qrouter-{NET}", f"snat-{NET}", f"fip-{NET}", f"qlbaas-{NET}", "vm-3f2c9a1e-7b",
     "nt-abc123-host-1", "tap3f2c9a1e-7b", "qr-3f2c9a1e-7b", "qg-3f2c9a1e-7b", "ns-3f2c9a1e-7b",
-    "brq9d8e7f60-1a", "vxlan-1001", "vxlan-0",
+    "brq9d8e7f60-1a", "vxlan-1001", "vxlan-0", "qbr3f2c9a1e-7b", "qvb3f2c9a1e-7b", "qvo3f2c9a1e-7b",
 ])
 def test_is_ours_recognises_every_prefix(name: str) -> None:
     assert names.is_ours(name)
@@ -57,7 +68,7 @@ def test_is_ours_recognises_every_prefix(name: str) -> None:
 
 @pytest.mark.parametrize("name", [
     "eth0", "lo", "ifb0", "docker0", "tap0", "tapfoo", "vxlan0", "vxlan-", "vxlan-01", "vxlan-123456789",
-    "br-ex", "qdhcp-", "nt-", "vm-", "virbr0", "brq", "", "lab-cn1", "vethXYZ",
+    "br-ex", "qdhcp-", "nt-", "vm-", "virbr0", "brq", "", "lab-cn1", "vethXYZ", "qbr0", "qvo1", "qvbeth0",
 ])
 def test_is_ours_rejects_the_hosts_names(name: str) -> None:
     assert not names.is_ours(name)
@@ -78,5 +89,7 @@ def test_janitor_never_widens_beyond_our_prefixes() -> None:
 
 
 def test_janitor_selects_only_our_links() -> None:
-    present = ["lo", "eth0", "ifb0", "ifb1", "tap0", "tap3f2c9a1e-7b", "brq9d8e7f60-1a", "vxlan-7", "br-ex"]
-    assert janitor.select_links(present) == ["brq9d8e7f60-1a", "tap3f2c9a1e-7b", "vxlan-7"]
+    present = ["lo", "eth0", "ifb0", "ifb1", "tap0", "tap3f2c9a1e-7b", "brq9d8e7f60-1a", "vxlan-7", "br-ex",
+               "qbr3f2c9a1e-7b", "qvb3f2c9a1e-7b", "qvo3f2c9a1e-7b", "qbr0"]
+    assert janitor.select_links(present) == ["brq9d8e7f60-1a", "qbr3f2c9a1e-7b", "qvb3f2c9a1e-7b", "qvo3f2c9a1e-7b",
+                                             "tap3f2c9a1e-7b", "vxlan-7"]

@@ -38,6 +38,7 @@ from neutrino.agent.metadata.server import MetadataServer
 from neutrino.agent.metadata.server import socket_path as metadata_socket_path
 from neutrino.agent.retry import Retries, fingerprint
 from neutrino.bus import CHANGES, Bus, Event
+from neutrino.config import FIREWALL_DRIVERS
 from neutrino.files import write_atomic
 from neutrino.kernel import KernelError, netns
 from neutrino.kernel.names import qdhcp_ns
@@ -80,14 +81,15 @@ class HostConfig:
 
 def make_driver(cfg: HostConfig) -> L2Driver:
     """The L2 driver ``cfg.l2_driver`` names (``[agent] l2_driver``), with its firewall."""
-    own = {"linuxbridge": "nftables", "openvswitch": "openvswitch"}.get(cfg.l2_driver)
-    if cfg.firewall_driver and cfg.firewall_driver != own:
+    takes = FIREWALL_DRIVERS.get(cfg.l2_driver, ())
+    if cfg.firewall_driver and cfg.firewall_driver not in takes:
         raise ValueError(f"firewall driver {cfg.firewall_driver!r} does not work with the {cfg.l2_driver} driver "
-                         f"(it takes: {own})")
+                         f"(it takes: {', '.join(takes)})")
     if cfg.l2_driver == "linuxbridge":
         return LinuxBridgeDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
-    if cfg.l2_driver == "openvswitch":
-        return OvsDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces)
+    if cfg.l2_driver == "openvswitch":  # nftables: hybrid plugging, the taps filtered on their own qbr
+        return OvsDriver(cfg.node_ns, cfg.state_dir, cfg.local_ip, cfg.underlay_dev, cfg.physical_interfaces,
+                         hybrid=cfg.firewall_driver == "nftables")
     raise ValueError(f"unknown L2 driver {cfg.l2_driver!r} (available: {', '.join(L2_DRIVERS)})")
 
 

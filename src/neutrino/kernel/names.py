@@ -12,6 +12,8 @@ from neutrino.naming import IFNAMSIZ as IFNAMSIZ
 from neutrino.naming import MAX_IFNAME_LEN as MAX_IFNAME_LEN
 from neutrino.naming import OVS_INTEGRATION_BRIDGE as OVS_INTEGRATION_BRIDGE
 from neutrino.naming import bridge_name as bridge_name
+from neutrino.naming import hybrid_bridge_name as hybrid_bridge_name
+from neutrino.naming import hybrid_names as hybrid_names
 from neutrino.naming import ifname
 from neutrino.naming import ns_name as ns_name
 from neutrino.naming import qg_name as qg_name
@@ -23,10 +25,10 @@ NODE_PREFIX = "neutrino-"  # the namespace holding one host's bridges (and the r
 NAMESPACE_PREFIXES: tuple[str, ...] = ("qdhcp-", "qrouter-", "snat-", "fip-", "qlbaas-", "vm-", NODE_PREFIX)
 TEST_NAMESPACE_PREFIX = "nt-"  # functional tests; the project's before-stop hook also treats it as ours
 ALL_NAMESPACE_PREFIXES: tuple[str, ...] = (*NAMESPACE_PREFIXES, TEST_NAMESPACE_PREFIX)
-LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "vxlan-")
+LINK_PREFIXES: tuple[str, ...] = ("tap", "qr-", "qg-", "ns-", "brq", "qbr", "qvb", "qvo", "vxlan-")
 
 # Strict patterns so that e.g. a hypervisor's "tap0" in the root namespace is never taken for ours.
-_ID_LINK = re.compile(r"^(tap|qr-|qg-|ns-|brq)[0-9a-f-]{" + str(ID_LEN) + "}$")
+_ID_LINK = re.compile(r"^(tap|qr-|qg-|ns-|brq|qbr|qvb|qvo)[0-9a-f-]{" + str(ID_LEN) + "}$")
 _VXLAN_LINK = re.compile(r"^vxlan-(0|[1-9][0-9]{0,7})$")
 _GATEWAY_LINK = re.compile(r"^" + NODE_PREFIX + r"[a-z0-9]{1,6}$")
 

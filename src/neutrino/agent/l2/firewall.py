@@ -40,6 +40,13 @@ needed: the host namespace sends nothing of its own through the bridges. :func:`
 keeps zones stable across re-renders and agent restarts, :func:`read_zones` reads them back
 from the kernel. Without ``zones`` the script is exactly what it was before zones existed.
 
+Bridges per port (:data:`PER_PORT`, Open vSwitch with hybrid plugging): each port's tap has its
+own ``qbr<port[:11]>``, and everything above keyed by network is keyed by port instead: the
+egress dispatch by (qbr, MAC), one zone per port (``comment "port:<port id>"``). A frame between
+two ports crosses both their bridges in the same namespace, so with one zone for both the
+receiver's bridge would see the sender's entry (a reply from a port whose ingress refused the
+flow would pass as ``established`` without its egress rules); a zone each keeps them apart.
+
 Stateless groups (``stateful`` false, Neutron's stateful-security-group): a ``stateless``
 chain at priority -310 gives frames from or to such a port's MACs ``notrack`` (Neutron's
 iptables driver uses NOTRACK in the raw table), and the zone chain lets untracked packets
@@ -64,7 +71,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neutrino import tokens
-from neutrino.kernel.names import bridge_name, tap_name  # pure naming helpers, no I/O
+from neutrino.kernel.names import bridge_name, hybrid_bridge_name, tap_name  # pure naming helpers, no I/O
 
 SG_TABLE = "neutrino-sg"
 ANTISPOOF_TABLE = "neutrino-antispoof"
@@ -77,7 +84,34 @@ _SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # quoted in the scrip
 
 Port = Mapping[str, Any]
 Group = Mapping[str, Any]
-BridgeOf = Callable[[str], str]  # network id -> the bridge that carries its frames (the L2 driver says)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which Linux bridge carries a port's frames in the host namespace, as the L2 driver lays them
+    out: one per network (the Linux-bridge driver's ``brq<network>``, the default) or one per port
+    (Open vSwitch with hybrid plugging: ``qbr<port>``, joined to br-int by a veth). The bridge's
+    key (a network or a port id) also keys its conntrack zone, so with a bridge per port each port
+    has its own zone, as in Neutron's iptables_hybrid: a frame crosses two such bridges (the
+    sender's and the receiver's) and each must judge it as a new flow of its own port."""
+
+    bridge: Callable[[str], str]  # key -> bridge name; ValueError for a key that cannot name one
+    per_port: bool = False
+
+    @property
+    def comment(self) -> str:
+        """The zone rule's comment prefix: the full key follows (read_zones maps it back)."""
+        return "port:" if self.per_port else _ZONE_COMMENT
+
+    def key(self, port: Port) -> str:
+        return str(port["id"]) if self.per_port else str(port["network_id"])
+
+    def bridge_of(self, port: Port) -> str:
+        return self.bridge(self.key(port))
+
+
+PER_NETWORK = Layout(bridge_name)
+PER_PORT = Layout(hybrid_bridge_name, per_port=True)
 
 # neutron_lib.constants.IP_PROTOCOL_MAP: every protocol name a rule may carry, with its number.
 IP_PROTOCOL_MAP = {
@@ -120,13 +154,13 @@ def is_trusted(port: Port) -> bool:
 
 
 def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
-           zones: Mapping[str, int] | None = None, bridge_of: BridgeOf = bridge_name) -> str:
+           zones: Mapping[str, int] | None = None, layout: Layout = PER_NETWORK) -> str:
     """The nft script that makes this host's firewall exactly what ``ports`` and ``groups`` say.
 
     Strict: raises ValueError when any port or rule cannot be rendered (tests, tools). The
     agent uses :func:`render_host`, which leaves such objects out (closed) and says which.
     """
-    rendered = render_host(ports, groups, members, zones, bridge_of=bridge_of)
+    rendered = render_host(ports, groups, members, zones, layout=layout)
     problems = [*rendered.failed_ports.values(), *rendered.failed_rules.values()]
     if problems:
         raise ValueError(problems[0])
@@ -135,7 +169,7 @@ def render(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str,
 
 def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping[str, Iterable[str]],
                 zones: Mapping[str, int] | None = None, closed: Iterable[str] = (),
-                bridge_of: BridgeOf = bridge_name) -> Rendered:
+                layout: Layout = PER_NETWORK) -> Rendered:
     """The host's script; every port or rule that cannot be rendered is left out and named.
 
     ``ports`` are all the host's ports: the network's own (``device_owner`` ``network:*``) and
@@ -145,9 +179,9 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     ``stateful``, ``security_group_rules``); ``members`` maps a group id to the addresses of
     its member ports, for ``remote_group_id``. ``zones`` maps a network id to its conntrack
     zone (see :func:`assign_zones`); None or empty: no zone chain. ``closed`` names ports the
-    caller wants kept closed (e.g. ones nft itself refused). ``bridge_of`` names the bridge that
-    carries a network's frames in the host namespace (the L2 driver's naming, Linux bridge's by
-    default).
+    caller wants kept closed (e.g. ones nft itself refused). ``layout`` says which bridge carries
+    a port's frames in the host namespace (the L2 driver's: a bridge per network by default, or
+    per port), and so what ``zones`` is keyed by.
     """
     out = Rendered(script="")
     keep_closed = set(closed)
@@ -156,7 +190,7 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     everyone = sorted(ports, key=lambda p: str(p.get("id")))
     shared = _shared_taps(everyone)
     for port in everyone:
-        problem = _port_problem(port, zones)
+        problem = _port_problem(port, zones, layout)
         if problem is None and str(port["id"]) in keep_closed:
             problem = "nft refused this port's rules"
         if problem is None and tap_name(str(port["id"])) in shared:
@@ -170,12 +204,12 @@ def render_host(ports: Iterable[Port], groups: Iterable[Group], members: Mapping
     group_list = list(groups)
     rules = {str(g["id"]): list(g.get("security_group_rules") or ()) for g in group_list}
     stateless = {str(g["id"]) for g in group_list if g.get("stateful", True) is False}
-    zone_lines = _zone_chain(guarded, zones, out.failed_ports, bridge_of)
+    zone_lines = _zone_chain(guarded, zones, out.failed_ports, layout)
     guarded = [p for p in guarded if str(p["id"]) not in out.failed_ports]
     if zone_lines and any(set(map(str, p.get("security_groups") or ())) & stateless for p in guarded):
         zone_lines.insert(2, "    ct state untracked accept")  # keep notrack: a zone template would undo it
     out.script = (render_antispoof(guarded, trusted)
-                  + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules, bridge_of))
+                  + render_sg(guarded, rules, members, zone_lines, stateless, out.failed_rules, layout))
     return out
 
 
@@ -192,7 +226,7 @@ def _shared_taps(ports: Sequence[Port]) -> set[str]:
     return shared
 
 
-def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
+def _port_problem(port: Port, zones: Mapping[str, int] | None, layout: Layout = PER_NETWORK) -> str | None:
     """Why this port's filter cannot be written (a hostile or broken value), or None."""
     pid = port.get("id")
     if not isinstance(pid, str) or not _SAFE_ID.fullmatch(pid):
@@ -203,6 +237,10 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
     if not net or not _SAFE_ID.fullmatch(str(net)):
         return f"port {pid}: network id {net!r} cannot name a bridge in an nft script"
     try:
+        layout.bridge_of(port)
+    except ValueError as exc:
+        return f"port {pid}: {exc}"
+    try:
         for mac in _macs(port):
             if tokens.mac(mac) != mac:  # _macs() lower-cases: anything else is not one MAC
                 raise Unrealisable(f"MAC address {mac!r} cannot be matched")
@@ -210,34 +248,37 @@ def _port_problem(port: Port, zones: Mapping[str, int] | None) -> str | None:
     except (KeyError, TypeError, ValueError) as exc:
         return f"port {pid}: {exc}"
     if zones:
-        if str(net) not in zones:
-            return f"no conntrack zone for network(s) {net}"
-        if not _valid_zone(zones[str(net)]):
-            return f"conntrack zone {zones[str(net)]!r} of network {net} is outside {ZONE_MIN}..{ZONE_MAX}"
+        key, what = layout.key(port), "port" if layout.per_port else "network"
+        if key not in zones:
+            return f"no conntrack zone for {what}(s) {key}"
+        if not _valid_zone(zones[key]):
+            return f"conntrack zone {zones[key]!r} of {what} {key} is outside {ZONE_MIN}..{ZONE_MAX}"
     return None
 
 
-def guarded_network_ids(ports: Iterable[Port]) -> set[str]:
-    """The networks that need a conntrack zone: those of the ports whose security is enabled."""
+def guarded_network_ids(ports: Iterable[Port], layout: Layout = PER_NETWORK) -> set[str]:
+    """The bridges' keys that need a conntrack zone (networks, or ports with a bridge per port):
+    those of the ports whose security is enabled."""
     found: set[str] = set()
     for port in ports:
         if not port.get("port_security_enabled", True):
             continue
         if not port.get("network_id"):
             raise ValueError(f"port {port.get('id')} has no network_id, so it cannot get a conntrack zone")
-        found.add(str(port["network_id"]))
+        found.add(layout.key(port))
     return found
 
 
-def zoned_network_ids(ports: Iterable[Port]) -> set[str]:
-    """The networks that need a conntrack zone, skipping the ports :func:`render_host` keeps closed."""
+def zoned_network_ids(ports: Iterable[Port], layout: Layout = PER_NETWORK) -> set[str]:
+    """The keys that need a conntrack zone, skipping the ports :func:`render_host` keeps closed."""
     # _port_problem already refuses a guarded port whose network id cannot name a bridge
-    return guarded_network_ids(p for p in ports if not is_trusted(p) and _port_problem(p, None) is None)
+    return guarded_network_ids((p for p in ports if not is_trusted(p) and _port_problem(p, None, layout) is None),
+                               layout)
 
 
-def port_problem(port: Port) -> str | None:
+def port_problem(port: Port, layout: Layout = PER_NETWORK) -> str | None:
     """Why this port's filter cannot be written (a hostile or broken value), or None."""
-    return _port_problem(port, None)
+    return _port_problem(port, None, layout)
 
 
 def _valid_zone(zone: Any) -> bool:
@@ -277,7 +318,7 @@ def assign_zones(network_ids: Iterable[str], current: Mapping[str, int]) -> dict
     return dict(sorted(zones.items()))
 
 
-def read_zones(objects: Iterable[Mapping[str, Any]], bridge_of: BridgeOf = bridge_name) -> dict[str, int]:
+def read_zones(objects: Iterable[Mapping[str, Any]], layout: Layout = PER_NETWORK) -> dict[str, int]:
     """The network -> zone map that the kernel holds, from ``nft -j`` objects of our inet table.
 
     ``objects`` is what ``kernel.nft.read_table(ns, "inet", SG_TABLE)`` (or ``read_ruleset``)
@@ -296,13 +337,20 @@ def read_zones(objects: Iterable[Mapping[str, Any]], bridge_of: BridgeOf = bridg
         if rule.get("family", "inet") != "inet" or rule.get("table", SG_TABLE) != SG_TABLE:
             continue
         comment = rule.get("comment")
-        if not isinstance(comment, str) or not comment.startswith(_ZONE_COMMENT):
+        if not isinstance(comment, str) or not comment.startswith(layout.comment):
             continue
-        net = comment[len(_ZONE_COMMENT):]
+        net = comment[len(layout.comment):]
         iifname, zone = _zone_rule(rule.get("expr") or ())
-        if net and iifname == bridge_of(net) and _valid_zone(zone):
+        if net and iifname == _bridge_or_none(layout, net) and _valid_zone(zone):
             found.setdefault(net, zone)
     return found
+
+
+def _bridge_or_none(layout: Layout, key: str) -> str | None:
+    try:
+        return layout.bridge(key)
+    except ValueError:
+        return None
 
 
 def _zone_rule(exprs: Iterable[Any]) -> tuple[Any, Any]:
@@ -432,7 +480,7 @@ def _addr(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, Any]]],
               members: Mapping[str, Iterable[str]], zone_lines: Sequence[str] = (),
               stateless: Iterable[str] = (), failed_rules: dict[str, str] | None = None,
-              bridge_of: BridgeOf = bridge_name) -> str:
+              layout: Layout = PER_NETWORK) -> str:
     """The stateful inet table: remote-group sets, raw chains, the forward dispatch and per-port chains.
 
     A rule that cannot be rendered is left out of every chain and named in ``failed_rules``.
@@ -464,15 +512,15 @@ def render_sg(ports: Sequence[Port], rules: Mapping[str, Sequence[Mapping[str, A
     for group_id, version in sorted(wanted_sets):
         lines += _member_set(group_id, version, members.get(group_id, ()))
     untracked = [p for p in ports if set(map(str, p.get("security_groups") or ())) & set(stateless)]
-    lines += _notrack_chain(untracked, bridge_of)
+    lines += _notrack_chain(untracked, layout)
     lines += zone_lines
     lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;",
               "    ct state established,related accept"]
-    lines += _dispatch(ports, bridge_of)
+    lines += _dispatch(ports, layout)
     return "\n".join([*lines, "  }", *chains, "}", ""])
 
 
-def _notrack_chain(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
+def _notrack_chain(ports: Sequence[Port], layout: Layout) -> list[str]:
     """Frames from or to a stateless port's MACs skip conntrack entirely (before the zone chain).
 
     Untracked packets are never ``established`` nor ``invalid``: every one of them, replies
@@ -480,7 +528,7 @@ def _notrack_chain(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
     template and so undo ``notrack``; the ``accept`` ends this priority's evaluation and the
     zone chain skips untracked packets.
     """
-    macs = sorted({(bridge_of(str(p["network_id"])), mac) for p in ports for mac in _macs(p)})
+    macs = sorted({(layout.bridge_of(p), mac) for p in ports for mac in _macs(p)})
     if not macs:
         return []
     listed = ", ".join(f'"{bridge}" . {mac}' for bridge, mac in macs)  # MACs are unique per network only
@@ -491,7 +539,7 @@ def _notrack_chain(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
 
 
 def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_ports: dict[str, str],
-                bridge_of: BridgeOf) -> list[str]:
+                layout: Layout) -> list[str]:
     """The raw-priority prerouting chain that puts each network's bridged traffic in its own zone.
 
     Ports whose network cannot get its own zone (two networks given one zone) are added to
@@ -500,27 +548,27 @@ def _zone_chain(ports: Sequence[Port], zones: Mapping[str, int] | None, failed_p
     if not zones:
         return []
     by_zone: dict[int, list[str]] = {}
-    for net in sorted(guarded_network_ids(ports)):
+    for net in sorted(guarded_network_ids(ports, layout)):
         by_zone.setdefault(zones[net], []).append(net)
     lines = [f"  chain {ZONE_CHAIN} {{", "    type filter hook prerouting priority raw; policy accept;"]
     for zone, nets in sorted(by_zone.items(), key=lambda item: item[1][0]):
         if len(nets) > 1:
             for port in ports:
-                if str(port.get("network_id")) in nets:
+                if layout.key(port) in nets:
                     failed_ports[str(port["id"])] = (f"networks {nets[0]} and {nets[1]} would share "
                                                      f"conntrack zone {zone}")
             continue
         net = nets[0]
-        lines.append(f'    iifname "{bridge_of(net)}" ct zone set {zone} comment "{_ZONE_COMMENT}{net}"')
+        lines.append(f'    iifname "{layout.bridge(net)}" ct zone set {zone} comment "{layout.comment}{net}"')
     return [*lines, "  }"]
 
 
-def _dispatch(ports: Sequence[Port], bridge_of: BridgeOf) -> list[str]:
+def _dispatch(ports: Sequence[Port], layout: Layout) -> list[str]:
     """Egress by (bridge, source MAC), ingress by the mark the bridge table gave the copy (see above)."""
     owner: dict[tuple[str, str], str] = {}
     for port in sorted(ports, key=lambda p: str(p["id"])):  # a MAC shared through pairs: the same port each time
         for mac in _macs(port):
-            owner.setdefault((bridge_of(str(port["network_id"])), mac), str(port["id"]))
+            owner.setdefault((layout.bridge_of(port), mac), str(port["id"]))
     if not owner:
         return []
     out = ", ".join(f'"{bridge}" . {mac} : jump egress-{pid}' for (bridge, mac), pid in sorted(owner.items()))

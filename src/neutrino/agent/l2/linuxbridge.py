@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neutrino.agent.l2 import driver
+from neutrino.agent.l2 import driver, firewall
 from neutrino.agent.l2 import state as l2
 from neutrino.agent.l2.nft_host import NftFirewall
 from neutrino.agent.l2.state import BRIDGE, PHYS, TAP, VXLAN, Action, L2State, Link
@@ -169,7 +169,7 @@ class LinuxBridgeDriver:
         return BridgePlug(self.node_ns, bridge_name(str(network["id"])))
 
     def firewall(self, retries: Retries) -> NftFirewall:
-        return NftFirewall(self.node_ns, self.state_dir, retries, bridge_name)
+        return NftFirewall(self.node_ns, self.state_dir, retries, firewall.PER_NETWORK)
 
 
 def _wired(state: Mapping[str, Any], have: L2State, failed: Mapping[str, str]) -> set[str]:

@@ -7,14 +7,15 @@ whose rules nft refuses (kept closed, retried with back-off) so that one port ne
 rest of the host unfiltered; and forgets the conntrack entries of flows a change revokes.
 Fails closed throughout: whatever goes wrong, a guarded port passes nothing.
 
-The driver that owns the bridges says which bridge carries a network's frames (``bridge_of``),
-so nothing here knows how the L2 driver names its devices.
+The driver that owns the bridges says which bridge carries a port's frames (``layout``: a
+bridge per network on the Linux-bridge driver, a bridge per port with Open vSwitch hybrid
+plugging), so nothing here knows how the L2 driver names its devices.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,12 @@ Dict = dict[str, Any]
 class NftFirewall:
     """The host's ``neutrino-*`` nft tables, in ``node_ns``; failures per port go to ``retries``."""
 
-    def __init__(self, node_ns: str, state_dir: Path, retries: Retries, bridge_of: Callable[[str], str]) -> None:
+    def __init__(self, node_ns: str, state_dir: Path, retries: Retries,
+                 layout: firewall.Layout = firewall.PER_NETWORK) -> None:
         self.node_ns = node_ns
         self.state_dir = Path(state_dir)
         self.retries = retries
-        self.bridge_of = bridge_of
+        self.layout = layout
         self._script: str | None = None
         self._key: bytes | None = None
         self._zones: dict[str, int] | None = None
@@ -57,11 +59,11 @@ class NftFirewall:
         groups, members = state["security_groups"], state["members"]
         self._closed_baseline(ports)
         if self._zones is None:
-            self._zones = firewall.read_zones(self._current_sg_table(), bridge_of=self.bridge_of)
+            self._zones = firewall.read_zones(self._current_sg_table(), layout=self.layout)
         previous = self._zones
-        self._zones = firewall.assign_zones(sorted(firewall.zoned_network_ids(ports)), previous)
-        for network_id, zone in self._zones.items():
-            if previous.get(network_id) != zone:  # newly given to this network: forget its old flows
+        self._zones = firewall.assign_zones(sorted(firewall.zoned_network_ids(ports, self.layout)), previous)
+        for scope, zone in self._zones.items():
+            if previous.get(scope) != zone:  # newly given to this network (or port): forget its old flows
                 conntrack.flush_zone(self.node_ns, zone)
         by_id = {str(p["id"]): p for p in ports}
         self._refused = {pid: why for pid, why in self._refused.items() if pid in by_id}
@@ -96,7 +98,7 @@ class NftFirewall:
 
     def _render(self, ports: list[Dict], groups: list[Dict], members: Mapping[str, Any],
                 closed: set[str]) -> firewall.Rendered:
-        return firewall.render_host(ports, groups, members, zones=self._zones, closed=closed, bridge_of=self.bridge_of)
+        return firewall.render_host(ports, groups, members, zones=self._zones, closed=closed, layout=self.layout)
 
     def _cut_revoked(self, before: str, after: str, ports: list[Dict]) -> None:
         """Delete the conntrack entries of the flows the new rules no longer allow (a rule
@@ -105,7 +107,7 @@ class NftFirewall:
         since the rules themselves are in place."""
         by_id = {str(p["id"]): p for p in ports}
         for pid, src, dst in firewall.revoked(before, after, ports):
-            zone = (self._zones or {}).get(str(by_id[pid].get("network_id")))
+            zone = (self._zones or {}).get(self.layout.key(by_id[pid]))
             if zone is None:
                 continue
             try:
@@ -138,7 +140,7 @@ class NftFirewall:
     def _cut_off_guarded(self, ports: list[Dict]) -> None:
         """Apply a script in which every guarded port is closed (the network's own ports pass)."""
         guarded = {str(p["id"]) for p in ports if not firewall.is_trusted(p)}
-        nft.apply(self.node_ns, firewall.render_host(ports, [], {}, closed=guarded, bridge_of=self.bridge_of).script)
+        nft.apply(self.node_ns, firewall.render_host(ports, [], {}, closed=guarded, layout=self.layout).script)
         self._script = None  # the kernel no longer holds what this agent last applied
         self._key = None
         self.record.unlink(missing_ok=True)
@@ -176,9 +178,9 @@ class NftFirewall:
         refused = set()
         for port in ports:
             pid = str(port["id"])
-            if firewall.is_trusted(port) or pid in closed or firewall.port_problem(port) is not None:
+            if firewall.is_trusted(port) or pid in closed or firewall.port_problem(port, self.layout) is not None:
                 continue
-            alone = firewall.render_host([port, *trusted], groups, members, zones=self._zones, bridge_of=self.bridge_of)
+            alone = firewall.render_host([port, *trusted], groups, members, zones=self._zones, layout=self.layout)
             try:
                 nft.check(self.node_ns, alone.script)
             except KernelError:
@@ -214,6 +216,11 @@ class NftFirewall:
             return self.record.read_text()
         except FileNotFoundError:
             return None
+
+    def in_place(self) -> bool:
+        """Whether the host's tables are in the kernel, so that a tap the L2 driver puts on a
+        bridge meets them (and, unnamed there, passes nothing)."""
+        return self._tables_present()
 
     def _tables_present(self) -> bool:
         tables = set(nft.list_tables(self.node_ns))

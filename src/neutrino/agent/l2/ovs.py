@@ -17,6 +17,17 @@ with its frames dropped until its conntrack flows (``ovs_firewall``, written wit
 flows in the same bundle) and its ``no-flood`` setting are in place; only then does it get its
 network's tag. One that cannot be filtered stays there, reported and retried (``OvsFirewall``).
 
+With ``hybrid`` (``[agent] firewall_driver = nftables``, Neutron's iptables_hybrid layout) the
+conntrack flows give way to the nftables firewall: each instance's tap sits on a Linux bridge of
+its own, ``qbr<port[:11]>``, joined to br-int by a veth pair ``qvb<port[:11]>`` (on the qbr) /
+``qvo<port[:11]>`` (the OVS port, with the external_ids and tag the tap would have had). The
+nftables firewall filters on the qbr exactly as on the Linux-bridge driver's brq bridges (a
+bridge per port, so a conntrack zone per port); a tap joins its qbr only while the firewall's
+tables are in place, and a tap the tables do not name passes nothing there. The network's own
+ports (DHCP, router) stay on br-int directly, unfiltered, as in Neutron. A port whose tap goes
+loses its qbr/qvb/qvo; so does every hybrid device no port wants (a host switched back to the
+conntrack firewall).
+
 Userspace tunnels leave from the IP stack of OVS itself: the underlay address must sit on an
 internal port (``br-phy``) whose bridge has the underlay interface as a port. The driver
 moves it there only when the underlay interface lives in the node namespace (a host of
@@ -31,9 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neutrino.agent.l2 import driver
+from neutrino.agent.l2 import driver, firewall
 from neutrino.agent.l2 import ovs_firewall as fw
 from neutrino.agent.l2 import ovs_flows as flows
+from neutrino.agent.l2.nft_host import NftFirewall
 from neutrino.agent.retry import Retries, fingerprint
 from neutrino.kernel import KernelError, TimedOut, linkdump, links, names, ovs, procs
 from neutrino.kernel.names import tap_name
@@ -172,7 +184,7 @@ class OvsDriver:
 
     def __init__(self, node_ns: str, state_dir: Path, local_ip: str, underlay_dev: str,
                  physical_interfaces: Mapping[str, str],
-                 tunnel_types: Iterable[str] = flows.TUNNEL_TYPES) -> None:
+                 tunnel_types: Iterable[str] = flows.TUNNEL_TYPES, hybrid: bool = False) -> None:
         self.node_ns = node_ns
         self.state_dir = Path(state_dir)
         self.local_ip = local_ip
@@ -180,7 +192,10 @@ class OvsDriver:
         self.physical_interfaces = physical_interfaces  # physnet -> interface in node_ns (may grow at start)
         self.tunnel_types = tuple(t for t in flows.TUNNEL_TYPES if t in set(tunnel_types))
         self.switch = ovs.OvsInstance(node_ns, run_dir(node_ns))
+        self.hybrid = hybrid  # instances' taps on their own qbr, filtered there by nftables
         self._firewall: OvsFirewall | None = None
+        self._nft: NftFirewall | None = None
+        self._devs: dict[str, str] = {}  # port -> its device on br-int this pass (tap or qvo)
         self._unusable: set[str] = set()  # ports whose values cannot be written (kept dead)
         self._zones: dict[str, int] = {}  # network -> local VLAN (= its conntrack zone) last pass
         self._rendered: tuple[object, list[flows.Flow]] | None = None  # (inputs, firewall flows)
@@ -209,8 +224,8 @@ class OvsDriver:
         return {"bridge_mappings": {p: names.ovs_physical_bridge(p) for p in sorted(self.physical_interfaces)},
                 "tunnel_types": list(self.tunnel_types), "tunneling_ip": self.local_ip,
                 "integration_bridge": INTEGRATION, "tunnel_bridge": TUNNEL, "datapath_type": DATAPATH,
-                "ovs_hybrid_plug": False, "l2_population": True, "arp_responder": False,
-                "enable_distributed_routing": False, "firewall_driver": "openvswitch"}
+                "ovs_hybrid_plug": self.hybrid, "l2_population": True, "arp_responder": False,
+                "enable_distributed_routing": False, "firewall_driver": "nftables" if self.hybrid else "openvswitch"}
 
     def realises(self, network: Mapping[str, Any]) -> bool:
         kind = network.get("provider:network_type")
@@ -221,7 +236,10 @@ class OvsDriver:
     def plug(self, network: Mapping[str, Any]) -> OvsPlug:
         return OvsPlug(self.node_ns, self.switch)
 
-    def firewall(self, retries: Retries) -> OvsFirewall:
+    def firewall(self, retries: Retries) -> OvsFirewall | NftFirewall:
+        if self.hybrid:
+            self._nft = NftFirewall(self.node_ns, self.state_dir, retries, firewall.PER_PORT)
+            return self._nft
         self._firewall = OvsFirewall(retries)
         return self._firewall
 
@@ -244,27 +262,32 @@ class OvsDriver:
             if existing.get(net_id) != vlan and self._zones.get(net_id) != vlan:
                 self._flush_zone(vlan)  # a VLAN (= conntrack zone) given to this network now
         self._zones = dict(vlans)
-        present = {link.name for link in linkdump.links(self.node_ns)}
+        present = {link.name: link for link in linkdump.links(self.node_ns)}
         plugged = [p for p in ports if tap_name(str(p["id"])) in present]  # the others: their link event wakes us
+        failures: dict[str, str] = {}
+        hybrid_devs: set[str] = set()  # the qbr and qvb of every instance port whose tap is here
+        self._devs = {str(p["id"]): tap_name(str(p["id"])) for p in plugged}
+        if self.hybrid:
+            plugged = self._hybrid_plug(plugged, present, failures, hybrid_devs)
         wired = {str(p["id"]) for p in plugged}
         filters = self._firewall.compiled.filters if self._firewall is not None else {}
 
         unusable = self._unusable = {str(p["id"]) for p in plugged if not _usable(p)}
 
         def tags() -> dict[str, int]:
-            closed = (self._firewall.closed if self._firewall is not None else wired) | unusable
+            closed = self._closed(wired) | unusable
             return {str(p["id"]): vlans[str(p["network_id"])] if p["admin_state_up"] and str(p["id"]) not in closed
                     else flows.DEAD_VLAN for p in plugged}
 
         def spec(port: Mapping[str, Any], tag: int) -> ovs.PortSpec | None:
-            tap = tap_name(str(port["id"]))
-            return _dead_port(tap, port) if str(port["id"]) in unusable else _instance_port(tap, port, tag)
+            dev = self._devs[str(port["id"])]
+            return _dead_port(dev, port) if str(port["id"]) in unusable else _instance_port(dev, port, tag)
 
         wanted = tags()
         first = []  # a guarded port not open yet waits on the dead VLAN for its flows
         for port in plugged:
-            pid, tap = str(port["id"]), tap_name(str(port["id"]))
-            have = current.get(tap)
+            pid = str(port["id"])
+            have = current.get(self._devs[pid])
             waits = pid in filters and (have is None or have.tag != wanted[pid])
             first.append(spec(port, flows.DEAD_VLAN if waits else wanted[pid]))
         actions = int(self.switch.ensure_ports(INTEGRATION, [s for s in first if s is not None]))
@@ -277,7 +300,82 @@ class OvsDriver:
         wanted = tags()  # the flows may have closed a port ovs-ofctl refused
         final = [spec(p, wanted[str(p["id"])]) for p in plugged]
         actions += int(self.switch.ensure_ports(INTEGRATION, [s for s in final if s is not None]))
+        actions += self._remove_hybrid(present, hybrid_devs)
+        if failures:
+            raise driver.L2Incomplete(self.node_ns, failures, driver.Wired(actions=actions, ports=wired))
         return driver.Wired(actions=actions, ports=wired)
+
+    def _closed(self, wired: set[str]) -> set[str]:
+        """The ports br-int keeps on the dead VLAN for want of their filter. With hybrid plugging
+        none: the filter sits on each port's qbr, where a tap without its rules passes nothing.
+        Otherwise those the conntrack firewall could not filter, and every port before it exists."""
+        if self.hybrid:
+            return set()
+        return self._firewall.closed if self._firewall is not None else set(wired)
+
+    # ------------------------------------------------------------ hybrid plugging
+
+    def _hybrid_plug(self, ports: list[Mapping[str, Any]], present: Mapping[str, linkdump.DumpedLink],
+                     failures: dict[str, str], devices: set[str]) -> list[Mapping[str, Any]]:
+        """Put each instance port's tap on its own qbr, joined to br-int by qvb/qvo; the ports
+        ready for br-int (their qvo, or for the network's own ports their tap). A port that
+        cannot be plugged (an id that cannot name its devices, a kernel error, the firewall's
+        tables missing) goes to ``failures`` and stays off br-int: its tap passes nothing.
+        ``devices`` gets the qbr and qvb of each, plugged or not (they stay for the next try)."""
+        ready = []
+        filtered: bool | None = None  # asked once a pass, and only when a tap needs its bridge
+        for port in ports:
+            pid = str(port["id"])
+            if firewall.is_trusted(port):
+                ready.append(port)  # DHCP and router ports: on br-int directly, as in Neutron
+                continue
+            tap = tap_name(pid)
+            try:
+                qbr, qvb, qvo = names.hybrid_names(pid)
+                devices |= {qbr, qvb}
+                if present[tap].master != qbr and filtered is None:
+                    filtered = self._nft is not None and self._nft.in_place()
+                self._plug_one(tap, qbr, qvb, qvo, present, bool(filtered))
+            except (KernelError, OSError, ValueError) as exc:
+                failures[tap] = f"hybrid plug of port {pid}: {exc}"
+                continue
+            self._devs[pid] = qvo
+            ready.append(port)
+        return ready
+
+    def _plug_one(self, tap: str, qbr: str, qvb: str, qvo: str, present: Mapping[str, linkdump.DumpedLink],
+                  filtered: bool) -> None:
+        """qbr up; the qvb/qvo veth with TX checksum offload off on both ends (the userspace
+        datapath forwards partial checksums as they are: gotcha 1), qvb on qbr, both up; then the
+        tap on qbr, only where the firewall's tables are in place. Reads ``present`` first, so a
+        converged port costs no call."""
+        ns = self.node_ns
+        bridge, b_end, o_end = present.get(qbr), present.get(qvb), present.get(qvo)
+        if bridge is None or bridge.kind != "bridge" or not bridge.up:
+            links.ensure_bridge(ns, qbr)
+            links.set_up(ns, qbr)
+        if b_end is None or o_end is None or b_end.master != qbr:
+            links.ensure_veth(ns, qvb, ns, qvo)
+            links.disable_tx_checksum(ns, qvb)  # before qvb joins qbr: a joined qvb has it off
+            links.disable_tx_checksum(ns, qvo)
+            links.set_master(ns, qvb, qbr)
+        if b_end is None or o_end is None or not b_end.up or not o_end.up:
+            links.set_up(ns, qvb)
+            links.set_up(ns, qvo)
+        if present[tap].master != qbr:
+            if not filtered:
+                raise KernelError("hybrid plug", f"{ns}/{tap}",
+                                  detail="the nftables tables are not in place: the tap stays off its bridge")
+            links.set_master(ns, tap, qbr)
+        if not present[tap].up:
+            links.set_up(ns, tap)
+
+    def _remove_hybrid(self, present: Mapping[str, linkdump.DumpedLink], kept: set[str]) -> int:
+        """Remove the qbr and qvb (its qvo goes with it) of every port not plugged the hybrid way
+        now: its tap went, its port went, or the host left hybrid plugging."""
+        stale = [name for name in sorted(present) if name.startswith(("qbr", "qvb")) and names.is_our_link(name)
+                 and name not in kept]
+        return sum(int(links.remove_link(self.node_ns, name)) for name in stale)
 
     def _flush_zone(self, zone: int) -> None:
         """Forget the conntrack entries of a zone that now belongs to another network (or none)."""
@@ -310,8 +408,8 @@ class OvsDriver:
             segment = flows.Segment(kind, net.get("provider:physical_network") or None,
                                     net.get("provider:segmentation_id"))
             local = tuple(lp for p in ports if str(p["network_id"]) == net_id and str(p["id"]) in wired
-                          and tap_name(str(p["id"])) in ofports
-                          and (lp := _local_port(ofports[tap_name(str(p["id"]))], p)) is not None)
+                          and self._devs.get(str(p["id"])) in ofports
+                          and (lp := _local_port(ofports[self._devs[str(p["id"])]], p)) is not None)
             remote: dict[str, frozenset[str]] = {}
             if kind in flows.TUNNEL_TYPES:  # a 1.0 server sends no MACs: unknown unicast floods
                 macs = state.get("remote_macs", {}).get(net_id, {})
@@ -335,10 +433,11 @@ class OvsDriver:
         ofports = self.switch.ofports(INTEGRATION)
         fwall = self._firewall
         filters = fwall.compiled.filters if fwall is not None else {}
-        closed = (fwall.closed if fwall is not None else {str(p["id"]) for p in ports}) | self._unusable
+        closed = self._closed({str(p["id"]) for p in ports}) | self._unusable
         placed, dead = {}, []
         for port in ports:
-            pid, ofport = str(port["id"]), ofports.get(tap_name(str(port["id"])))
+            pid = str(port["id"])
+            ofport = ofports.get(self._devs.get(pid, tap_name(pid)))
             if ofport is None:
                 continue
             if not port["admin_state_up"] or pid in closed:
