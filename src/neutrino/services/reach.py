@@ -82,7 +82,6 @@ class Reach:
                      self.groups | other.groups, self.first | other.first)
 
 
-
 class Reacher:
     """Computes reaches from the database (one read per call, inside the caller's session)."""
 
