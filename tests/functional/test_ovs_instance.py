@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 from neutrino.kernel import links, netns, ovs
 from tests.functional.ovs_lab import instances, requires_ovs, run_dirs
@@ -197,3 +199,42 @@ def test_a_snapshot_reads_ports_once_until_its_own_write(ns_prefix: str) -> None
             assert tag() == 6 and "p2" in sw.ofports("br-int")
         behind_our_back(7)
         assert tag() == 7
+
+
+def test_a_flow_change_sends_only_the_lines_that_changed(ns_prefix: str) -> None:
+    """After the first replace, a change is the difference alone (``add``/``delete_strict`` in one
+    bundle), checked against what the switch then has; a restarted ovs-vswitchd (another
+    PID, no flows) and ``forget_flows`` make the next call ask the switch again."""
+    ns = f"{ns_prefix}node"
+    netns.ensure_namespace(ns)
+    with run_dirs() as run, instances(ovs.OvsInstance(ns, f"{run}/h1")) as (a,):
+        a.start()
+        a.ensure_bridge("br-int", "netdev")
+        base = [f"cookie=0x1,table=60,priority=10,dl_vlan={v},actions=NORMAL" for v in range(1, 40)]
+        assert a.replace_flows("br-int", "".join(f"{f}\n" for f in base))
+        calls: list[tuple[str, ...]] = []
+        real = a._ofctl
+
+        def spy(what: str, bridge: str, *args: str, **kw: Any) -> str:
+            calls.append(args)
+            return real(what, bridge, *args, **kw)
+        a._ofctl = spy  # type: ignore[method-assign]
+        changed = [*base[1:], "cookie=0x1,table=60,priority=10,dl_vlan=2,actions=drop",
+                   "cookie=0x1,table=60,priority=10,dl_vlan=99,actions=NORMAL"]
+        changed.remove("cookie=0x1,table=60,priority=10,dl_vlan=2,actions=NORMAL")
+        assert a.replace_flows("br-int", "".join(f"{f}\n" for f in changed))
+        assert [c[1] for c in calls] == ["add-flows"]  # no diff-flows, no replace-flows of 40 lines
+        sent = Path(calls[0][-1]).read_text().splitlines()
+        assert sorted(sent) == ["add cookie=0x1,table=60,priority=10,dl_vlan=2,actions=drop",
+                                "add cookie=0x1,table=60,priority=10,dl_vlan=99,actions=NORMAL",
+                                "delete_strict table=60,priority=10,dl_vlan=1"]
+        have = a.dump_flows("br-int")
+        assert len(have) == 39 and not any("dl_vlan=1 " in f for f in have)
+        assert any("dl_vlan=2 actions=drop" in f for f in have)
+        calls.clear()
+        assert not a.replace_flows("br-int", "".join(f"{f}\n" for f in changed)) and calls == []
+        a.forget_flows()
+        assert not a.replace_flows("br-int", "".join(f"{f}\n" for f in changed))
+        assert [c[0] for c in calls] == ["diff-flows"]
+        a.restart_vswitchd()
+        assert a.replace_flows("br-int", "".join(f"{f}\n" for f in changed)) and len(a.dump_flows("br-int")) == 39

@@ -172,6 +172,13 @@ def _cookie(flow: str) -> int:
     return int(found.group(1), 16) if found else 0
 
 
+def _flow_key(flow: str) -> str:
+    """What identifies a flow in its table (table, priority, match), for a strict delete: the
+    line without its cookie and actions."""
+    head = flow.split(",actions=", 1)[0]
+    return ",".join(part for part in head.split(",") if not part.startswith("cookie="))
+
+
 def _optional(value: Any) -> Any:
     """An optional OVSDB column as the IDL gives it ([] or [x]) -> None or x."""
     if isinstance(value, list):
@@ -194,7 +201,8 @@ class OvsInstance:
         self.timeout = timeout
         self._api: Any = None
         self._lock = threading.Lock()
-        self._replaced: dict[str, str] = {}  # bridge -> the flows this object last made its whole table
+        # bridge -> (the ovs-vswitchd that took them, the flows this object last made its whole table)
+        self._replaced: dict[str, tuple[int | None, str]] = {}
         self._writes = 0  # OVSDB transactions committed through this object
         self._snapshot = threading.local()  # per thread: (writes, rows) while in snapshot()
 
@@ -550,23 +558,52 @@ class OvsInstance:
         these flows, ignoring extra flows whose cookie is in ``keep_cookies`` (flows the
         switch learned itself); a real change replaces those too.
 
-        Flows with a line that the ones this object last put there lacked (a port's new flows)
-        are replaced without asking ``diff-flows`` first: one ovs-ofctl less, since the bridge
-        cannot have that line already, short of someone else writing it. Anything else (the
-        same flows again, fewer of them, a first call) is diffed, so that what went missing
-        (a restarted ovs-vswitchd) is noticed and what the switch learned may stay.
+        What the switch has is asked (``diff-flows``, then ``replace-flows``: each reads the
+        whole table) only on the first call for a bridge, after ``forget_flows`` (the agent's
+        full passes) and when ovs-vswitchd is not the process that took the last flows (it
+        restarted and forgot them). Otherwise the flows this object put there last are what
+        the table holds, and only the lines that changed are sent (``update``): a port's pass
+        costs what the port changed, not what the host has. Lines of ``keep_cookies`` it put
+        there stay until a call without them.
         """
         keep = set(keep_cookies)
+        vswitchd = self.pid("ovs-vswitchd")
         last = self._replaced.pop(bridge, None)
-        if last is None or set(flows.splitlines()) <= set(last.splitlines()):
-            diff = self.diff_flows(bridge, flows)
-            if all(line.startswith("-") and _cookie(line) in keep for line in diff):
-                self._replaced[bridge] = flows
-                return False
+        if last is not None and last[0] == vswitchd and vswitchd is not None:
+            wanted = set(flows.splitlines())
+            kept = "".join(f"{line}\n" for line in last[1].splitlines()
+                           if line not in wanted and keep and _cookie(line) in keep)
+            changed = self._update_flows(bridge, last[1], flows + kept)
+            self._replaced[bridge] = (vswitchd, flows + kept)
+            return changed
+        diff = self.diff_flows(bridge, flows)
+        if all(line.startswith("-") and _cookie(line) in keep for line in diff):
+            self._replaced[bridge] = (vswitchd, flows)
+            return False
         self._ofctl("replace flows", bridge, "--bundle", "replace-flows", self.mgmt(bridge),
                     self._flows_file(bridge, flows), flows=flows.count("\n"))
-        self._replaced[bridge] = flows
+        self._replaced[bridge] = (vswitchd, flows)
         return True
+
+    def _update_flows(self, bridge: str, old: str, new: str) -> bool:
+        """Send only the difference between two whole tables this object made, as one bundle:
+        ``add`` for new or changed lines (an add replaces a flow of the same match and
+        priority), ``delete_strict`` for the matches that went."""
+        before, after = set(old.splitlines()), set(new.splitlines())
+        added = sorted(after - before)
+        kept = {_flow_key(line) for line in after}
+        gone = sorted({_flow_key(line) for line in before - after} - kept)
+        if not added and not gone:
+            return False
+        text = "".join(f"add {line}\n" for line in added) + "".join(f"delete_strict {key}\n" for key in gone)
+        self._ofctl("update flows", bridge, "--bundle", "add-flows", self.mgmt(bridge),
+                    self._flows_file(bridge, text), flows=len(added) + len(gone))
+        return True
+
+    def forget_flows(self) -> None:
+        """Ask the switch what it has at the next ``replace_flows`` of each bridge (a full pass:
+        someone may have changed the tables behind this object's back)."""
+        self._replaced.clear()
 
     def check_flows(self, flows: str) -> None:
         """Raise KernelError unless ovs-ofctl parses every line of ``flows`` (nothing is applied)."""

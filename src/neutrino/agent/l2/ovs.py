@@ -205,8 +205,10 @@ class OvsDriver:
 
     def start(self) -> None:
         """Our OVS and its fixed bridges: br-int, br-tun with its patch pair, br-<physnet> per
-        mapping; idempotent (a full resync calls it again and repairs what went missing)."""
+        mapping; idempotent (a full resync calls it again and repairs what went missing, flows
+        included: the next pass compares them with what the switch has)."""
         self.switch.start()
+        self.switch.forget_flows()
         self.switch.ensure_bridge(INTEGRATION, DATAPATH)
         self.switch.ensure_bridge(TUNNEL, DATAPATH)
         self.switch.ensure_ports(INTEGRATION, [ovs.patch_port(PATCH_TUN, PATCH_INT)])
