@@ -386,6 +386,7 @@ def _conjunctions(filters: Mapping[str, PortFilter], placed: Mapping[str, Placem
         conj = ids[(table, state, l4, side, addrs)]
         first = f"{REG_PORT}={ofport},ct_state={state}+trk,{l4}" if state else f"{REG_PORT}={ofport},{l4}"
         clauses.setdefault((table, first), set()).add(f"conjunction({conj},1/2)")
+    for (table, _state, l4, side, addrs), conj in ids.items():  # once per conjunction, not per port
         for addr in addrs:
             clauses.setdefault((table, f"{l4.split(',')[0]},{side}={addr}"), set()).add(f"conjunction({conj},2/2)")
     flows = [Flow(table, 71, match, ",".join(sorted(acts, key=lambda a: (len(a), a))))
