@@ -418,7 +418,11 @@ class OvsInstance:
             settings.append(("other_config", extra))
         if settings:
             commands.append(api.db_set("Bridge", name, *settings))
-        return self._commit("ensure bridge", commands)
+        changed = self._commit("ensure bridge", commands)
+        if current is None and fail_mode == "secure":
+            # a new secure bridge has no flows at all: its first flows need no diff of what it has
+            self._replaced[name] = (self.pid("ovs-vswitchd"), "")
+        return changed
 
     def delete_bridge(self, name: str) -> bool:
         """Remove the bridge with all its ports; False if it was not there."""
@@ -596,6 +600,8 @@ class OvsInstance:
         if not added and not gone:
             return False
         text = "".join(f"add {line}\n" for line in added) + "".join(f"delete_strict {key}\n" for key in gone)
+        if not old:
+            text = "delete\n" + text  # a new bridge: nothing but these, whatever it had
         self._ofctl("update flows", bridge, "--bundle", "add-flows", self.mgmt(bridge),
                     self._flows_file(bridge, text), flows=len(added) + len(gone))
         return True
