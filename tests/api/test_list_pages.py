@@ -230,6 +230,29 @@ def test_pages_match_the_python_pass_on_servers(cfg: Any, db_url: str) -> None:
         srv.db.dispose()
 
 
+def test_tag_filters_are_exact_on_servers(cfg: Any, db_url: str) -> None:
+    """Tags are compared byte for byte, as Neutron does, even where the database's collation
+    ignores case (MariaDB): found by the matrix above (``tags-any=y,Y&not-tags-any=y``)."""
+    from neutrino import server
+
+    cfg.database.connection = db_url
+    srv = server.build(cfg)
+    try:
+        with TestClient(srv.app, base_url="http://127.0.0.1:9696") as client:
+            api = Api(client)
+            lower, upper = api.create("network", name="lower"), api.create("network", name="upper")
+            assert api.put(f"/v2.0/networks/{lower['id']}/tags", json={"tags": ["y", "a-b"]}).status_code == 200
+            assert api.put(f"/v2.0/networks/{upper['id']}/tags", json={"tags": ["Y", "A_B"]}).status_code == 200
+
+            def names(query: str) -> list[str]:
+                return sorted(n["name"] for n in api.get(f"/v2.0/networks?{query}").json()["networks"])
+            assert names("tags=y") == ["lower"] and names("tags=Y") == ["upper"]
+            assert names("tags-any=Y") == ["upper"] and names("tags-any=a_b") == []
+            assert names("not-tags=y") == ["upper"] and names("tags-any=y,Y&not-tags-any=y") == ["upper"]
+    finally:
+        srv.db.dispose()
+
+
 # ---------------------------------------------------------------- pagination_max_limit
 
 

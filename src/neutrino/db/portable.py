@@ -71,8 +71,11 @@ def _json_has_pg(element: _JsonHas, compiler: Any, **kw: Any) -> str:
 @compiles(_JsonHas, "mysql")
 @compiles(_JsonHas, "mariadb")
 def _json_has_mysql(element: _JsonHas, compiler: Any, **kw: Any) -> str:
+    # Each element compared as bytes: JSON_CONTAINS follows the column's collation, which is
+    # case-insensitive here, so a tag "Y" would count as "y" (Neutron's tags are exact).
     col, value = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(COALESCE(JSON_CONTAINS({col}, JSON_QUOTE({value})), 0) = 1)"
+    return (f"EXISTS (SELECT 1 FROM JSON_TABLE({col}, '$[*]' COLUMNS (je VARCHAR(255) PATH '$')) AS jt "
+            f"WHERE CAST(jt.je AS BINARY) = CAST({value} AS BINARY))")
 
 
 def json_has(column: Any, value: str) -> ColumnElement[bool]:
