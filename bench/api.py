@@ -55,6 +55,9 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/machine.py, however this file is loaded
+from machine import cpu_model, load_average  # noqa: E402
+
 # (key, description, limit, unit); "measured" comes from evaluate_targets.
 TARGETS = [
     ("port_create_p50", "port create p50 (c=1)", 5.0, "ms"),
@@ -568,23 +571,6 @@ def prepare_quotas(c: httpx.Client, session: Session,
 
 
 # ---------------------------------------------------------------- several servers on one database
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo): the figures mean little without it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() in ("model name", "Model", "cpu model") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def load_average() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages: on a shared machine they say how loaded it was."""
-    return [round(x, 2) for x in os.getloadavg()]
-
 
 def database_url(db_server: str, name: str) -> str:
     """``db_server`` (a URL of any database on that server) pointed at database ``name``."""

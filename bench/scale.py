@@ -61,6 +61,9 @@ from neutrino.agent.host_state import Pending, merge
 from neutrino.amqp import BROADCAST, RpcClient, changes_exchange, drain, host_key, parse_event
 from neutrino.messages import LINUXBRIDGE_AGENT
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/machine.py, however this file is loaded
+from machine import cpu_model, load_average  # noqa: E402
+
 NEUTRINO = [sys.executable, "-m", "neutrino.cmd.main"]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -77,13 +80,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"cpu_model": model, "cpus": os.cpu_count(), "loadavg": list(os.getloadavg()),
+    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(), "loadavg": load_average(),
             "python": platform.python_version()}
 
 
@@ -486,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_before"] = info.pop("loadavg")
     t = time.perf_counter()
     runs = [one_size(args, n) for n in counts]
-    info["loadavg"] = list(os.getloadavg())
+    info["loadavg"] = load_average()
     ratios, targets = evaluate(runs)
     report = {"date": datetime.now(UTC).isoformat(), "machine": info, "args": vars(args), "runs": runs,
               "ratios": ratios, "targets": targets, "duration_s": round(time.perf_counter() - t, 1)}

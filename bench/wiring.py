@@ -59,6 +59,9 @@ from typing import Any
 from neutrino.client import Client
 from neutrino.compute.manager import Compute
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/machine.py, however this file is loaded
+from machine import cpu_model, load_average  # noqa: E402
+
 # (key, description, limit, unit). The per-N p50 targets are added by evaluate_targets.
 PORT_P50_LIMIT_MS = 300.0
 WALL_100_LIMIT_S = 30.0
@@ -1049,23 +1052,6 @@ def rss_mb() -> tuple[float, float]:
     """(VmRSS, VmHWM) of this process in MB."""
     status = dict(ln.split(":", 1) for ln in Path("/proc/self/status").read_text().splitlines() if ":" in ln)
     return (int(status.get("VmRSS", "0 kB").split()[0]) / 1024, int(status.get("VmHWM", "0 kB").split()[0]) / 1024)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo): the figures mean little without it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() in ("model name", "Model", "cpu model") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def load_average() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages: on a shared machine they say how loaded it was."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def git(*argv: str) -> str | None:
