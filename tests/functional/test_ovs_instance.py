@@ -210,8 +210,6 @@ def test_a_flow_change_sends_only_the_lines_that_changed(ns_prefix: str) -> None
     with run_dirs() as run, instances(ovs.OvsInstance(ns, f"{run}/h1")) as (a,):
         a.start()
         a.ensure_bridge("br-int", "netdev")
-        base = [f"cookie=0x1,table=60,priority=10,dl_vlan={v},actions=NORMAL" for v in range(1, 40)]
-        assert a.replace_flows("br-int", "".join(f"{f}\n" for f in base))
         calls: list[tuple[str, ...]] = []
         real = a._ofctl
 
@@ -219,6 +217,12 @@ def test_a_flow_change_sends_only_the_lines_that_changed(ns_prefix: str) -> None
             calls.append(args)
             return real(what, bridge, *args, **kw)
         a._ofctl = spy  # type: ignore[method-assign]
+        a.forget_flows()  # a full pass just after the bridge was made: its table is still known empty
+        base = [f"cookie=0x1,table=60,priority=10,dl_vlan={v},actions=NORMAL" for v in range(1, 40)]
+        assert a.replace_flows("br-int", "".join(f"{f}\n" for f in base))
+        assert [c[1] for c in calls] == ["add-flows"]  # "delete" and the adds in one bundle, no diff-flows
+        assert Path(calls[0][-1]).read_text().startswith("delete\n") and len(a.dump_flows("br-int")) == 39
+        calls.clear()
         changed = [*base[1:], "cookie=0x1,table=60,priority=10,dl_vlan=2,actions=drop",
                    "cookie=0x1,table=60,priority=10,dl_vlan=99,actions=NORMAL"]
         changed.remove("cookie=0x1,table=60,priority=10,dl_vlan=2,actions=NORMAL")

@@ -7,9 +7,14 @@ layout of Neutron's openvswitch firewall, so ``ovs-ofctl dump-flows br-int`` rea
 
     0   a guarded port's frames: reg5 = its ofport, reg6 = its local VLAN, to 71
         (every other local port gets reg6 in ``ovs_flows``; a closed port's frames are dropped)
-    71  BASE_EGRESS: anti-spoofing (MAC, IP, ARP, ND target), DHCP client and the ICMPv6 the
-        stack needs pass to 73; DHCP/DHCPv6 server and router advertisements dropped; IP from
-        the port's own addresses enters conntrack (zone = local VLAN) and goes on to 72
+    71  BASE_EGRESS: anti-spoofing, the only table with a guarded port's addresses: DHCP
+        discovery and ARP from the port's own (MAC, address) pairs and NAs naming its own
+        addresses pass to 73; IP from its own addresses (ICMPv6 also from ``::``) goes on to 74
+        (or 75 for a stateless port); the rest is dropped
+    74  SOURCE_CHECKED (75 stateless): the same for every port, so a port costs no flows here:
+        DHCP/DHCPv6 server, router advertisements and other NAs dropped; the DHCP client and
+        the ICMPv6 the stack needs pass to 73; anything else from ``::`` dropped; the rest
+        enters conntrack in the port's zone (reg6, its local VLAN) and goes on to 72
     72  RULES_EGRESS: invalid and revoked (ct_mark 1) dropped; replies and related pass; a new
         connection a rule allows is committed; an established one is re-checked against the
         rules on every packet and, when no rule allows it any more, marked revoked and dropped
@@ -22,14 +27,22 @@ layout of Neutron's openvswitch firewall, so ``ovs-ofctl dump-flows br-int`` rea
     83  FAN_OUT: the copies of a broadcast to a VLAN's guarded ports beyond the first 64, 64 a
         flow (one action list must fit in an OpenFlow message)
     81  BASE_INGRESS: ARP, DHCP replies and the ICMPv6 the stack needs pass; IP enters conntrack
+        (a stateless port's leaves the sender's conntrack state behind instead)
     82  RULES_INGRESS: as 72, and an accepted frame is output to the port
+
+Only the tables' own flows name a port (``reg5=<ofport>``): its addresses in 71, its rules in
+72/82, where its frames go in 0/60. What every guarded port shares (the ICMPv6 and DHCP
+allowances, replies, revocation) is written once, with the port and its zone taken from
+reg5/reg6, so a host of a thousand guarded ports has ~16 000 flows, not ~54 000: each
+OpenFlow message costs ovs-vswitchd a turn of its main loop, which polls every port.
 
 Revocation is structural, as in Neutron: established packets in the original direction meet
 the rules again, so a rule removed (a group's member gone, the port out of a group) cuts the
 connections it admitted at their next packet; nothing needs to find their conntrack entries.
 
-Remote groups are conjunctions (see :func:`_conjunctions`): a host with a hundred ports in one
-group has about 5 000 flows, not 25 000 (one per port and member).
+Remote groups are conjunctions (see :func:`_conjunctions`): a host with a hundred ports in the
+default group (which names itself) has about 1 800 flows: they grow with ports plus members, not
+with their product.
 
 Stateless groups (``stateful`` false) skip conntrack: each direction, replies included,
 passes only where a rule allows it. A port is stateless when any of its groups is.
@@ -53,11 +66,14 @@ from neutrino.agent.l2 import firewall
 from neutrino.agent.l2.ovs_flows import MAX_OFPORT, MAX_VLAN, MIN_VLAN, TRANSIENT_TABLE, Flow
 
 BASE_EGRESS, RULES_EGRESS, ACCEPT_OR_INGRESS = 71, 72, 73
+SOURCE_CHECKED, SOURCE_CHECKED_STATELESS = 74, 75  # a port's own source, to conntrack (74) or not (75)
 BASE_INGRESS, RULES_INGRESS = 81, 82
 FAN_OUT = 83  # the rest of a broadcast's copies to guarded ports, FAN_OUT_CHUNK at a time
 FAN_OUT_CHUNK = 64
 REG_PORT, REG_NET, REG_CHUNK = "reg5", "reg6", "reg7"
 REVOKED = 1  # ct_mark of a connection no rule allows any more
+ZONE = f"NXM_NX_{REG_NET.upper()}[0..15]"  # the port's conntrack zone: its network's local VLAN
+TO_PORT = f"output:NXM_NX_{REG_PORT.upper()}[]"  # to the guarded port whose ingress tables these are
 MULTICAST = "01:00:00:00:00:00/01:00:00:00:00:00"
 
 # ICMPv6 the stack needs whatever the groups say (as the nft firewall): MLD, RS/RA, NS, NA
@@ -304,16 +320,7 @@ def render(filters: Mapping[str, PortFilter], placed: Mapping[str, Placement],
            closed_ofports: Iterable[int] = ()) -> list[Flow]:
     """br-int's firewall flows for the ``filters`` that have a place; ``closed_ofports`` (ports
     on the dead VLAN, ports whose filter is missing) send nothing at all."""
-    flows = [
-        Flow(BASE_EGRESS, 0, "", "drop"),
-        Flow(RULES_EGRESS, 0, "", "drop"),
-        Flow(ACCEPT_OR_INGRESS, 0, "", f"resubmit(,{TRANSIENT_TABLE})"),
-        Flow(BASE_INGRESS, 0, "", "drop"),
-        Flow(RULES_INGRESS, 0, "", "drop"),
-    ]
-    for table in (RULES_EGRESS, RULES_INGRESS):
-        flows += [Flow(table, 100, "ct_state=+inv+trk", "drop"),
-                  Flow(table, 100, f"ct_state=+trk,ct_mark={REVOKED:#x}", "drop")]
+    flows = _shared()
     closed = set(closed_ofports)
     for ofport in sorted(closed):
         flows.append(Flow(0, 100, f"in_port={int(ofport)}", "drop"))
@@ -340,6 +347,55 @@ def render(filters: Mapping[str, PortFilter], placed: Mapping[str, Placement],
         flows += _fan_out(f"dl_vlan={vlan},dl_dst={MULTICAST}",
                           [f"pop_vlan,set_field:{vlan}->{REG_NET},{x}" for x in each])
     return sorted(set(flows), key=lambda f: (f.table, -f.priority, f.match, f.actions))
+
+
+def _shared() -> list[Flow]:
+    """The flows every guarded port shares, written once: the port is reg5, its zone reg6.
+
+    Only frames a port's own flows sent here meet them: 74/75 from its checked source in 71,
+    81 from its MAC or a broadcast's copy in 60, the stateful part of 72/82 by their conntrack
+    state (a stateless port's frames are never tracked there: 75 skips conntrack, and its
+    ingress flow in 81 clears the state a stateful sender's egress left on the frame)."""
+    accept = f"resubmit(,{ACCEPT_OR_INGRESS})"
+    flows = [
+        Flow(BASE_EGRESS, 0, "", "drop"),
+        Flow(RULES_EGRESS, 0, "", "drop"),
+        Flow(ACCEPT_OR_INGRESS, 0, "", f"resubmit(,{TRANSIENT_TABLE})"),
+        Flow(BASE_INGRESS, 0, "", "drop"),
+        Flow(RULES_INGRESS, 0, "", "drop"),
+        # ingress: what the stack needs passes, IP enters conntrack in the receiver's zone
+        Flow(BASE_INGRESS, 100, "arp", TO_PORT),
+        Flow(BASE_INGRESS, 95, "udp,tp_src=67,tp_dst=68", TO_PORT),
+        Flow(BASE_INGRESS, 95, "udp6,tp_src=547,tp_dst=546", TO_PORT),
+        *(Flow(BASE_INGRESS, 95, f"icmp6,icmp_type={t}", TO_PORT) for t in ICMPV6_IN),
+        *(Flow(BASE_INGRESS, 90, l3, f"ct(table={RULES_INGRESS},zone={ZONE})") for l3 in ("ip", "ipv6")),
+    ]
+    for table, track in ((SOURCE_CHECKED, f"ct(table={RULES_EGRESS},zone={ZONE})"),
+                         (SOURCE_CHECKED_STATELESS, f"resubmit(,{RULES_EGRESS})")):
+        flows += [
+            # no DHCP/DHCPv6 server, no router advertisements, no NA but those 71 let through
+            Flow(table, 100, "udp,tp_src=67,tp_dst=68", "drop"),
+            Flow(table, 100, "udp6,tp_src=547,tp_dst=546", "drop"),
+            Flow(table, 100, "icmp6,icmp_type=134", "drop"),
+            Flow(table, 100, "icmp6,icmp_type=136", "drop"),
+            Flow(table, 95, "udp,tp_src=68,tp_dst=67", accept),  # a DHCP client from its address
+            Flow(table, 95, "udp6,tp_src=546,tp_dst=547", accept),  # a DHCPv6 client
+            *(Flow(table, 95, f"icmp6,icmp_type={t}", accept) for t in ICMPV6_OUT),
+            Flow(table, 90, "ipv6,ipv6_src=::", "drop"),  # from :: only the ICMPv6 above
+            *(Flow(table, 1, l3, track) for l3 in ("ip", "ipv6")),
+            Flow(table, 0, "", "drop"),  # only IP comes here
+        ]
+    for table, to in ((RULES_EGRESS, accept), (RULES_INGRESS, TO_PORT)):
+        flows += [
+            Flow(table, 100, "ct_state=+inv+trk", "drop"),
+            Flow(table, 100, f"ct_state=+trk,ct_mark={REVOKED:#x}", "drop"),
+            Flow(table, 90, "ct_state=-new+est-rel+rpl+trk", to),
+            Flow(table, 90, "ct_state=-new-est+rel-inv+trk", to),
+            # an established connection that no rule allows any more: revoked for good
+            *(Flow(table, 40, f"ct_state=-new+est-rel-rpl+trk,{l3}",
+                   f"ct(commit,zone={ZONE},exec(set_field:{REVOKED:#x}->ct_mark))") for l3 in ("ip", "ipv6")),
+        ]
+    return flows
 
 
 def _fan_out(match: str, copies: list[str]) -> list[Flow]:
@@ -404,14 +460,11 @@ def flood_off(filters: Mapping[str, PortFilter], placed: Mapping[str, Placement]
     return {where.ofport for pid, where in placed.items() if pid in filters}
 
 
-def _ct(zone: int, table: int) -> str:
-    return f"ct(table={table},zone={zone})"
-
-
 def _egress(fil: PortFilter, at: Placement) -> list[Flow]:
+    """A port's own sources (table 71): what it may send from, to the shared tables or accepted."""
     p, zone, reg = at.ofport, at.vlan, f"{REG_PORT}={at.ofport}"
     accept = f"resubmit(,{ACCEPT_OR_INGRESS})"
-    track = _ct(zone, RULES_EGRESS) if fil.stateful else f"resubmit(,{RULES_EGRESS})"
+    checked = f"resubmit(,{SOURCE_CHECKED if fil.stateful else SOURCE_CHECKED_STATELESS})"
     own = fil.macs[0]
     flows = [
         Flow(0, 100, f"in_port={p}", f"set_field:{p}->{REG_PORT},set_field:{zone}->{REG_NET},"
@@ -420,19 +473,10 @@ def _egress(fil: PortFilter, at: Placement) -> list[Flow]:
         Flow(BASE_EGRESS, 95, f"{reg},udp,dl_src={own},nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67",
              accept),
         Flow(BASE_EGRESS, 95, f"{reg},arp,dl_src={own},arp_sha={own},arp_spa=0.0.0.0", accept),
-        # no DHCP/DHCPv6 server, no router advertisements, no NA for someone else's address
-        Flow(BASE_EGRESS, 90, f"{reg},udp,tp_src=67,tp_dst=68", "drop"),
-        Flow(BASE_EGRESS, 90, f"{reg},udp6,tp_src=547,tp_dst=546", "drop"),
-        Flow(BASE_EGRESS, 90, f"{reg},icmp6,icmp_type=134", "drop"),
-        Flow(BASE_EGRESS, 85, f"{reg},icmp6,icmp_type=136", "drop"),
     ]
     for mac in fil.macs:
-        for src in (str(_link_local(mac)), "::"):
-            flows += [Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},ipv6_src={src},icmp_type={t}", accept)
-                      for t in ICMPV6_OUT]
-        flows.append(Flow(BASE_EGRESS, 65, f"{reg},ipv6,dl_src={mac},ipv6_src={_link_local(mac)}", track))
-        flows.append(Flow(BASE_EGRESS, 95, f"{reg},udp6,dl_src={mac},ipv6_src={_link_local(mac)},tp_src=546,tp_dst=547",
-                          accept))  # a DHCPv6 client asks from its link-local address
+        flows.append(Flow(BASE_EGRESS, 65, f"{reg},ipv6,dl_src={mac},ipv6_src={_link_local(mac)}", checked))
+        flows.append(Flow(BASE_EGRESS, 65, f"{reg},icmp6,dl_src={mac},ipv6_src=::", checked))  # DAD, MLD
         if fil.nd_targets is not None:
             flows += [Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},icmp_type=136,icmp_code=0,nd_target={t}", accept)
                       for t in fil.nd_targets]
@@ -441,49 +485,31 @@ def _egress(fil: PortFilter, at: Placement) -> list[Flow]:
         if net.version == 4:
             flows += [
                 Flow(BASE_EGRESS, 95, f"{reg},arp,dl_src={mac},arp_sha={mac},arp_spa={addr}", accept),
-                Flow(BASE_EGRESS, 95, f"{reg},udp,dl_src={mac},nw_src={addr},tp_src=68,tp_dst=67", accept),
-                Flow(BASE_EGRESS, 65, f"{reg},ip,dl_src={mac},nw_src={addr}", track),
+                Flow(BASE_EGRESS, 65, f"{reg},ip,dl_src={mac},nw_src={addr}", checked),
             ]
         else:
-            flows += [
-                Flow(BASE_EGRESS, 95, f"{reg},udp6,dl_src={mac},ipv6_src={addr},tp_src=546,tp_dst=547", accept),
-                Flow(BASE_EGRESS, 65, f"{reg},ipv6,dl_src={mac},ipv6_src={addr}", track),
-            ]
+            flows.append(Flow(BASE_EGRESS, 65, f"{reg},ipv6,dl_src={mac},ipv6_src={addr}", checked))
             if fil.nd_targets is None:
                 flows.append(Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},ipv6_src={addr},icmp_type=136",
                                   accept))
-            flows += [Flow(BASE_EGRESS, 95, f"{reg},icmp6,dl_src={mac},ipv6_src={addr},icmp_type={t}", accept)
-                      for t in ICMPV6_OUT]
     flows += _rules(RULES_EGRESS, fil.egress, fil.stateful, reg, zone, accept)
     return flows
 
 
 def _ingress(fil: PortFilter, at: Placement) -> list[Flow]:
+    """A port's own ingress flows: its rules; and for a stateless port, IP past conntrack."""
     zone, reg = at.vlan, f"{REG_PORT}={at.ofport}"
-    out = f"output:{at.ofport}"
-    flows = [
-        Flow(BASE_INGRESS, 100, f"{reg},arp", out),
-        Flow(BASE_INGRESS, 95, f"{reg},udp,tp_src=67,tp_dst=68", out),
-        Flow(BASE_INGRESS, 95, f"{reg},udp6,tp_src=547,tp_dst=546", out),
-        *(Flow(BASE_INGRESS, 95, f"{reg},icmp6,icmp_type={t}", out) for t in ICMPV6_IN),
-    ]
-    for l3 in ("ip", "ipv6"):
-        flows.append(Flow(BASE_INGRESS, 90, f"{reg},{l3}",
-                          _ct(zone, RULES_INGRESS) if fil.stateful else f"resubmit(,{RULES_INGRESS})"))
-    return flows + _rules(RULES_INGRESS, fil.ingress, fil.stateful, reg, zone, out)
+    flows = [] if fil.stateful else [Flow(BASE_INGRESS, 91, f"{reg},{l3}", f"ct_clear,resubmit(,{RULES_INGRESS})")
+                                     for l3 in ("ip", "ipv6")]
+    return flows + _rules(RULES_INGRESS, fil.ingress, fil.stateful, reg, zone, f"output:{at.ofport}")
 
 
 def _rules(table: int, matches: Iterable[str], stateful: bool, reg: str, zone: int, accept: str) -> list[Flow]:
-    """One direction's rules: new connections committed, established ones re-checked (see above)."""
+    """One direction's rules: new connections committed, established ones re-checked against
+    them (replies, related and revocation are the shared flows of ``_shared``)."""
     if not stateful:
         return [Flow(table, 70, f"{reg},{m}", accept) for m in matches]
-    flows = [
-        Flow(table, 90, f"{reg},ct_state=-new+est-rel+rpl+trk", accept),
-        Flow(table, 90, f"{reg},ct_state=-new-est+rel-inv+trk", accept),
-        # an established connection that no rule below allows any more: revoked for good
-        *(Flow(table, 40, f"{reg},ct_state=-new+est-rel-rpl+trk,{l3}",
-               f"ct(commit,zone={zone},exec(set_field:{REVOKED:#x}->ct_mark))") for l3 in ("ip", "ipv6")),
-    ]
+    flows = []
     for m in matches:
         flows.append(Flow(table, 70, f"{reg},ct_state=+new-est+trk,{m}", f"ct(commit,zone={zone}),{accept}"))
         flows.append(Flow(table, 70, f"{reg},ct_state=-new+est-rel-rpl+trk,{m}", accept))
