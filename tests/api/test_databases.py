@@ -72,3 +72,21 @@ def test_two_servers_on_one_database_race_safely(cfg: Config, db_url: str) -> No
             assert set(pool.map(add_route, range(10))) == {200}
         routes = call(0, "GET", f"/v2.0/routers/{router['id']}").json()["router"]["routes"]
         assert len(routes) == 10, routes
+
+
+def test_gre_keys_use_all_32_bits(cfg: Config, db_url: str) -> None:
+    """A GRE key is 32 bits unsigned, as in Neutron: the highest is stored, filtered and unique
+    (a signed INTEGER column refused everything above 2147483647 with a 400)."""
+    cfg.database.connection = db_url
+    headers = {"X-Project-Id": "admin", "X-Roles": "admin,member"}
+    body = {"network": {"provider:network_type": "gre", "provider:segmentation_id": 2**32 - 1}}
+    with live_servers(cfg, 1) as started, httpx.Client(base_url=started[0][1].url, headers=headers,
+                                                       timeout=60) as c:
+        r = c.post("/v2.0/networks", json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["network"]["provider:segmentation_id"] == 2**32 - 1
+        found = c.get("/v2.0/networks", params={"provider:segmentation_id": str(2**32 - 1)}).json()["networks"]
+        assert [n["id"] for n in found] == [r.json()["network"]["id"]]
+        assert c.post("/v2.0/networks", json=body).status_code == 409
+        body["network"]["provider:segmentation_id"] = 2**32
+        assert c.post("/v2.0/networks", json=body).status_code == 400

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from neutrino.db.models.base import Base, StandardAttrs, exact_string, new_id
@@ -42,7 +42,7 @@ class NetworkSegment(Base):
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     network_type: Mapped[str] = mapped_column(String(32))
     physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # GRE: 32 bits unsigned
     segment_index: Mapped[int] = mapped_column(Integer, default=0)
 
     network: Mapped[Network] = relationship(back_populates="segments")
@@ -55,7 +55,7 @@ class SegmentAllocation(Base):
 
     network_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     physical_network: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for tunnels
-    segmentation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segmentation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     segment_id: Mapped[str] = mapped_column(
         ForeignKey("network_segments.id", ondelete="CASCADE"), index=True
     )
