@@ -46,9 +46,11 @@ class LabHandle:
 
     def client(self, server: int, cloud: str = "demo") -> Client:
         """``cloud``'s client talking to server number ``server`` (0-based) of the lab: its token,
-        issued by the first server, is checked by that one against the shared database."""
+        issued by the first server, is checked by that one against the shared database. In an
+        isolated lab its connections are made from inside host-1, as a client on the underlay."""
         signed_in = self.admin if cloud == "admin" else self.demo
-        return Client(self.lab.server_url(server), signed_in.headers, project_id=signed_in.project_id)
+        return Client(self.lab.server_url(server), signed_in.headers, project_id=signed_in.project_id,
+                      via=labmod.api_connector(self.lab))
 
     def network(self, name: str, cidr: str) -> tuple[dict[str, Any], dict[str, Any]]:
         net = self.demo.post("/v2.0/networks", {"network": {"name": name}})["network"]
