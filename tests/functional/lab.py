@@ -9,7 +9,9 @@ create`` makes them, and the lab's "outside" namespace to ping floating IPs from
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,14 @@ from neutrino.lab import Lab, LabError
 from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
 from tests.functional.cloud import ip_of
 from tests.functional.traffic import ping
+
+
+def require(openvswitch: bool = False) -> None:
+    """Skip here without root (network namespaces), or without Open vSwitch when the lab needs it."""
+    if os.geteuid() != 0:
+        pytest.skip("a lab needs root (network namespaces)")
+    if openvswitch and shutil.which("ovs-vswitchd") is None:
+        pytest.skip("Open vSwitch is not installed (scripts/setup.sh installs openvswitch-switch)")
 
 
 def why_not(lab: Lab) -> str | None:

@@ -5,8 +5,10 @@ host-1, server 2 in host-2, each agent in its own host; nothing in the machine's
 The servers answer alike from two hosts, instances on host-2 and host-3 get their leases from
 host-1 and ping each other (so the agents reached the broker on host-1 over the underlay), a
 person's ``openstack`` CLI works through ``neutrino lab exec``, the machine's namespace holds
-no listener, process, link or route of the lab, and ``down`` leaves it as it was. Marked
-``lab``; skipped with the reason where PostgreSQL or RabbitMQ is not installed.
+no listener, process or link of the lab, and ``down`` leaves it as it was. A second, smaller
+lab on Open vSwitch shows that the control plane's connections survive each agent moving its
+host's underlay address onto the OVS port ``br-phy``. Marked ``lab``; skipped with the reason
+where PostgreSQL, RabbitMQ (or Open vSwitch) is not installed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ import pytest
 from neutrino import lab as labmod
 from neutrino import lab_services
 from neutrino.cmd import lab as labcmd
-from tests.functional.cloud import wait_for
-from tests.functional.lab import LabHandle, built, compute_nodes_meet_over_vxlan, machine_view, two_servers_answer_alike
+from neutrino.kernel import links
+from tests.functional.cloud import ip_of, wait_for
+from tests.functional.lab import (
+    LabHandle,
+    built,
+    compute_nodes_meet_over_vxlan,
+    machine_view,
+    require,
+    two_servers_answer_alike,
+)
 
 pytestmark = pytest.mark.lab
 NEUTRINO = str(Path(sys.executable).with_name("neutrino"))
@@ -32,10 +42,16 @@ BEFORE: dict[str, tuple[set[str], set[str]]] = {}
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
-    if os.geteuid() != 0:
-        pytest.skip("a lab needs root (network namespaces)")
+    require()
     BEFORE["machine"] = machine_view()
     with built(tmp_path_factory.mktemp("lab"), hosts=3, servers=2, isolated=True) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def ovs_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    require(openvswitch=True)
+    with built(tmp_path_factory.mktemp("ovs-lab"), hosts=2, servers=2, isolated=True, driver="openvswitch") as handle:
         yield handle
 
 
@@ -136,3 +152,22 @@ def test_down_leaves_the_machine_as_it_was(lab: LabHandle) -> None:
     assert links == BEFORE["machine"][1], links ^ BEFORE["machine"][1]
     assert wait_for(lambda: not any(labmod.running(pid) for pid in pids), timeout=10), pids
     assert lab.lab.own is not None and not Path(lab.lab.own.postgresql_dir).exists()
+
+
+def test_on_open_vswitch_the_control_plane_survives_the_underlay_moving_to_br_phy(ovs_lab: LabHandle) -> None:
+    """Both hosts' agents moved 172.30.0.1X to br-phy after the servers had connected: server 2
+    (host-2) still writes to the database on host-1, and host-2's instance gets its lease from
+    host-1 over an OVS userspace tunnel."""
+    for host in ovs_lab.lab.hosts:
+        assert wait_for(lambda h=host: links.link_exists(h.namespace, "br-phy")
+                        and f"{h.underlay_ip}/24" in links.list_addresses(h.namespace, "br-phy"))
+    net, _ = ovs_lab.network("iso-ovs", "10.37.0.0/24")
+    port = ovs_lab.client(1).post("/v2.0/ports", {"port": {"network_id": net["id"], "name": "via-two"}})["port"]
+    assert ovs_lab.client(0).get(f"/v2.0/ports/{port['id']}")["port"]["name"] == "via-two"
+    vm = ovs_lab.instance("host-2", "iso-ovs", "iso-ovs-vm2")
+    try:
+        dhcp = ovs_lab.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"]
+        assert [p["binding:host_id"] for p in dhcp] == ["host-1"]
+        assert ovs_lab.ping(vm, dhcp[0]["fixed_ips"][0]["ip_address"]) and ip_of(vm).startswith("10.37.0.")
+    finally:
+        ovs_lab.delete("host-2", "iso-ovs-vm2")

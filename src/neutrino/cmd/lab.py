@@ -290,14 +290,14 @@ def _up(args: argparse.Namespace) -> int:
                 raise LabError(f"neutrino lab up: lab {lab.name} exists ({state}); `neutrino lab down` first to "
                                f"build it differently{': ' + ', '.join(differ) if differ else ''}")
         up(lab)
-    openstack = "openstack --os-cloud admin network agent list"
-    if lab.isolated:  # the API is on the underlay: the client must be on a lab host
-        openstack = f"neutrino lab exec --name {lab.name} host-1 -- {openstack}   # the API is on the underlay"
+    openstack = f"export OS_CLIENT_CONFIG_FILE={lab.clouds}\n  openstack --os-cloud admin network agent list"
+    if lab.isolated:  # the API is on the underlay: the client must be on a lab host (exec gives it clouds.yaml)
+        openstack = (f"neutrino lab exec{'' if lab.name == DEFAULT_NAME else ' --name ' + lab.name} host-1 -- "
+                     "openstack --os-cloud admin network agent list   # the API is on the underlay")
     print(f"""
 lab {lab.name} is up: {len(lab.hosts)} hosts ({', '.join(f"{h.name} {'+'.join(h.roles)}" for h in lab.hosts)}),
 API {', '.join(lab.server_url(k) for k in range(len(lab.server_ports)))}
 
-  export OS_CLIENT_CONFIG_FILE={lab.clouds}
   {openstack}
   neutrino lab instance create --host host-2 --network NET vm1
   ip netns exec {lab.outside_ns} ping <a floating IP>      # the lab's internet
