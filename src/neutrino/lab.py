@@ -443,6 +443,7 @@ class Process:
     user: str | None = None  # run as this user (PostgreSQL refuses root)
     cwd: str | None = None
     namespace: str = ""  # run inside this network namespace of the lab ("": the machine's)
+    manages_kernel: bool = False  # an agent: told which namespace is the machine's (see start)
 
     @property
     def marker(self) -> str:
@@ -456,17 +457,23 @@ class Process:
             return None
         return pid if self.marker.encode() in cmdline and running(pid) else None
 
+    def _launch(self) -> tuple[list[str], str | None, dict[str, str], tuple[int, ...]]:
+        """argv, user, environment and descriptors to hand on: in a namespace, nsenter enters it
+        and switches to the user itself (entering a namespace needs root)."""
+        if not self.namespace:
+            return self.argv, self.user, self.env, ()
+        argv = in_namespace(self.namespace, self.argv, self.user)
+        if not self.manages_kernel:
+            return argv, None, self.env, ()
+        from neutrino.kernel import netns
+
+        fd = netns.machine_namespace_fd()  # its guards still know the machine's namespace (is_root_namespace)
+        return argv, None, {**self.env, netns.MACHINE_NETNS_FD: str(fd)}, (fd,)
+
     def start(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        argv, user, env = self.argv, self.user, self.env
-        fds: tuple[int, ...] = ()
-        if self.namespace:  # nsenter switches to the user itself: entering a namespace needs root
-            from neutrino.kernel import netns
-
-            argv, user = in_namespace(self.namespace, argv, user), None
-            fds = (netns.machine_namespace_fd(),)  # so that it still knows the machine's namespace
-            env = {**env, netns.MACHINE_NETNS_FD: str(fds[0])}
+        argv, user, env, fds = self._launch()
         as_user: dict[str, Any] = {"user": user, "group": user, "extra_groups": []} if user else {}
         try:
             with open(self.log, "ab") as out:
@@ -478,9 +485,20 @@ class Process:
         write_atomic(self.pidfile, f"{proc.pid}\n")
         # Until the child has exec'd, its command line is ours: wait, so that pid() knows it.
         deadline = time.monotonic() + 10
-        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+        while not self._execed(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         return proc
+
+    def _execed(self, pid: int) -> bool:
+        """True once ``pid`` runs the program itself: nsenter's command line holds the marker too,
+        and while it execs the program the command line reads empty for a moment."""
+        if self.pid() is None:
+            return False
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            return False
+        return not self.namespace or os.path.basename(program) != b"nsenter"
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """``stop_signal`` (SIGTERM), then SIGKILL after ``timeout``; returns the PID it stopped."""
@@ -554,7 +572,8 @@ def agents(lab: Lab) -> list[Process]:
     return [Process(f"agent-{h.name}", [*NEUTRINO, "--config", str(lab.config_file), "agent",
                                         "--state-dir", str(lab.host_state(h))],
                     _env(**host_env(h)), lab.state_dir / "run" / f"agent-{h.name}.pid",
-                    lab.state_dir / "logs" / f"agent-{h.name}.log", namespace=h.namespace if lab.isolated else "")
+                    lab.state_dir / "logs" / f"agent-{h.name}.log", namespace=h.namespace if lab.isolated else "",
+                    manages_kernel=True)
             for h in lab.hosts]
 
 

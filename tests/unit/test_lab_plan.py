@@ -130,6 +130,9 @@ def test_an_isolated_lab_puts_each_role_on_its_host_at_the_usual_ports(tmp_path:
         "server-1": "nt-iso-host-1", "server-2": "nt-iso-host-2", "agent-host-1": "nt-iso-host-1",
         "agent-host-2": "nt-iso-host-2", "agent-host-3": "nt-iso-host-3", "rabbitmq": "nt-iso-host-1"}
     assert servers(lab)[1].argv[servers(lab)[1].argv.index("--bind") + 1] == "172.30.0.12:9696"
+    # only the agents (they guard the kernel) are handed the machine's namespace
+    assert [p.name for p in [*servers(lab), *agents(lab)] if p.manages_kernel] == [
+        "agent-host-1", "agent-host-2", "agent-host-3"]
     lab.save()
     assert Lab.load(lab.state_dir) == lab
     with pytest.raises(LabError, match="one server a host"):
