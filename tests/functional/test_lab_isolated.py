@@ -4,7 +4,8 @@ Three hosts on the Linux-bridge driver: the lab's own PostgreSQL and RabbitMQ an
 host-1, server 2 in host-2, each agent in its own host; nothing in the machine's namespace.
 The servers answer alike from two hosts, instances on host-2 and host-3 get their leases from
 host-1 and ping each other (so the agents reached the broker on host-1 over the underlay), a
-person's ``openstack`` CLI works through ``neutrino lab exec``, the machine's namespace holds
+person's ``openstack`` CLI works through ``neutrino lab exec``, ``neutrino lab service``
+restarts the database and the broker inside host-1, the machine's namespace holds
 no listener, process or link of the lab, and ``down`` leaves it as it was. A second, smaller
 lab on Open vSwitch shows that the control plane's connections survive each agent moving its
 host's underlay address onto the OVS port ``br-phy``. Marked ``lab``; skipped with the reason
@@ -23,6 +24,7 @@ import pytest
 
 from neutrino import lab as labmod
 from neutrino import lab_services
+from neutrino.client import ApiError
 from neutrino.cmd import lab as labcmd
 from neutrino.kernel import links
 from tests.functional.cloud import ip_of, wait_for
@@ -132,6 +134,29 @@ def test_a_person_reaches_the_api_with_lab_exec(lab: LabHandle) -> None:
                              "-c", "Name"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "iso-cli" in listed.stdout.split()
+
+
+def test_lab_service_restarts_host_1_s_database_and_broker(lab: LabHandle) -> None:
+    """``neutrino lab service`` reaches the services inside host-1 (PostgreSQL by its unix socket,
+    RabbitMQ from a thread in host-1); both servers write again afterwards. (That agents resync
+    after such outages is test_lab_outages.py's, the same in either kind of lab.)"""
+    common = ["--name", lab.lab.name, "--state-dir", str(lab.lab.state_dir)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUTRINO_")}
+    for service in ("database", "rabbitmq"):
+        done = subprocess.run([NEUTRINO, "lab", "service", *common, "restart", service], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "serving" in done.stdout, done.stdout + done.stderr
+    for k in (0, 1):
+        assert wait_for(lambda k=k: _writes(lab, k), timeout=20), f"server {k + 1} does not write again"
+
+
+def _writes(lab: LabHandle, k: int) -> bool:
+    try:
+        net = lab.client(k).post("/v2.0/networks", {"network": {"name": f"after-{k}"}})["network"]
+    except ApiError:
+        return False
+    lab.client(k).delete(f"/v2.0/networks/{net['id']}")
+    return True
 
 
 def test_the_machine_namespace_holds_nothing_of_the_lab(lab: LabHandle) -> None:
