@@ -87,6 +87,22 @@ def admin_client(lab: Lab, cloud: str = "admin") -> Client:
     return Client.from_clouds(lab.clouds, cloud, via=labmod.api_connector(lab))
 
 
+def _services(lab: Lab, step: int, total: int) -> None:
+    """Fail at once when a service is missing; start the lab's own where it has them."""
+    if lab.own is None:
+        t = _step(step, total, "checking the database server and RabbitMQ")
+        labmod.check_services(lab)
+        lab.save()  # before anything is made: `down` finds all of it even after a crash
+        _done(t)
+        return
+    where = f" in {lab.hosts[0].namespace}" if lab.isolated else ""
+    t = _step(step, total, f"the lab's own RabbitMQ ({lab.services_ip}:{lab.own.rabbitmq_port}) and "
+                           f"PostgreSQL ({lab.services_ip}:{lab.own.postgresql_port}){where}")
+    labmod.check_services(lab)
+    lab.save()
+    _done(t, ", ".join(lab_services.up(lab)))
+
+
 def _fabric(lab: Lab, step: int, total: int) -> None:
     t = _step(step, total, f"fabric {lab.fabric_ns}, {lab.outside_ns} ({labmod.OUTSIDE_IP}) and "
                            f"{len(lab.hosts)} host namespaces on underlay {labmod.UNDERLAY_NET}.0/24")
@@ -100,23 +116,14 @@ def up(lab: Lab) -> Lab:
     from neutrino.allinone import ensure_public_network
 
     total = 7
-    fabric_step = 1 if lab.isolated else 2  # an isolated lab's services run inside host-1: the fabric first
-    if lab.own is None:
-        t = _step(1, total, "checking the database server and RabbitMQ")
-        labmod.check_services(lab)
-        lab.save()  # before anything is made: `down` finds all of it even after a crash
-        _done(t)
-    else:
+    if lab.isolated:  # its services run inside host-1: the fabric first
         labmod.check_services(lab)
         lab.save()
-        if lab.isolated:
-            _fabric(lab, fabric_step, total)
-        where = f" in {lab.hosts[0].namespace}" if lab.isolated else ""
-        t = _step(3 - fabric_step, total, f"the lab's own RabbitMQ ({lab.services_ip}:{lab.own.rabbitmq_port}) and "
-                                          f"PostgreSQL ({lab.services_ip}:{lab.own.postgresql_port}){where}")
-        _done(t, ", ".join(lab_services.up(lab)))
-    if not lab.isolated:
-        _fabric(lab, fabric_step, total)
+        _fabric(lab, 1, total)
+        _services(lab, 2, total)
+    else:
+        _services(lab, 1, total)
+        _fabric(lab, 2, total)
     config_file = labmod.write_config(lab)
     t = _step(3, total, f"database {lab.db_url.rsplit('/', 1)[1]} and its migrations")
     created = labmod.create_database(lab)
