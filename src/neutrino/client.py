@@ -3,6 +3,8 @@
 The stdlib only: the commands start in a few milliseconds instead of the second an SDK import
 costs, and they need a handful of calls. Credentials come from the clouds.yaml the server
 writes; a NeutronError body becomes an :class:`ApiError` carrying Neutron's type and message.
+A :data:`Connector` given as ``via`` opens the connections (an isolated lab's API is reachable
+only from inside its hosts' namespaces).
 """
 
 from __future__ import annotations
