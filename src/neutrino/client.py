@@ -3,18 +3,28 @@
 The stdlib only: the commands start in a few milliseconds instead of the second an SDK import
 costs, and they need a handful of calls. Credentials come from the clouds.yaml the server
 writes; a NeutronError body becomes an :class:`ApiError` carrying Neutron's type and message.
+A :data:`Connector` given as ``via`` opens the connections (an isolated lab's API is reachable
+only from inside its hosts' namespaces).
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
 import json
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Opens the TCP connection to (host, port) with a timeout: where the server is reachable only
+# from elsewhere (a lab's host namespace, ``neutrino lab up --isolated``), a socket made there.
+Connector = Callable[[str, int, float | None], socket.socket]
 
 
 class ApiError(Exception):
@@ -29,14 +39,15 @@ class Client:
     """Calls against ``url`` (the server's root); ``headers`` carry the token or noauth identity."""
 
     def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0,
-                 project_id: str = "") -> None:
+                 project_id: str = "", via: Connector | None = None) -> None:
         self.url = url.rstrip("/")
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.project_id = project_id
+        self.via = via
 
     @classmethod
-    def from_clouds(cls, clouds_yaml: Path, cloud: str, timeout: float = 30.0) -> Client:
+    def from_clouds(cls, clouds_yaml: Path, cloud: str, timeout: float = 30.0, via: Connector | None = None) -> Client:
         """Authenticate as ``cloud`` of ``clouds_yaml`` (password method, project scope)."""
         data = yaml.safe_load(Path(clouds_yaml).read_text()) or {}
         try:
@@ -51,14 +62,14 @@ class Client:
                                   "domain": {"name": auth.get("project_domain_name", "Default")}}}}}
         auth_url = str(auth["auth_url"]).rstrip("/")
         root = auth_url.rsplit("/identity", 1)[0]
-        status, headers, payload = _send("POST", f"{auth_url}/auth/tokens", {}, body, timeout)
+        status, headers, payload = _send("POST", f"{auth_url}/auth/tokens", {}, body, timeout, via)
         if status != 201:
             raise _error(status, payload)
         project = json.loads(payload)["token"]["project"]["id"]
-        return cls(root, {"X-Auth-Token": headers["X-Subject-Token"]}, timeout, project_id=project)
+        return cls(root, {"X-Auth-Token": headers["X-Subject-Token"]}, timeout, project_id=project, via=via)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        status, _, payload = _send(method, self.url + path, self.headers, body, self.timeout)
+        status, _, payload = _send(method, self.url + path, self.headers, body, self.timeout, self.via)
         if status >= 400:
             raise _error(status, payload)
         return json.loads(payload) if payload else None
@@ -91,12 +102,34 @@ class Client:
         raise ApiError(404, "NotFound", f"no {member} with id or name {name_or_id!r}")
 
 
-def _send(method: str, url: str, headers: dict[str, str], body: Any, timeout: float) -> tuple[int, Any, bytes]:
+class _ConnectionVia(http.client.HTTPConnection):
+    def __init__(self, host: str, *, via: Connector, **kw: Any) -> None:
+        super().__init__(host, **kw)
+        self._via = via
+
+    def connect(self) -> None:
+        self.sock = self._via(self.host, self.port or 80, self.timeout)  # type: ignore[arg-type]
+
+
+class _HandlerVia(urllib.request.HTTPHandler):
+    """Plain HTTP whose connections the connector opens."""
+
+    def __init__(self, via: Connector) -> None:
+        super().__init__()
+        self._via = via
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_ConnectionVia, via=self._via), req)  # type: ignore[arg-type]
+
+
+def _send(method: str, url: str, headers: dict[str, str], body: Any, timeout: float,
+          via: Connector | None = None) -> tuple[int, Any, bytes]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={**headers, "Content-Type": "application/json", "Accept": "application/json"})
+    opener = urllib.request.build_opener(_HandlerVia(via)) if via is not None else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with (opener.open(req, timeout=timeout) if opener else urllib.request.urlopen(req, timeout=timeout)) as resp:
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()

@@ -28,6 +28,20 @@ lab runs a RabbitMQ node and a PostgreSQL cluster of its own on free loopback po
 the machine's, so that they can be stopped and started (broker and database outages) without
 touching what other users of the machine rely on.
 
+An ``isolated`` lab (``neutrino lab up --isolated``, which implies its own services) runs every
+role on its host as on separate machines, and nothing in the machine's namespace:
+
+    host-1         the lab's PostgreSQL (5432) and RabbitMQ (5672) on 172.30.0.11 only (eth2 faces
+                   the lab's outside), server 1 on 172.30.0.11:9696, host-1's agent
+    host-K         server K (``--servers``; at most one a host) on 172.30.0.1K:9696, host-K's agent
+
+Each process is started with ``nsenter --net`` (its network namespace only: ``ip netns exec``
+would also give it a mount namespace of its own, where the namespaces an agent adds under
+/run/netns never reach the machine's). Every URL points at underlay addresses, so a client
+must sit on the underlay too: the lab's own commands and tests open their connections from
+inside host-1 (``kernel.netns.connect_in``), people run ``neutrino lab exec host-1 -- openstack
+...`` with the clouds.yaml the lab writes. The machine's loopback carries nothing of the lab.
+
 Nothing in the machine's own namespace is touched: its ``ip netns`` gains only the lab's
 namespaces, its ``ip link`` nothing. Everything the lab made is in its record (``lab.json`` in
 its state directory), so ``down`` removes exactly that, by PID and by name.
@@ -46,11 +60,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from neutrino.files import write_atomic
 from neutrino.kernel.names import NODE_PREFIX, TEST_NAMESPACE_PREFIX
+
+if TYPE_CHECKING:
+    from neutrino.client import Connector
 
 ROLES = {"controller": ("l2", "dhcp", "l3", "metadata"), "compute": ("l2",)}
 UNDERLAY_NET, UNDERLAY_BASE = "172.30.0", 10  # host-I is 172.30.0.(10+I)/24
@@ -63,6 +80,9 @@ NAME = re.compile(rf"^({NODE_PREFIX}|{TEST_NAMESPACE_PREFIX})[a-z0-9]([a-z0-9-]{
 DEFAULT_DB_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TRANSPORT = "amqp://guest:guest@127.0.0.1:5672//"
 NEUTRINO = [sys.executable, "-m", "neutrino.cmd.main"]
+# An isolated lab's services listen on their hosts' underlay addresses at their usual ports:
+# each host is a machine of its own, so nothing else can hold them.
+SERVER_PORT, RABBITMQ_PORT, RABBITMQ_DIST_PORT, POSTGRESQL_PORT = 9696, 5672, 25672, 5432
 
 
 class LabError(SystemExit):
@@ -113,6 +133,7 @@ class Lab:
     passwords: dict[str, str] = field(default_factory=dict)
     own: OwnServices | None = None  # the lab's own RabbitMQ and PostgreSQL, else the machine's
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # [section] option = value, for every process
+    isolated: bool = False  # every process inside its host's namespace (own services on host-1, server K on host-K)
 
     @property
     def fabric_ns(self) -> str:
@@ -139,8 +160,26 @@ class Lab:
     def host_state(self, host: Host) -> Path:
         return self.state_dir / "hosts" / host.name
 
+    @property
+    def services_ip(self) -> str:
+        """Where the lab's own PostgreSQL and RabbitMQ listen: host-1's underlay address when isolated."""
+        return self.hosts[0].underlay_ip if self.isolated else "127.0.0.1"
+
+    def server_host(self, k: int) -> Host | None:
+        """The host server number ``k`` (0-based) runs on; None: the machine's namespace."""
+        return self.hosts[k] if self.isolated else None
+
+    def server_address(self, k: int = 0) -> str:
+        host = self.server_host(k)
+        return f"{host.underlay_ip if host else '127.0.0.1'}:{self.server_ports[k]}"
+
     def server_url(self, k: int = 0) -> str:
-        return f"http://127.0.0.1:{self.server_ports[k]}"
+        return f"http://{self.server_address(k)}"
+
+    @property
+    def client_namespace(self) -> str | None:
+        """Where a client of the API must be: host-1 when isolated (the API is on the underlay)."""
+        return self.hosts[0].namespace if self.isolated else None
 
     def save(self) -> None:
         data = {**asdict(self), "state_dir": str(self.state_dir)}
@@ -167,12 +206,14 @@ def default_state_dir(name: str) -> Path:
 def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | None = None,
          driver: str = "linuxbridge", servers: int = 1, db: str = "", db_server: str = DEFAULT_DB_SERVER,
          transport_url: str = DEFAULT_TRANSPORT, own_services: bool = False,
-         settings: dict[str, dict[str, Any]] | None = None) -> Lab:
+         settings: dict[str, dict[str, Any]] | None = None, isolated: bool = False) -> Lab:
     """A new lab's record: host-1 the controller, the others compute nodes unless ``roles`` says.
 
     ``own_services`` gives the lab its own RabbitMQ and PostgreSQL on free ports (then ``db``,
     ``db_server`` and ``transport_url`` cannot be given); ``settings`` are extra options written
     into the configuration every server and agent of the lab reads (short intervals in tests).
+    ``isolated`` (implies ``own_services``) puts every process in its host's namespace: the
+    services on host-1, server K on host-K, all on the underlay at their usual ports.
     """
     if not NAME.match(name) or "-host-" in name:
         raise LabError(f"lab name {name!r}: lowercase letters, digits and '-', starting with {NODE_PREFIX!r} "
@@ -180,6 +221,9 @@ def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | N
                        "at most 32 characters, without '-host-'")
     if not 1 <= hosts <= 40 or not 1 <= servers <= 8:
         raise LabError("a lab has 1 to 40 hosts and 1 to 8 servers")
+    if isolated and servers > hosts:
+        raise LabError(f"an isolated lab runs one server a host: --servers {servers} needs as many --hosts")
+    own_services = own_services or isolated
     members = [
         Host(f"host-{i}", i, f"{name}-host-{i}", f"{UNDERLAY_NET}.{UNDERLAY_BASE + i}",
              list((roles or {}).get(f"host-{i}") or ROLES["controller" if i == 1 else "compute"]))
@@ -189,20 +233,21 @@ def plan(name: str, state_dir: Path, hosts: int, roles: dict[str, list[str]] | N
         if db or db_server != DEFAULT_DB_SERVER or transport_url != DEFAULT_TRANSPORT:
             raise LabError("a lab with its own services makes its own database and broker: "
                            "give --own-services or --db/--db-server/--transport-url, not both")
-        rabbit, dist, pg = free_ports(3)
+        rabbit, dist, pg = (RABBITMQ_PORT, RABBITMQ_DIST_PORT, POSTGRESQL_PORT) if isolated else free_ports(3)
         own = OwnServices(rabbit, dist, pg)
-        db_server = f"postgresql+psycopg://postgres@127.0.0.1:{own.postgresql_port}/postgres"
-        transport_url = f"amqp://guest:guest@127.0.0.1:{own.rabbitmq_port}//"
+        where = members[0].underlay_ip if isolated else "127.0.0.1"
+        db_server = f"postgresql+psycopg://postgres@{where}:{own.postgresql_port}/postgres"
+        transport_url = f"amqp://guest:guest@{where}:{own.rabbitmq_port}//"
     if db:
         db_server = ""
     else:
         short = name.removeprefix(NODE_PREFIX).replace("-", "_")
         db = f"{db_server.rsplit('/', 1)[0]}/neutrino_lab_{short}"
     return Lab(name=name, state_dir=state_dir.resolve(), hosts=members, driver=driver,
-               server_ports=[free_port() for _ in range(servers)], db_url=db, db_server=db_server,
-               transport_url=transport_url, control_exchange=f"{name}-{secrets.token_hex(3)}",
+               server_ports=[SERVER_PORT if isolated else free_port() for _ in range(servers)], db_url=db,
+               db_server=db_server, transport_url=transport_url, control_exchange=f"{name}-{secrets.token_hex(3)}",
                passwords={"admin": secrets.token_urlsafe(12), "demo": secrets.token_urlsafe(12)},
-               own=own, settings=dict(settings or {}))
+               own=own, settings=dict(settings or {}), isolated=isolated)
 
 
 def parse_roles(items: list[str]) -> dict[str, list[str]]:
@@ -283,7 +328,7 @@ def _database(lab: Lab, create: bool) -> bool:
     from sqlalchemy import create_engine, text
 
     name = _database_name(lab)  # [a-z0-9_] only (plan makes it), so quoting it is enough
-    engine = create_engine(lab.db_server, isolation_level="AUTOCOMMIT")
+    engine = create_engine(_db_server_here(lab), isolation_level="AUTOCOMMIT")
     postgres = engine.dialect.name == "postgresql"
     exists = text("SELECT 1 FROM pg_database WHERE datname = :n" if postgres else
                   "SELECT 1 FROM information_schema.schemata WHERE schema_name = :n")
@@ -298,6 +343,14 @@ def _database(lab: Lab, create: bool) -> bool:
         return existed != create
     finally:
         engine.dispose()
+
+
+def _db_server_here(lab: Lab) -> str:
+    """The database server as this process reaches it: an isolated lab's PostgreSQL listens on
+    host-1's underlay only, so through its unix socket (a path: no namespace needed)."""
+    if not lab.isolated or lab.own is None or not lab.own.postgresql_dir:
+        return lab.db_server
+    return f"postgresql+psycopg://postgres@/postgres?host={lab.own.postgresql_dir}&port={lab.own.postgresql_port}"
 
 
 def write_config(lab: Lab) -> Path:
@@ -345,6 +398,8 @@ def build_fabric(lab: Lab) -> None:
         for dev, bridge, prefix in WIRES:
             _cable(host.namespace, dev, fabric, f"{prefix}{host.index}", bridge)
         links.add_address(host.namespace, "ul0", f"{host.underlay_ip}/24")
+        if lab.isolated:  # its control traffic may meet an OVS host before its own agent says so
+            links.disable_tx_checksum(host.namespace, "ul0")
 
 
 def _cable(ns: str, dev: str, fabric: str, peer: str, bridge: str) -> None:
@@ -387,6 +442,8 @@ class Process:
     stop_signal: int = signal.SIGTERM  # PostgreSQL's "fast" shutdown is SIGINT (SIGTERM waits for clients)
     user: str | None = None  # run as this user (PostgreSQL refuses root)
     cwd: str | None = None
+    namespace: str = ""  # run inside this network namespace of the lab ("": the machine's)
+    manages_kernel: bool = False  # an agent: told which namespace is the machine's (see start)
 
     @property
     def marker(self) -> str:
@@ -400,19 +457,48 @@ class Process:
             return None
         return pid if self.marker.encode() in cmdline and running(pid) else None
 
+    def _launch(self) -> tuple[list[str], str | None, dict[str, str], tuple[int, ...]]:
+        """argv, user, environment and descriptors to hand on: in a namespace, nsenter enters it
+        and switches to the user itself (entering a namespace needs root)."""
+        if not self.namespace:
+            return self.argv, self.user, self.env, ()
+        argv = in_namespace(self.namespace, self.argv, self.user)
+        if not self.manages_kernel:
+            return argv, None, self.env, ()
+        from neutrino.kernel import netns
+
+        fd = netns.machine_namespace_fd()  # its guards still know the machine's namespace (is_root_namespace)
+        return argv, None, {**self.env, netns.MACHINE_NETNS_FD: str(fd)}, (fd,)
+
     def start(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        as_user: dict[str, Any] = {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
-        with open(self.log, "ab") as out:
-            proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd, **as_user)
+        argv, user, env, fds = self._launch()
+        as_user: dict[str, Any] = {"user": user, "group": user, "extra_groups": []} if user else {}
+        try:
+            with open(self.log, "ab") as out:
+                proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, pass_fds=fds,
+                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd, **as_user)
+        finally:
+            for fd in fds:
+                os.close(fd)
         write_atomic(self.pidfile, f"{proc.pid}\n")
         # Until the child has exec'd, its command line is ours: wait, so that pid() knows it.
         deadline = time.monotonic() + 10
-        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+        while not self._execed(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         return proc
+
+    def _execed(self, pid: int) -> bool:
+        """True once ``pid`` runs the program itself: nsenter's command line holds the marker too,
+        and while it execs the program the command line reads empty for a moment."""
+        if self.pid() is None:
+            return False
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            return False
+        return not self.namespace or os.path.basename(program) != b"nsenter"
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """``stop_signal`` (SIGTERM), then SIGKILL after ``timeout``; returns the PID it stopped."""
@@ -432,6 +518,22 @@ class Process:
         return "\n  ".join(text)
 
 
+def in_namespace(ns: str, argv: list[str], user: str | None = None) -> list[str]:
+    """``argv`` run in network namespace ``ns`` (as ``user``), the rest of the machine's view kept.
+
+    ``nsenter --net`` rather than ``ip netns exec``: the latter also unshares the mount
+    namespace, and a namespace an agent then adds (``ip netns add qdhcp-...``) is mounted in its
+    private view only; the machine sees an empty file under /run/netns.
+    """
+    ids: list[str] = []
+    if user:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        ids = ["--setuid", str(entry.pw_uid), "--setgid", str(entry.pw_gid)]
+    return ["nsenter", f"--net=/run/netns/{ns}", *ids, "--", *argv]
+
+
 def running(pid: int) -> bool:
     """True while ``pid`` runs (a zombie has stopped: it only waits for its parent to reap it)."""
     try:
@@ -449,12 +551,13 @@ def _env(**overrides: str) -> dict[str, str]:
 
 def servers(lab: Lab) -> list[Process]:
     out = []
-    for k, port in enumerate(lab.server_ports, start=1):
+    for k in range(1, len(lab.server_ports) + 1):
         state = lab.state_dir / "servers" / f"server-{k}"
+        host = lab.server_host(k - 1)
         out.append(Process(f"server-{k}", [*NEUTRINO, "--config", str(lab.config_file), "server",
-                                           "--bind", f"127.0.0.1:{port}", "--state-dir", str(state)],
+                                           "--bind", lab.server_address(k - 1), "--state-dir", str(state)],
                            _env(), lab.state_dir / "run" / f"server-{k}.pid",
-                           lab.state_dir / "logs" / f"server-{k}.log"))
+                           lab.state_dir / "logs" / f"server-{k}.log", namespace=host.namespace if host else ""))
     return out
 
 
@@ -469,13 +572,29 @@ def agents(lab: Lab) -> list[Process]:
     return [Process(f"agent-{h.name}", [*NEUTRINO, "--config", str(lab.config_file), "agent",
                                         "--state-dir", str(lab.host_state(h))],
                     _env(**host_env(h)), lab.state_dir / "run" / f"agent-{h.name}.pid",
-                    lab.state_dir / "logs" / f"agent-{h.name}.log")
+                    lab.state_dir / "logs" / f"agent-{h.name}.log", namespace=h.namespace if lab.isolated else "",
+                    manages_kernel=True)
             for h in lab.hosts]
 
 
 def db_upgrade(lab: Lab) -> subprocess.CompletedProcess[str]:
     argv = [*NEUTRINO, "--config", str(lab.config_file), "db", "upgrade", "--state-dir", str(lab.state_dir)]
+    if lab.client_namespace:
+        argv = in_namespace(lab.client_namespace, argv)
     return subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def api_connector(lab: Lab) -> Connector | None:
+    """How this process reaches the lab's API: from inside host-1 when the lab is isolated."""
+    ns = lab.client_namespace
+    if ns is None:
+        return None
+    from neutrino.kernel import netns
+
+    def connect(host: str, port: int, timeout: float | None) -> socket.socket:
+        return netns.connect_in(ns, host, port, timeout)
+
+    return connect
 
 
 def expected_agents(lab: Lab, host: Host) -> set[str]:

@@ -17,6 +17,12 @@ PostgreSQL refuses to run as root: the cluster runs as the ``postgres`` user, in
 that user owns and can reach (``/tmp/<lab>-postgresql-XXXX``: the lab's state directory may
 lie below directories only root may enter, as pytest's do), trusting connections on 127.0.0.1
 only, with its socket in that directory.
+
+In an ``isolated`` lab both run inside host-1's namespace and listen on its underlay address
+only (eth2 faces the lab's outside), at their usual ports; the broker lets ``guest`` in from
+there (its default is loopback only) and the cluster trusts the underlay (172.30.0.0/24, the
+lab's hosts). Its Erlang node and epmd use host-1's loopback. The lab reaches them itself
+through PostgreSQL's unix socket and, for RabbitMQ, from a thread inside host-1.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import time
 from pathlib import Path
 
 from neutrino.files import write_atomic
-from neutrino.lab import Lab, LabError, Process, running
+from neutrino.lab import UNDERLAY_NET, Lab, LabError, Process, running
 
 SERVICES = ("rabbitmq", "database")
 RABBITMQ_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")  # Debian's; /usr/sbin's wraps it in `su rabbitmq`
@@ -77,11 +83,16 @@ def rabbitmq_dir(lab: Lab) -> Path:
     return lab.state_dir / "services" / "rabbitmq"
 
 
+def _namespace(lab: Lab) -> str:
+    """Where the services run: host-1's namespace when the lab is isolated, else the machine's."""
+    return lab.hosts[0].namespace if lab.isolated else ""
+
+
 def rabbitmq(lab: Lab) -> Process:
     port, dist_port, _, _ = _own(lab)
     home = rabbitmq_dir(lab)
     env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": str(home),  # HOME: the node's own Erlang cookie
-           "RABBITMQ_NODENAME": f"{lab.name}@localhost", "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+           "RABBITMQ_NODENAME": f"{lab.name}@localhost", "RABBITMQ_NODE_IP_ADDRESS": lab.services_ip,
            "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
            "RABBITMQ_MNESIA_BASE": str(home / "mnesia"), "RABBITMQ_LOG_BASE": str(home / "log"),
            "RABBITMQ_LOGS": "-", "RABBITMQ_PID_FILE": str(home / "beam.pid"),
@@ -94,7 +105,7 @@ def rabbitmq(lab: Lab) -> Process:
     # The script passes arguments on to the Erlang VM, which ignores this one: it marks the process as ours.
     return Process("rabbitmq", [str(RABBITMQ_SCRIPT), "-neutrino_lab", str(home)], env,
                    lab.state_dir / "run" / "rabbitmq.pid", lab.state_dir / "logs" / "rabbitmq.log",
-                   mark=str(home), cwd=str(home))
+                   mark=str(home), cwd=str(home), namespace=_namespace(lab))
 
 
 def _prepare_rabbitmq(lab: Lab) -> None:
@@ -102,7 +113,8 @@ def _prepare_rabbitmq(lab: Lab) -> None:
     home = rabbitmq_dir(lab)
     (home / "mnesia").mkdir(parents=True, exist_ok=True)
     (home / "log").mkdir(exist_ok=True)
-    write_atomic(home / "rabbitmq.conf", f"listeners.tcp.local = 127.0.0.1:{port}\n")
+    remote = "loopback_users = none\n" if lab.isolated else ""  # guest from the other hosts
+    write_atomic(home / "rabbitmq.conf", f"listeners.tcp.local = {lab.services_ip}:{port}\n{remote}")
     write_atomic(home / "advanced.config", "[].\n")
     write_atomic(home / "enabled_plugins", "[].\n")
     write_atomic(home / "rabbitmq-env.conf", "# the lab's node: everything is in the environment\n")
@@ -111,9 +123,16 @@ def _prepare_rabbitmq(lab: Lab) -> None:
 def _rabbitmq_answers(lab: Lab) -> bool:
     from kombu import Connection
 
-    with Connection(lab.transport_url, connect_timeout=2) as conn:
-        conn.connect()
-        return bool(conn.connected)
+    def answers() -> bool:
+        with Connection(lab.transport_url, connect_timeout=2) as conn:
+            conn.connect()
+            return bool(conn.connected)
+
+    if not lab.isolated:
+        return answers()
+    from neutrino.kernel import netns
+
+    return netns.call_in(_namespace(lab), answers)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -124,12 +143,13 @@ def postgresql(lab: Lab) -> Process:
     if binaries is None or not where:
         raise LabError(f"neutrino lab: {why_not() or 'the lab has no PostgreSQL cluster yet (`neutrino lab up`)'}")
     data = Path(where) / "data"
-    return Process("postgresql", [str(binaries / "postgres"), "-D", str(data), "-c", "listen_addresses=127.0.0.1",
-                                  "-c", f"port={port}", "-c", f"unix_socket_directories={where}"],
+    return Process("postgresql", [str(binaries / "postgres"), "-D", str(data),
+                                  "-c", f"listen_addresses={lab.services_ip}", "-c", f"port={port}",
+                                  "-c", f"unix_socket_directories={where}"],
                    {"PATH": PATH, "LANG": "C.UTF-8"}, lab.state_dir / "run" / "postgresql.pid",
                    lab.state_dir / "logs" / "postgresql.log", mark=str(data),
                    stop_signal=signal.SIGINT,  # "fast": SIGTERM would wait for the servers' pooled connections
-                   user=POSTGRES_USER, cwd=where)
+                   user=POSTGRES_USER, cwd=where, namespace=_namespace(lab))
 
 
 def _prepare_postgresql(lab: Lab) -> None:
@@ -151,12 +171,16 @@ def _prepare_postgresql(lab: Lab) -> None:
                           user=POSTGRES_USER, group=POSTGRES_USER, extra_groups=[], timeout=120)
     if done.returncode != 0:
         raise LabError(f"neutrino lab: initdb failed:\n{done.stdout}{done.stderr}")
+    if lab.isolated:  # the servers and agents on the other hosts
+        with open(where / "data" / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {UNDERLAY_NET}.0/24 trust\n")
 
 
 def _postgresql_answers(lab: Lab) -> bool:
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=_own(lab)[2], user="postgres", dbname="postgres",
+    host = lab.own.postgresql_dir if lab.isolated and lab.own else "127.0.0.1"  # isolated: its unix socket
+    with psycopg.connect(host=host, port=_own(lab)[2], user="postgres", dbname="postgres",
                          connect_timeout=2) as conn:
         return conn.execute("SELECT 1").fetchone() == (1,)
 

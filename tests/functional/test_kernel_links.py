@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -150,6 +152,31 @@ def test_sysctl_refuses_the_root_namespace(ns_prefix: str) -> None:
         netns.set_sysctl(alias, "net.ipv4.ip_forward", current)  # same value: harmless even if it got through
     with pytest.raises(NotOurs):
         netns.get_sysctl(alias, "net.ipv4.ip_forward")
+
+
+def test_a_process_started_in_our_namespace_still_knows_the_machine_s(ns_prefix: str) -> None:
+    """An isolated lab's agent runs inside its host namespace and manages it (nftables, sysctls),
+    while a name aliasing the machine's namespace stays refused: where /proc/1/ns/net cannot be
+    read, the machine's namespace is the one whose descriptor the starter passed down."""
+    from pyroute2 import netns as pr_netns
+
+    from neutrino.lab import in_namespace
+
+    host, alias = ns_prefix + "host", ns_prefix + "root-alias3"
+    netns.ensure_namespace(host)
+    pr_netns.attach(alias, os.getpid())  # removed by the fixture
+    ask = ("import sys; from neutrino.kernel import netns as n; "
+           "print(n.is_root_namespace(sys.argv[1]), n.is_root_namespace(sys.argv[2]), n.is_own_namespace(sys.argv[1]))")
+    fd = netns.machine_namespace_fd()
+    try:
+        env = {**os.environ, netns.MACHINE_NETNS_FD: str(fd)}
+        said = subprocess.run(in_namespace(host, [sys.executable, "-c", ask, host, alias]), env=env, pass_fds=(fd,),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert said.stdout.split() == ["False", "True", "True"], said.stderr
+    with pytest.raises(NotOurs):  # and from here, the machine's namespace, as before
+        netns.set_sysctl(alias, "net.ipv4.ip_forward", open("/proc/sys/net/ipv4/ip_forward").read().strip())
 
 
 def test_janitor_never_signals_processes_of_the_root_namespace(ns_prefix: str) -> None:

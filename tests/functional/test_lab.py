@@ -9,7 +9,6 @@ PostgreSQL or RabbitMQ does not answer on loopback; marked ``lab`` (``-m lab`` s
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import secrets
 import subprocess
@@ -20,12 +19,16 @@ from pathlib import Path
 import pytest
 
 from neutrino import lab as labmod
-from neutrino.client import ApiError
 from neutrino.kernel import netns
-from neutrino.kernel.names import NODE_PREFIX, is_our_link
-from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
-from tests.functional.cloud import ip_of, wait_for
-from tests.functional.lab import LabHandle, built, why_not
+from tests.functional.cloud import wait_for
+from tests.functional.lab import (
+    LabHandle,
+    built,
+    compute_nodes_meet_over_vxlan,
+    machine_view,
+    two_servers_answer_alike,
+    why_not,
+)
 
 pytestmark = pytest.mark.lab
 NEUTRINO = str(Path(sys.executable).with_name("neutrino"))
@@ -39,27 +42,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
         yield handle
 
 
-def _qdhcp_hosts(lab: LabHandle, network_id: str) -> list[str]:
-    return [h.name for h in lab.lab.hosts if netns.namespace_exists(f"{h.ns_prefix}qdhcp-{network_id}")]
-
-
 def test_compute_hosts_get_dhcp_from_the_network_node_and_meet_over_vxlan(lab: LabHandle) -> None:
-    agents = {(a["host"], a["agent_type"]) for a in lab.admin.get("/v2.0/agents")["agents"] if a["alive"]}
-    assert agents == {("host-1", t) for t in (LINUXBRIDGE_AGENT, DHCP_AGENT, L3_AGENT, METADATA_AGENT)} | {
-        ("host-2", LINUXBRIDGE_AGENT), ("host-3", LINUXBRIDGE_AGENT)}
-    net, _ = lab.network("net-a", "10.31.0.0/24")
-    assert lab.admin.get(f"/v2.0/networks/{net['id']}")["network"]["provider:network_type"] == "vxlan"
-    vm2 = lab.instance("host-2", "net-a", "vm-a2")
-    vm3 = lab.instance("host-3", "net-a", "vm-a3")
-    try:
-        dhcp = lab.admin.get("/v2.0/ports", network_id=net["id"], device_owner="network:dhcp")["ports"]
-        assert [p["binding:host_id"] for p in dhcp] == ["host-1"]
-        assert _qdhcp_hosts(lab, net["id"]) == ["host-1"]
-        assert vm2.lease["mtu"] == vm3.lease["mtu"] == 1450  # VXLAN over the 1500-byte underlay
-        assert lab.ping(vm2, ip_of(vm3)) and lab.ping(vm3, ip_of(vm2))
-    finally:
-        lab.delete("host-2", "vm-a2")
-        lab.delete("host-3", "vm-a3")
+    compute_nodes_meet_over_vxlan(lab, "net-a", "10.31.0.0/24")
 
 
 def test_a_router_on_the_network_node_serves_two_compute_nodes(lab: LabHandle) -> None:
@@ -95,40 +79,7 @@ def test_a_router_on_the_network_node_serves_two_compute_nodes(lab: LabHandle) -
 
 
 def test_two_servers_on_one_database_answer_alike(lab: LabHandle) -> None:
-    one, two = lab.client(0), lab.client(1)
-    net = one.post("/v2.0/networks", {"network": {"name": "net-c"}})["network"]
-    sub = two.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.33.0.0/24",
-                                                "ip_version": 4}})["subnet"]
-    assert two.get(f"/v2.0/networks/{net['id']}")["network"]["subnets"] == [sub["id"]]
-    two.put(f"/v2.0/networks/{net['id']}", {"network": {"description": "set on two"}})
-    assert one.get(f"/v2.0/networks/{net['id']}") == two.get(f"/v2.0/networks/{net['id']}")
-    assert one.get(f"/v2.0/networks/{net['id']}")["network"]["description"] == "set on two"
-
-    def create(server_and_i: tuple[int, int]) -> dict[str, str]:
-        server, i = server_and_i
-        port = lab.client(server).post("/v2.0/ports", {"port": {"network_id": net["id"], "name": f"p{i}"}})["port"]
-        return {"id": port["id"], "ip": port["fixed_ips"][0]["ip_address"], "mac": port["mac_address"]}
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        made = list(pool.map(create, [(i % 2, i) for i in range(24)]))
-    assert len({m["ip"] for m in made}) == len({m["mac"] for m in made}) == 24
-    listed = [sorted((p["id"], p["revision_number"]) for p in c.get("/v2.0/ports", network_id=net["id"])["ports"])
-              for c in (one, two)]
-    assert listed[0] == listed[1] and len(listed[0]) == 24 + 1  # and the DHCP port
-    one.delete(f"/v2.0/ports/{made[0]['id']}")
-    with pytest.raises(ApiError) as gone:
-        two.get(f"/v2.0/ports/{made[0]['id']}")
-    assert gone.value.status == 404
-
-
-def _machine() -> tuple[set[str], set[str]]:
-    """``ip netns`` and ``ip link`` of the machine. An all-in-one cloud's gateway link (``neutrino-public``)
-    is left out: other test runs on this machine make and remove theirs while this one runs."""
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    root_links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    names = {line.split(": ")[1].split("@")[0] for line in root_links.splitlines()}
-    return ({line.split()[0] for line in namespaces.splitlines() if line.strip()},
-            {n for n in names if not (n.startswith(NODE_PREFIX) and is_our_link(n))})
+    two_servers_answer_alike(lab, "net-c", "10.33.0.0/24")
 
 
 def test_lab_up_and_down_on_the_command_line_leave_the_machine_as_it_was(tmp_path: Path) -> None:
@@ -140,13 +91,13 @@ def test_lab_up_and_down_on_the_command_line_leave_the_machine_as_it_was(tmp_pat
         pytest.skip(reason)
     common = ["--name", name, "--state-dir", str(state)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEUTRINO_")}
-    before_ns, before_links = _machine()
+    before_ns, before_links = machine_view()
     try:
         up = subprocess.run([NEUTRINO, "lab", "up", "--hosts", "2", *common], env=env, capture_output=True,
                             text=True, timeout=240)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "[7/7] waiting for every host's agents to report ... ok" in up.stdout
-        during_ns, during_links = _machine()
+        during_ns, during_links = machine_view()
         assert {f"{name}-fabric", f"{name}-outside", f"{name}-host-1", f"{name}-host-2"} <= during_ns
         assert during_links == before_links, during_links ^ before_links  # nothing in the machine's namespace
         status = subprocess.run([NEUTRINO, "lab", "status", *common], env=env, capture_output=True, text=True,
@@ -160,7 +111,7 @@ def test_lab_up_and_down_on_the_command_line_leave_the_machine_as_it_was(tmp_pat
                               timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "dropping the database ... dropped" in down.stdout
-    after_ns, after_links = _machine()
+    after_ns, after_links = machine_view()
     assert {n for n in after_ns if n.startswith(f"{name}-")} == set()
     assert after_links == before_links, after_links ^ before_links
     # gone, or a zombie that its new parent (the machine's init) has not reaped yet: not running

@@ -6,8 +6,6 @@ Open vSwitch."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,17 +13,14 @@ import pytest
 
 from neutrino.messages import OVS_AGENT
 from tests.functional.cloud import ip_of
-from tests.functional.lab import LabHandle, built
+from tests.functional.lab import LabHandle, built, require
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
-    if os.geteuid() != 0:
-        pytest.skip("a lab needs root (network namespaces)")
-    if shutil.which("ovs-vswitchd") is None:
-        pytest.skip("Open vSwitch is not installed (scripts/setup.sh installs openvswitch-switch)")
+    require(openvswitch=True)
     with built(tmp_path_factory.mktemp("lab"), hosts=3, driver="openvswitch") as handle:
         yield handle
 

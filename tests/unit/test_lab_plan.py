@@ -9,11 +9,21 @@ from typing import Any
 
 import pytest
 
-from neutrino import config
+from neutrino import config, lab_services
 from neutrino.agent.host import HostAgent
 from neutrino.allinone import host_config
 from neutrino.config import ConfigError
-from neutrino.lab import Lab, LabError, check_services, expected_agents, parse_roles, plan, write_config
+from neutrino.lab import (
+    Lab,
+    LabError,
+    agents,
+    check_services,
+    expected_agents,
+    parse_roles,
+    plan,
+    servers,
+    write_config,
+)
 from neutrino.messages import DHCP_AGENT, L3_AGENT, LINUXBRIDGE_AGENT, METADATA_AGENT
 
 
@@ -104,3 +114,33 @@ def test_a_lab_with_its_own_services_points_every_process_at_them(tmp_path: Path
     assert cfg.DEFAULT.transport_url == lab.transport_url and cfg.database.connection == lab.db_url
     with pytest.raises(LabError, match="not both"):
         plan("nt-own", tmp_path, 1, own_services=True, transport_url="amqp://guest:guest@127.0.0.1:1//")
+
+
+def test_an_isolated_lab_puts_each_role_on_its_host_at_the_usual_ports(tmp_path: Path) -> None:
+    lab = plan("nt-iso", tmp_path, 3, servers=2, isolated=True)
+    assert lab.isolated and lab.own is not None  # --isolated implies the lab's own services
+    assert (lab.own.rabbitmq_port, lab.own.postgresql_port) == (5672, 5432)  # host-1 is a machine of its own
+    assert lab.db_url == "postgresql+psycopg://postgres@172.30.0.11:5432/neutrino_lab_nt_iso"
+    assert lab.transport_url == "amqp://guest:guest@172.30.0.11:5672//"
+    assert [lab.server_url(k) for k in (0, 1)] == ["http://172.30.0.11:9696", "http://172.30.0.12:9696"]
+    assert lab.client_namespace == "nt-iso-host-1"
+    started = {p.name: (p.namespace, p.argv[:2]) for p in [*servers(lab), *agents(lab),
+                                                           lab_services.rabbitmq(lab)]}
+    assert {name: ns for name, (ns, _) in started.items()} == {
+        "server-1": "nt-iso-host-1", "server-2": "nt-iso-host-2", "agent-host-1": "nt-iso-host-1",
+        "agent-host-2": "nt-iso-host-2", "agent-host-3": "nt-iso-host-3", "rabbitmq": "nt-iso-host-1"}
+    assert servers(lab)[1].argv[servers(lab)[1].argv.index("--bind") + 1] == "172.30.0.12:9696"
+    # only the agents (they guard the kernel) are handed the machine's namespace
+    assert [p.name for p in [*servers(lab), *agents(lab)] if p.manages_kernel] == [
+        "agent-host-1", "agent-host-2", "agent-host-3"]
+    lab.save()
+    assert Lab.load(lab.state_dir) == lab
+    with pytest.raises(LabError, match="one server a host"):
+        plan("nt-iso", tmp_path, 1, servers=2, isolated=True)
+
+
+def test_a_lab_in_the_machine_s_namespace_starts_its_processes_there(tmp_path: Path) -> None:
+    lab = plan("nt-mach", tmp_path, 2, servers=2)
+    assert not lab.isolated and lab.client_namespace is None
+    assert {p.namespace for p in [*servers(lab), *agents(lab)]} == {""}
+    assert lab.server_url(1) == f"http://127.0.0.1:{lab.server_ports[1]}"

@@ -6,6 +6,7 @@ starts what is not running. ``down`` stops every process the lab started, by PID
 its namespaces (and what runs in them) and drops its database. ``instance`` makes instances
 exactly as ``neutrino instance`` does, on the lab host ``--host`` names. ``service`` stops and
 starts a lab's own RabbitMQ or database (``up --own-services``), for outages during operation.
+``exec`` runs a command inside a lab host (where an isolated lab's API can be reached).
 """
 
 from __future__ import annotations
@@ -73,17 +74,40 @@ def _start(procs: list[Process]) -> list[str]:
     return said
 
 
-def _answers(url: str) -> bool:
+def _answers(lab: Lab, k: int) -> bool:
     from neutrino.client import Client
 
-    Client(url, timeout=5).get("/")
+    Client(lab.server_url(k), timeout=5, via=labmod.api_connector(lab)).get("/")
     return True
 
 
 def admin_client(lab: Lab, cloud: str = "admin") -> Client:
     from neutrino.client import Client
 
-    return Client.from_clouds(lab.clouds, cloud)
+    return Client.from_clouds(lab.clouds, cloud, via=labmod.api_connector(lab))
+
+
+def _services(lab: Lab, step: int, total: int) -> None:
+    """Fail at once when a service is missing; start the lab's own where it has them."""
+    if lab.own is None:
+        t = _step(step, total, "checking the database server and RabbitMQ")
+        labmod.check_services(lab)
+        lab.save()  # before anything is made: `down` finds all of it even after a crash
+        _done(t)
+        return
+    where = f" in {lab.hosts[0].namespace}" if lab.isolated else ""
+    t = _step(step, total, f"the lab's own RabbitMQ ({lab.services_ip}:{lab.own.rabbitmq_port}) and "
+                           f"PostgreSQL ({lab.services_ip}:{lab.own.postgresql_port}){where}")
+    labmod.check_services(lab)
+    lab.save()
+    _done(t, ", ".join(lab_services.up(lab)))
+
+
+def _fabric(lab: Lab, step: int, total: int) -> None:
+    t = _step(step, total, f"fabric {lab.fabric_ns}, {lab.outside_ns} ({labmod.OUTSIDE_IP}) and "
+                           f"{len(lab.hosts)} host namespaces on underlay {labmod.UNDERLAY_NET}.0/24")
+    labmod.build_fabric(lab)
+    _done(t)
 
 
 def up(lab: Lab) -> Lab:
@@ -92,22 +116,15 @@ def up(lab: Lab) -> Lab:
     from neutrino.allinone import ensure_public_network
 
     total = 7
-    if lab.own is None:
-        t = _step(1, total, "checking the database server and RabbitMQ")
-        labmod.check_services(lab)
-        lab.save()  # before anything is made: `down` finds all of it even after a crash
-        _done(t)
-    else:
-        t = _step(1, total, f"the lab's own RabbitMQ (127.0.0.1:{lab.own.rabbitmq_port}) and PostgreSQL "
-                            f"(127.0.0.1:{lab.own.postgresql_port})")
+    if lab.isolated:  # its services run inside host-1: the fabric first
         labmod.check_services(lab)
         lab.save()
-        _done(t, ", ".join(lab_services.up(lab)))
+        _fabric(lab, 1, total)
+        _services(lab, 2, total)
+    else:
+        _services(lab, 1, total)
+        _fabric(lab, 2, total)
     config_file = labmod.write_config(lab)
-    t = _step(2, total, f"fabric {lab.fabric_ns}, {lab.outside_ns} ({labmod.OUTSIDE_IP}) and "
-                        f"{len(lab.hosts)} host namespaces on underlay {labmod.UNDERLAY_NET}.0/24")
-    labmod.build_fabric(lab)
-    _done(t)
     t = _step(3, total, f"database {lab.db_url.rsplit('/', 1)[1]} and its migrations")
     created = labmod.create_database(lab)
     done = labmod.db_upgrade(lab)
@@ -115,16 +132,16 @@ def up(lab: Lab) -> Lab:
         raise LabError(f"\nneutrino lab: `neutrino db upgrade` failed:\n{done.stdout}{done.stderr}")
     _done(t, "created" if created else "exists")
     servers = labmod.servers(lab)
-    t = _step(4, total, f"{len(servers)} server(s) on {', '.join(f'127.0.0.1:{p}' for p in lab.server_ports)}")
+    t = _step(4, total, f"{len(servers)} server(s) on {', '.join(lab.server_address(k) for k in range(len(servers)))}")
     said = _start(servers[:1])  # the first one bootstraps identity; the others then find it done
-    _wait("starting", functools.partial(_answers, lab.server_url(0)), 120, servers[:1])
+    _wait("starting", functools.partial(_answers, lab, 0), 120, servers[:1])
     said += _start(servers[1:])
     for k in range(1, len(servers)):
-        _wait("starting", functools.partial(_answers, lab.server_url(k)), 120, servers[k:k + 1])
+        _wait("starting", functools.partial(_answers, lab, k), 120, servers[k:k + 1])
     _done(t, ", ".join(said))
     t = _step(5, total, f"clouds.yaml and the external network {labmod.PUBLIC!r} ({labmod.OUTSIDE_CIDR})")
     cfg = config.load(config_file, env={})
-    cfg.DEFAULT.bind = f"127.0.0.1:{lab.server_ports[0]}"
+    cfg.DEFAULT.bind = lab.server_address(0)
     server.write_clouds_yaml(lab.clouds, cfg, {cfg.identity.admin_user: lab.passwords["admin"],
                                                cfg.identity.demo_user: lab.passwords["demo"]})
     admin = _wait("signing in", lambda: admin_client(lab), 30, servers)
@@ -145,22 +162,23 @@ def up(lab: Lab) -> Lab:
 
 
 def down(lab: Lab) -> None:
-    """Stop every process of the lab by PID, remove its namespaces, drop its database."""
+    """Stop every process of the lab by PID, drop its database (or stop its own services), remove
+    its namespaces."""
     t = _step(1, 4, "stopping the agents and servers")
     stopped = [p for p in (*labmod.agents(lab), *labmod.servers(lab)) if p.stop() is not None]
     _done(t, f"{len(stopped)} stopped")
-    t = _step(2, 4, "removing the namespaces (and what runs in them)")
-    removed = labmod.remove_namespaces(lab)
-    _done(t, f"{len(removed)} namespaces")
-    if lab.own is not None:
-        t = _step(3, 4, "stopping the lab's own RabbitMQ and PostgreSQL, removing their data")
+    if lab.own is not None:  # by PID, before the namespaces go (an isolated lab's run in host-1)
+        t = _step(2, 4, "stopping the lab's own RabbitMQ and PostgreSQL, removing their data")
         _done(t, ", ".join(lab_services.remove(lab)) or "not running")
     else:
-        t = _step(3, 4, "dropping the database")
+        t = _step(2, 4, "dropping the database")
         if not lab.db_server:
             _done(t, "kept (it was given with --db)")
         else:
             _done(t, "dropped" if labmod.drop_database(lab) else "was not there")
+    t = _step(3, 4, "removing the namespaces (and what runs in them)")
+    removed = labmod.remove_namespaces(lab)
+    _done(t, f"{len(removed)} namespaces")
     t = _step(4, 4, f"removing the lab's files (keeping {lab.state_dir / 'logs'})")
     for entry in lab.state_dir.iterdir():
         if entry.name not in KEPT and entry.name != "lab.lock":
@@ -177,11 +195,12 @@ def status(lab: Lab) -> int:
         for service, port in (("rabbitmq", lab.own.rabbitmq_port), ("database", lab.own.postgresql_port)):
             pid = lab_services.process(lab, service).pid()
             healthy &= pid is not None
-            print(f"  {service:<10} 127.0.0.1:{port:<6} {'pid ' + str(pid) if pid else 'NOT RUNNING'} (the lab's own)")
-    for proc, port in zip(labmod.servers(lab), lab.server_ports, strict=True):
+            where = f"{lab.services_ip}:{port}"
+            print(f"  {service:<10} {where:<17} {'pid ' + str(pid) if pid else 'NOT RUNNING'} (the lab's own)")
+    for k, proc in enumerate(labmod.servers(lab)):
         pid = proc.pid()
         healthy &= pid is not None
-        print(f"  {proc.name:<10} 127.0.0.1:{port:<6} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
+        print(f"  {proc.name:<10} {lab.server_address(k):<17} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
     try:
         rows = admin_client(lab).get("/v2.0/agents")["agents"]
     except Exception as exc:  # the API is down: the processes above say why
@@ -207,7 +226,8 @@ def compute(lab: Lab, host_name: str, cloud: str = "demo") -> Compute:
     from neutrino.compute.manager import Compute
 
     host = lab.host(host_name)
-    return Compute(Client.from_clouds(lab.clouds, cloud), admin_client(lab), host.name, host.namespace,
+    return Compute(Client.from_clouds(lab.clouds, cloud, via=labmod.api_connector(lab)), admin_client(lab),
+                   host.name, host.namespace,
                    lab.host_state(host), ns_prefix=host.ns_prefix)
 
 
@@ -262,7 +282,8 @@ def _up(args: argparse.Namespace) -> int:
             lab = labmod.plan(args.lab_name, state, args.hosts or 3, labmod.parse_roles(args.roles or []),
                               args.driver or "linuxbridge", args.servers or 1, args.db or "",
                               args.db_server or labmod.DEFAULT_DB_SERVER,
-                              args.transport_url or labmod.DEFAULT_TRANSPORT, own_services=args.own_services)
+                              args.transport_url or labmod.DEFAULT_TRANSPORT, own_services=args.own_services,
+                              isolated=args.isolated)
         else:
             asked = {"--hosts": (args.hosts, len(lab.hosts)), "--servers": (args.servers, len(lab.server_ports)),
                      "--driver": (args.driver, lab.driver)}
@@ -270,16 +291,21 @@ def _up(args: argparse.Namespace) -> int:
                       if want is not None and want != have]
             if args.own_services and lab.own is None:  # `up` again without the flag repairs either kind
                 differ.append("--own-services (it uses the machine's RabbitMQ and database)")
+            if args.isolated and not lab.isolated:
+                differ.append("--isolated (its processes run in the machine's namespace)")
             if differ or args.roles or args.db or args.db_server or args.transport_url:
                 raise LabError(f"neutrino lab up: lab {lab.name} exists ({state}); `neutrino lab down` first to "
                                f"build it differently{': ' + ', '.join(differ) if differ else ''}")
         up(lab)
+    openstack = f"export OS_CLIENT_CONFIG_FILE={lab.clouds}\n  openstack --os-cloud admin network agent list"
+    if lab.isolated:  # the API is on the underlay: the client must be on a lab host (exec gives it clouds.yaml)
+        openstack = (f"neutrino lab exec{'' if lab.name == DEFAULT_NAME else ' --name ' + lab.name} host-1 -- "
+                     "openstack --os-cloud admin network agent list   # the API is on the underlay")
     print(f"""
 lab {lab.name} is up: {len(lab.hosts)} hosts ({', '.join(f"{h.name} {'+'.join(h.roles)}" for h in lab.hosts)}),
 API {', '.join(lab.server_url(k) for k in range(len(lab.server_ports)))}
 
-  export OS_CLIENT_CONFIG_FILE={lab.clouds}
-  openstack --os-cloud admin network agent list
+  {openstack}
   neutrino lab instance create --host host-2 --network NET vm1
   ip netns exec {lab.outside_ns} ping <a floating IP>      # the lab's internet
   neutrino lab status
@@ -295,6 +321,21 @@ def _service(lab: Lab, args: argparse.Namespace) -> int:
     if args.action in ("start", "restart"):
         print(f"{args.service}: {lab_services.start(lab, args.service)}, serving")
     return 0
+
+
+def _exec(lab: Lab, args: argparse.Namespace) -> int:
+    """``neutrino lab exec HOST -- CMD``: CMD inside the host's namespace, with the lab's clouds.yaml.
+
+    ``ip netns exec`` (its own mount namespace, with /sys and /etc/netns/<ns> of that host) is
+    right for a command a person runs; the lab's long-lived processes use ``nsenter`` instead
+    (see ``neutrino.lab.in_namespace``).
+    """
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise LabError("neutrino lab exec: give a command, e.g. `neutrino lab exec host-1 -- openstack network list`")
+    host = lab.host(args.host)
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(lab.clouds)}
+    os.execvpe("ip", ["ip", "netns", "exec", host.namespace, *command], env)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -321,6 +362,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return status(lab)
     if args.lab_command == "service":
         return _service(lab, args)
+    if args.lab_command == "exec":
+        return _exec(lab, args)
     return _instance(lab, args)
 
 
@@ -335,7 +378,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "instance": instance.add_parser(lsub, cmd_lab, lab=True),
         "service": lsub.add_parser("service", help="stop, start or restart the lab's own RabbitMQ or database "
                                                    "(a lab made with --own-services)"),
+        "exec": lsub.add_parser("exec", help="run a command inside a lab host's namespace, with the lab's "
+                                             "clouds.yaml (how to reach an --isolated lab's API)"),
     }
+    verbs["exec"].add_argument("host", help="host-1 ... host-N")
+    verbs["exec"].add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     verbs["service"].add_argument("action", choices=("stop", "start", "restart"))
     verbs["service"].add_argument("service", choices=lab_services.SERVICES)
     for verb in verbs.values():
@@ -356,6 +403,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     up.add_argument("--db-server", help=f"make the lab's database here (default {labmod.DEFAULT_DB_SERVER}; "
                                         "mysql+pymysql://root@127.0.0.1:3306/mysql for MariaDB)")
     up.add_argument("--transport-url", help=f"RabbitMQ (default {labmod.DEFAULT_TRANSPORT})")
+    up.add_argument("--isolated", action="store_true",
+                    help="every process on its host as on separate machines: the lab's own PostgreSQL and RabbitMQ "
+                         "in host-1, server K in host-K, all on the underlay (implies --own-services); nothing in "
+                         "the machine's namespace, so reach the API with `neutrino lab exec host-1 -- ...`")
     up.add_argument("--own-services", action="store_true",
                     help="run the lab's own RabbitMQ node and PostgreSQL cluster on free loopback ports instead of "
                          "the machine's, so that `neutrino lab service` can stop and start them")

@@ -42,9 +42,12 @@ def stop_namespace_processes(name: str, timeout: float = 3.0) -> list[int]:
     """SIGTERM what runs inside our namespace ``name`` (dnsmasq, haproxy), SIGKILL what stays.
 
     Never for a name that is (or aliases) the machine's own namespace or this process's: every
-    process of the machine lives there. This process and its parents are never signalled.
+    process of the machine (or of this lab host) lives there. This process and its parents are
+    never signalled.
     """
-    if not is_our_namespace(name) or not netns.namespace_exists(name) or netns.is_root_namespace(name):
+    if not is_our_namespace(name) or not netns.namespace_exists(name):
+        return []
+    if netns.is_root_namespace(name) or netns.is_own_namespace(name):
         return []
     spared = {os.getpid(), os.getppid()}
     pids = [p for p in namespace_pids(name) if p not in spared]

@@ -18,6 +18,9 @@ from neutrino.kernel import KernelError, NamespaceNotFound, NotOurs
 from neutrino.kernel.names import is_our_namespace
 
 NETNS_RUN_DIR = "/run/netns"
+# The descriptor (an environment variable naming its number) of the namespace of the process that
+# started this one elsewhere: the machine's, when /proc/1/ns/net cannot be read to say so.
+MACHINE_NETNS_FD = "NEUTRINO_MACHINE_NETNS_FD"
 NETLINK_ROUTE = 0
 T = TypeVar("T")
 
@@ -178,6 +181,26 @@ def socket_in(ns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     return _run_inside(ns, "open namespace", ns, lambda: socket.socket(family, kind, proto))
 
 
+def connect_in(ns: str, host: str, port: int, timeout: float | None = None) -> socket.socket:
+    """A TCP connection to ``host``:``port`` made from inside ``ns`` (IPv4), as a process there
+    would make it: how the machine reaches a service that listens only inside a lab."""
+    sock = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def call_in(ns: str, fn: Callable[[], T]) -> T:
+    """``fn()`` run by a thread inside ``ns``: the sockets it opens belong there."""
+    if not namespace_exists(ns):
+        raise NamespaceNotFound("open namespace", ns, detail="no such namespace")
+    return _run_inside(ns, "open namespace", ns, fn)
+
+
 def _netlink_socket_in(ns: str) -> socket.socket:
     return socket_in(ns, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
 
@@ -216,16 +239,44 @@ def remove_namespace(name: str) -> bool:
 
 
 def is_root_namespace(name: str) -> bool:
-    """True if ``name`` is this process's own namespace or init's (when we may look at init's)."""
+    """True if ``name`` is the machine's namespace: init's; where init's cannot be read (in a
+    container), the one :data:`MACHINE_NETNS_FD` refers to, else this process's own.
+
+    Not simply "this process's own": a process started inside a lab host's namespace
+    (``neutrino lab up --isolated``) manages that namespace as its node, whose name is ours.
+    """
     target = os.stat(_path(name))
-    for ref in ("/proc/self/ns/net", "/proc/1/ns/net"):
+    st = _machine_namespace()
+    return (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino)
+
+
+def machine_namespace_fd() -> int:
+    """An inheritable descriptor of this process's namespace, for a child started in another one
+    (pass it with ``pass_fds`` and name it in the child's :data:`MACHINE_NETNS_FD`)."""
+    return os.open("/proc/self/ns/net", os.O_RDONLY)
+
+
+def _machine_namespace() -> os.stat_result:
+    try:
+        return os.stat("/proc/1/ns/net")
+    except PermissionError:
+        pass
+    own = os.stat("/proc/self/ns/net")
+    fd = os.environ.get(MACHINE_NETNS_FD, "")
+    if fd.isdigit():
         try:
-            st = os.stat(ref)
-        except PermissionError:
-            continue
-        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
-            return True
-    return False
+            given = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            return own
+        if given.st_dev == own.st_dev:  # a namespace (nsfs), not some file that took the number
+            return given
+    return own
+
+
+def is_own_namespace(name: str) -> bool:
+    """True if ``name`` is the namespace this process runs in."""
+    target, st = os.stat(_path(name)), os.stat("/proc/self/ns/net")
+    return (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino)
 
 
 def _sysctl_path(key: str) -> str:
