@@ -1,10 +1,15 @@
 """The database seam: one URL picks SQLite, PostgreSQL or MySQL; transactions retry on races.
 
 Every write transaction behaves as if it ran alone, so the services' check-then-write logic
-(quota counts, overlap checks, If-Match, read-modify-write of routes and tags) holds without
-per-query locking. Within a process, writers queue on one lock. Across processes (API workers,
-replicas on one database): SQLite writers take the write lock up front (``BEGIN IMMEDIATE``);
-PostgreSQL/MySQL writers run SERIALIZABLE, and a serialization failure, deadlock or lost
+(quota counts, overlap checks, If-Match, read-modify-write of routes and tags) holds. Within a
+process, writers queue on one lock. Across processes (API workers, replicas on one database):
+SQLite writers take the write lock up front (``BEGIN IMMEDIATE``); MySQL writers run
+SERIALIZABLE; PostgreSQL writers run REPEATABLE READ, where two writers of one row conflict
+and an invariant that rests on reading other rows (a count, an overlap) takes a write guard
+on both sides (:mod:`neutrino.db.guards`). PostgreSQL's SERIALIZABLE would need no guards, but
+its predicate locks cover whole index pages: two servers creating ports on one network aborted
+each other about once in three (330 rollbacks in a round of ``bench/api.py --servers 1,2``,
+1.31x one server; 31 and 1.67x without them). A serialization failure, deadlock or lost
 unique-key race makes :meth:`Database.transaction` run the whole unit again, each time on a
 fresh read-only copy of its input (:mod:`neutrino.db.frozen`), so a retry never sees a body
 that an earlier attempt changed.
@@ -72,7 +77,10 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 def _is_transient(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     if isinstance(exc, IntegrityError):  # a lost race on a unique key, not a broken reference
-        return any(key in text for key in ("unique", "duplicate", "primary key"))
+        # PostgreSQL (REPEATABLE READ): a parent deleted after "not in use" was checked on a
+        # snapshot that missed a child committed meanwhile; the rerun's check answers 409
+        return any(key in text for key in ("unique", "duplicate", "primary key")) or \
+            getattr(exc.orig, "sqlstate", None) == "23503" and "update or delete on table" in text
     return any(
         key in text
         for key in ("deadlock", "serializ", "database is locked", "lock wait timeout", "could not obtain lock")
@@ -114,11 +122,12 @@ class Database:
             self.read_engine = self.engine.execution_options(**READ_ONLY.get(self.engine.dialect.name, {}))
         # One writer at a time per process. On SQLite that is the database's rule anyway, and the
         # lock replaces its busy-wait (sleeps of up to 100 ms) with an immediate hand-over. On
-        # PostgreSQL/MySQL, SERIALIZABLE transactions that all count ports and read allocations
-        # would mostly abort each other; queued here they do not, and only writers of other
-        # processes (API workers, replicas) ever conflict, which the retry loop absorbs.
+        # PostgreSQL/MySQL, transactions that all count ports and read allocations would often
+        # abort each other; queued here they do not, and only writers of other processes (API
+        # workers, replicas) ever conflict, which the retry loop absorbs.
         self._write_lock = threading.Lock()
-        writer = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="SERIALIZABLE")
+        writer = self.engine if self.is_sqlite or self.engine.dialect.name == "postgresql" \
+            else self.engine.execution_options(isolation_level="SERIALIZABLE")  # PostgreSQL: READ_ISOLATION
         self._write = sessionmaker(writer, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 

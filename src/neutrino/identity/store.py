@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from neutrino.db.guards import guard
 from neutrino.db.models.identity import Project, Role, RoleAssignment, Token, User
 from neutrino.identity.errors import Conflict, NotFound, ValidationError
 from neutrino.identity.views import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
@@ -168,17 +169,26 @@ def update_user(s: Session, id: str, data: dict[str, Any], password_hash: str | 
             setattr(row, key, data[key])
     if "enabled" in data:
         if row.enabled and not data["enabled"]:
+            guard(s, user_guard(id))
             revoke_user_tokens(s, id)
         row.enabled = data["enabled"]
     if password_hash is not None:
+        guard(s, user_guard(id))
         row.password_hash = password_hash
         revoke_user_tokens(s, id)
     s.flush()
     return row
 
 
+def user_guard(user_id: str) -> str:
+    """The write guard of "revoking a user's tokens leaves none": a token issued for the user
+    and a password change, disabling or deletion take it (``neutrino.db.guards``)."""
+    return f"user:{user_id}"
+
+
 def delete_user(s: Session, id: str) -> None:
     row = get_user(s, id)
+    guard(s, user_guard(id))
     s.execute(delete(RoleAssignment).where(RoleAssignment.user_id == id))
     s.execute(delete(Token).where(Token.user_id == id))
     s.delete(row)

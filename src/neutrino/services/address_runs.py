@@ -71,3 +71,9 @@ def _given_back(_mapper: Any, connection: Any, alloc: IPAllocation) -> None:
         return
     free_ranges.give_back(connection, pool(connection, alloc.subnet_id, row.allocation_pools, row.gateway_ip,
                                            row.ip_version), int(netaddr.IPAddress(alloc.ip_address)))
+
+
+def gateway_guard(subnet_id: str) -> str:
+    """The write guard of "the gateway moves only while no router port holds it": a gateway
+    change and a port taking the gateway address take it (``neutrino.db.guards``)."""
+    return f"subnet-gateway:{subnet_id}"

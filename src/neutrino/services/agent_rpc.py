@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from neutrino.bus import Event
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.agent import Agent
 from neutrino.db.models.base import utcnow
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
@@ -357,6 +358,7 @@ class AgentRpc:
             return False
         port = self._dhcp_port(s, net.id)
         if port is None:
+            guard(s, f"dhcp:{net.id}")  # one DHCP port a network, whichever servers two agents asked
             self.ports.create_internal(s, ADMIN, net, {
                 "project_id": net.project_id, "device_owner": DHCP_OWNER, "device_id": f"dhcp-{net.id}",
                 "admin_state_up": True, "binding:host_id": host,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Port, Subnet
@@ -201,7 +202,9 @@ class FloatingIPService:
             return
         port, subnet_id, internal_ip = self._internal_port_data(s, ctx, port_id, fixed, fip.project_id)
         router_id = self._router_for(s, port, subnet_id, fip.floating_network_id)
+        guard(s, routers.router_guard(router_id))  # meets the router losing this interface or its gateway meanwhile
         if port_id != fip.fixed_port_id:
+            guard(s, f"fip-port:{port_id}")  # two floating IPs must not both find the fixed address free
             other = s.scalar(select(FloatingIP.id).where(
                 FloatingIP.fixed_port_id == port_id, FloatingIP.floating_network_id == fip.floating_network_id,
                 FloatingIP.fixed_ip_address == internal_ip, FloatingIP.id != fip.id).limit(1))

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.network import IPAllocation, Network, NetworkSegment, Port, Subnet
 from neutrino.errors import Conflict, HTTPBadRequest, InUse, NetworkInUse
 from neutrino.ml2.types import SegmentSpec
@@ -30,6 +31,17 @@ class ExternalNetworkInUse(InUse):
 class InvalidSharedSetting(Conflict):
     message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
     type_name = "InvalidSharedSetting"
+
+
+def shared_guard(network_id: str) -> str:
+    """The write guard of "no other project's port while unshared": unsharing a network and a
+    port create by another project than its owner take it (``neutrino.db.guards``)."""
+    return f"network-shared:{network_id}"
+
+
+def external_guard(network_id: str) -> str:
+    """The write guard of "no gateway or floating IP port once not external"."""
+    return f"network-external:{network_id}"
 
 
 def visible_clause(ctx: Context) -> tuple[ColumnElement[bool], ...]:
@@ -171,12 +183,14 @@ class NetworkService:
         net = get_visible(s, ctx, id)
         if "mtu" in body:
             body = {**body, "mtu": self._checked_mtu(body["mtu"], self.ml2.mtu(net.segments[0]))}
-        if body.get("shared") is False and net.shared and s.scalar(select(Port.id).where(
-                Port.network_id == id, Port.project_id.not_in((net.project_id, "")))):
-            raise InvalidSharedSetting(network=id)
-        if body.get("router:external") is False and net.external and s.scalar(
-                select(Port.id).where(Port.network_id == id, Port.device_owner.in_(EXTERNAL_OWNERS))):
-            raise ExternalNetworkInUse(net_id=id)
+        if body.get("shared") is False and net.shared:
+            guard(s, shared_guard(id))  # meets other projects' port creates (ports.create_internal)
+            if s.scalar(select(Port.id).where(Port.network_id == id, Port.project_id.not_in((net.project_id, "")))):
+                raise InvalidSharedSetting(network=id)
+        if body.get("router:external") is False and net.external:
+            guard(s, external_guard(id))  # meets gateway and floating IP port creates
+            if s.scalar(select(Port.id).where(Port.network_id == id, Port.device_owner.in_(EXTERNAL_OWNERS))):
+                raise ExternalNetworkInUse(net_id=id)
         if common.apply(net, body, COLUMNS):
             common.touch(net)
         return self.get(s, ctx, id)

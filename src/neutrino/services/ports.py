@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from neutrino.api import dhcp_options
 from neutrino.api import validators as v
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, PortSecurityGroup, Subnet
@@ -35,6 +36,7 @@ from neutrino.policy.sql import ABSENT
 from neutrino.services import address_runs, common, ipam, listing, security_groups
 from neutrino.services import agents as agents_svc
 from neutrino.services.deps import Deps
+from neutrino.services.networks import EXTERNAL_OWNERS, external_guard, shared_guard
 
 DEFAULT_DNS_DOMAIN = "openstacklocal."
 # Neutron's ROUTER_INTERFACE_OWNERS: a port with one of these owners claims to be an interface
@@ -263,6 +265,16 @@ def _subnet_for_ip(subnets: list[Subnet], ip: str, network_id: str) -> Subnet:
     raise InvalidInput(error_message=f"IP address {ip} does not belong to any subnet of network {network_id}")
 
 
+def _guard_network_invariants(s: Session, network: Network, project: str, owner: str) -> None:
+    """A new port meets what its network may be changing meanwhile: unsharing (another project's
+    port) and leaving ``router:external`` (a gateway or floating IP port). The owner's own ports,
+    the common case, meet nothing here (``neutrino.db.guards``)."""
+    if project not in (network.project_id, ""):
+        guard(s, shared_guard(network.id))
+    if owner in EXTERNAL_OWNERS:
+        guard(s, external_guard(network.id))
+
+
 def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | None, mac: str,
                  device_owner: str, keep: list[dict[str, str]] | None = None) -> list[tuple[str, str]]:
     """(subnet_id, address) pairs for a port; ``keep`` are addresses the port already holds.
@@ -291,6 +303,8 @@ def allocate_ips(s: Session, network_id: str, requested: list[dict[str, Any]] | 
                     and (sub.id, ip) not in kept):
                 raise IpAddressAlreadyAllocated(ip=ip, subnet_id=sub.id)
             if (sub.id, ip) not in kept:
+                if ip == sub.gateway_ip:  # a router takes the gateway: meets a gateway change meanwhile
+                    guard(s, address_runs.gateway_guard(sub.id))
                 address_runs.claim(s, sub, ip)
         elif _is_auto_address(sub):
             ip = ipam.eui64(netaddr.IPNetwork(sub.cidr), mac)
@@ -487,6 +501,9 @@ class PortService:
         )
         port.id = new_id()
         port.security_group_bindings = [PortSecurityGroup(port_id=port.id, security_group_id=g) for g in sgs]
+        _guard_network_invariants(s, network, project, owner)
+        for group in dict.fromkeys(sgs):
+            security_groups.guard_binding(s, group, port.id)
         _set_ips(port, allocate_ips(s, network.id, body.get("fixed_ips"), mac, owner))
         self._bind(s, port, body.get("binding:host_id", ""))
         s.add(port)
@@ -523,6 +540,8 @@ class PortService:
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         port = get_visible(s, ctx, id)
         owner = body.get("device_owner") or port.device_owner
+        if body.get("device_owner") in EXTERNAL_OWNERS and port.device_owner not in EXTERNAL_OWNERS:
+            guard(s, external_guard(port.network_id))
         device_id = body.get("device_id") or port.device_id
         if (owner and body.get("device_id") != port.device_id) or "device_owner" in body:
             check_device_id(s, ctx, owner, device_id, port.project_id)
@@ -589,6 +608,8 @@ class PortService:
             changed = True
         if sgs != current:
             _check_security_groups(s, ctx, port.project_id, sgs)
+            for group in dict.fromkeys(sgs):
+                security_groups.guard_binding(s, group, port.id)
             port.security_group_bindings = [PortSecurityGroup(port_id=port.id, security_group_id=g)
                                             for g in dict.fromkeys(sgs)]
             changed = True

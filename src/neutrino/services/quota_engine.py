@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from neutrino.config import Config
+from neutrino.db.guards import guard
 from neutrino.db.models.quota import Quota
 from neutrino.errors import OverQuota
 
@@ -34,6 +35,7 @@ class QuotaEngine:
         limit = self.limit(s, project_id, resource)
         if limit < 0:
             return
+        guard(s, f"quota:{project_id}:{resource}")  # two creates must not both count one below the limit
         used = s.scalar(select(func.count()).select_from(model).where(model.project_id == project_id)) or 0
         if used + extra > limit:
             raise OverQuota(overs=[resource])

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from neutrino.db.guards import guard
 from neutrino.db.models.l3 import FloatingIP, Router
 from neutrino.db.models.network import Network, Port, Subnet
 from neutrino.db.models.quota import Quota
@@ -87,6 +88,8 @@ class QuotaService:
 
     def update(self, s: Session, project_id: str, values: dict[str, int], check_limit: bool) -> dict[str, int]:
         if check_limit:
+            for resource in sorted(values):  # the creates that count against these limits meet us here
+                guard(s, f"quota:{project_id}:{resource}")
             used = self.usage(s, project_id)
             for resource, limit in values.items():
                 if limit >= 0 and used[resource] > limit:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.base import new_id
 from neutrino.db.models.l3 import FloatingIP, Router, RouterPort
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
@@ -96,6 +97,12 @@ class SubnetMismatchForPort(BadRequest):
 class FlavorNotFound(NotFound):
     message = "Flavor {flavor_id} could not be found."
     type_name = "FlavorNotFound"
+
+
+def router_guard(router_id: str) -> str:
+    """The write guard of "an interface or gateway goes only while no floating IP uses it": their
+    removal and a floating IP association through the router take it (``neutrino.db.guards``)."""
+    return f"router:{router_id}"
 
 
 def _uuid_error(value: Any) -> str | None:
@@ -351,6 +358,7 @@ class RouterService:
         gw_port = s.get(Port, router.gw_port_id) if router.gw_port_id else None
         if gw_port is None or gw_port.network_id == new_network_id:
             return
+        guard(s, router_guard(router.id))  # meets a floating IP associated through it meanwhile
         if s.scalar(select(FloatingIP.id).where(FloatingIP.router_id == router.id).limit(1)):
             raise RouterExternalGatewayInUseByFloatingIp(router_id=router.id, net_id=gw_port.network_id)
         router.gw_port_id = None
@@ -573,6 +581,7 @@ class RouterService:
 
     @staticmethod
     def _confirm_interface_not_in_use(s: Session, router: Router, sub: Subnet) -> None:
+        guard(s, router_guard(router.id))  # meets a floating IP associated through it meanwhile
         cidr = netaddr.IPNetwork(sub.cidr)
         on_subnet = set(s.scalars(select(IPAllocation.port_id).where(IPAllocation.subnet_id == sub.id)))
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id == router.id)):

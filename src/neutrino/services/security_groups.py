@@ -11,6 +11,7 @@ bound to a port cannot be deleted.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any
 
 import netaddr
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from neutrino.api import validators
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.base import new_id
 from neutrino.db.models.network import PortSecurityGroup
 from neutrino.db.models.security import DefaultSecurityGroup, SecurityGroup, SecurityGroupRule
@@ -176,6 +178,20 @@ class InvalidCIDR(BadRequest):
 
 
 # ---------------------------------------------------------------- converters (definitions use them)
+
+
+BINDING_SHARDS = 8  # a port joining a group bumps one of these, a stateful change all of them
+
+
+def _binding_guard(group_id: str, shard: int) -> str:
+    return f"sg-bindings:{group_id}:{shard}"
+
+
+def guard_binding(s: Session, group_id: str, port_id: str) -> None:
+    """A port joins ``group_id``: meet a concurrent change of the group's ``stateful`` (which may
+    only change while no port uses it), without making every port create of a project (all of
+    them join ``default``) meet each other: each bumps one of ``BINDING_SHARDS`` guards."""
+    guard(s, _binding_guard(group_id, zlib.crc32(port_id.encode()) % BINDING_SHARDS))
 
 
 def convert_protocol(value: Any) -> str | None:
@@ -515,8 +531,11 @@ class SecurityGroupService:
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sg = _visible_group(s, ctx, id)
-        if "stateful" in body and body["stateful"] != sg.stateful and _group_in_use(s, id):
-            raise SecurityGroupInUse(id=id)
+        if "stateful" in body and body["stateful"] != sg.stateful:
+            for shard in range(BINDING_SHARDS):  # meets every port joining the group meanwhile
+                guard(s, _binding_guard(id, shard))
+            if _group_in_use(s, id):
+                raise SecurityGroupInUse(id=id)
         if "name" in body and id in default_group_ids(s, [id]):
             raise SecurityGroupCannotUpdateDefault()
         if common.apply(sg, body):

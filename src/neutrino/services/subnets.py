@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from neutrino.context import Context
+from neutrino.db.guards import guard
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, Conflict, InvalidInput, SubnetInUse
 from neutrino.policy.sql import ABSENT
@@ -183,6 +184,7 @@ class SubnetService:
         _check_lists(net, body)
         _check_segment(network, body.get("segment_id"))
         self.deps.quotas.check(s, body["project_id"], "subnet", Subnet)
+        guard(s, f"network-subnets:{network.id}")  # two creates must not both find no overlap
         for other in s.scalars(select(Subnet.cidr).where(Subnet.network_id == network.id)):
             if ipam.overlaps(other, str(net.cidr)):
                 raise InvalidInput(error_message=f"Requested subnet with cidr: {net.cidr} for network: "
@@ -232,6 +234,7 @@ class SubnetService:
 
     def _check_gateway_change(self, s: Session, sub: Subnet, new_gw: str | None, net: netaddr.IPNetwork) -> None:
         if sub.gateway_ip:
+            guard(s, address_runs.gateway_guard(sub.id))  # meets a router port taking the old gateway meanwhile
             holder = s.scalar(select(IPAllocation.port_id).join(Port, Port.id == IPAllocation.port_id).where(
                 IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == sub.gateway_ip,
                 Port.device_owner.like("network:router%")))
