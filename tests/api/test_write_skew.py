@@ -96,3 +96,42 @@ def test_deleting_a_network_while_ports_are_made_on_it_gives_no_server_error(cfg
                 return call(k + i, "POST", "/v2.0/ports", {"port": {"network_id": net["id"]}})
             codes = race(4, act)
             assert 500 not in codes and set(codes) <= {201, 204, 404, 409}, codes
+
+
+def test_a_project_id_an_admin_made_long_and_odd_still_guards(cfg: Config, db_url: str) -> None:
+    """Guard keys carry project ids, which an admin may set (255 characters, any text): the key
+    is a bound parameter, and one too long for its column is cut and completed by a digest."""
+    odd = ("p'; DROP TABLE write_guards; --" + "x" * 255)[:255]
+    with two_servers(cfg, db_url) as call:
+        codes = race(4, lambda i: call(i, "POST", "/v2.0/networks", {"network": {"project_id": odd}}))
+        assert codes == [201] * 4, codes  # the default quota (finite) is counted under the guard
+        assert call(0, "GET", "/v2.0/networks").status_code == 200
+    if db_url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            keys = list(conn.execute(text("SELECT key FROM write_guards WHERE key LIKE 'quota:p%'")).scalars())
+        engine.dispose()
+        assert len(keys) == 1 and len(keys[0]) == 200 and "#" in keys[0], keys
+
+
+def test_a_groups_stateful_flag_and_a_port_joining_it_never_both_succeed(cfg: Config, db_url: str) -> None:
+    """A port's groups are all stateful or all stateless, and ``stateful`` may change only while
+    no port uses the group (Neutron: 409 either way): a port joining ``default`` and a group
+    while that group turns stateless must not end up with both. Port creates meet the change
+    on one of the group's sharded guards, not on each other."""
+    with two_servers(cfg, db_url) as call:
+        net = call(0, "POST", "/v2.0/networks", {"network": {"name": "sg"}}).json()["network"]
+        default = call(0, "GET", "/v2.0/security-groups?name=default").json()["security_groups"][0]["id"]
+        for k in range(8):
+            made = call(0, "POST", "/v2.0/security-groups", {"security_group": {"name": f"g{k}"}})
+            sg = made.json()["security_group"]
+
+            def act(i: int, sg: dict[str, Any] = sg, k: int = k) -> httpx.Response:
+                if i == 0:
+                    return call(k, "PUT", f"/v2.0/security-groups/{sg['id']}", {"security_group": {"stateful": False}})
+                body = {"port": {"network_id": net["id"], "security_groups": [default, sg["id"]]}}
+                return call(k + 1, "POST", "/v2.0/ports", body)
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                flip, port = pool.map(act, range(2))
+            assert sorted((flip.status_code, port.status_code)) in ([200, 409], [201, 409]), (flip.text, port.text)

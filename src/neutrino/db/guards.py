@@ -24,10 +24,14 @@ _BUMP = text("INSERT INTO write_guards (key, bumps) VALUES (:key, 1) "
 MAX_KEY = 200
 
 
-def guard(session: Session, key: str) -> None:
-    """Serialize this transaction with every other one that guards ``key`` (PostgreSQL)."""
-    if session.get_bind().dialect.name != "postgresql":
+def guard(session: Session, *keys: str) -> None:
+    """Serialize this transaction with every other one that guards one of ``keys`` (PostgreSQL)."""
+    if not keys or session.get_bind().dialect.name != "postgresql":
         return
-    if len(key) > MAX_KEY:  # a project id an admin made 255 characters long, say
-        key = f"{key[:MAX_KEY - 65]}#{hashlib.sha256(key.encode()).hexdigest()}"
-    session.execute(_BUMP, {"key": key})
+    session.execute(_BUMP, [{"key": _fit(key)} for key in keys])
+
+
+def _fit(key: str) -> str:
+    """The key itself, or where it is too long for the column (a project id an admin made 255
+    characters long, say) its start and a digest of the whole."""
+    return key if len(key) <= MAX_KEY else f"{key[:MAX_KEY - 65]}#{hashlib.sha256(key.encode()).hexdigest()}"

@@ -88,8 +88,7 @@ class QuotaService:
 
     def update(self, s: Session, project_id: str, values: dict[str, int], check_limit: bool) -> dict[str, int]:
         if check_limit:
-            for resource in sorted(values):  # the creates that count against these limits meet us here
-                guard(s, f"quota:{project_id}:{resource}")
+            guard(s, *(f"quota:{project_id}:{resource}" for resource in sorted(values)))  # the creates counting
             used = self.usage(s, project_id)
             for resource, limit in values.items():
                 if limit >= 0 and used[resource] > limit:

@@ -180,7 +180,7 @@ class InvalidCIDR(BadRequest):
 # ---------------------------------------------------------------- converters (definitions use them)
 
 
-BINDING_SHARDS = 8  # a port joining a group bumps one of these, a stateful change all of them
+BINDING_SHARDS = 64  # a port joining a group bumps one of these, a stateful change (rare) all of them
 
 
 def _binding_guard(group_id: str, shard: int) -> str:
@@ -532,8 +532,7 @@ class SecurityGroupService:
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sg = _visible_group(s, ctx, id)
         if "stateful" in body and body["stateful"] != sg.stateful:
-            for shard in range(BINDING_SHARDS):  # meets every port joining the group meanwhile
-                guard(s, _binding_guard(id, shard))
+            guard(s, *(_binding_guard(id, shard) for shard in range(BINDING_SHARDS)))  # every port joining meanwhile
             if _group_in_use(s, id):
                 raise SecurityGroupInUse(id=id)
         if "name" in body and id in default_group_ids(s, [id]):
