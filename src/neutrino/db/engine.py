@@ -9,10 +9,10 @@ and an invariant that rests on reading other rows (a count, an overlap) takes a 
 on both sides (:mod:`neutrino.db.guards`). PostgreSQL's SERIALIZABLE would need no guards, but
 its predicate locks cover whole index pages: two servers creating ports on one network aborted
 each other about once in three (330 rollbacks in a round of ``bench/api.py --servers 1,2``,
-1.31x one server; with REPEATABLE READ and the guards 23 to 35, 1.66x to 1.79x). A serialization failure, deadlock or lost
-unique-key race makes :meth:`Database.transaction` run the whole unit again, each time on a
-fresh read-only copy of its input (:mod:`neutrino.db.frozen`), so a retry never sees a body
-that an earlier attempt changed.
+1.31x one server; with REPEATABLE READ and the guards 23 to 35, 1.66x to 1.79x). A
+serialization failure, deadlock or lost unique-key race makes :meth:`Database.transaction`
+run the whole unit again, each time on a fresh read-only copy of its input
+(:mod:`neutrino.db.frozen`), so a retry never sees a body that an earlier attempt changed.
 
 Every read (a list, a show, an agent's sync) is one transaction that sees one snapshot:
 REPEATABLE READ (read-only on PostgreSQL) on PostgreSQL/MySQL, a deferred read transaction on
