@@ -73,6 +73,22 @@ def test_over_quota_409(api: Api) -> None:
     assert api.put("/v2.0/quotas/projA", json={"quota": {"network": 1, "check_limit": False}}).status_code == 200
 
 
+def test_a_new_group_counts_its_default_rules_against_the_rule_quota(api: Api) -> None:
+    """Neutron checks the security_group_rule quota for the egress rules a new group comes with
+    (securitygroups_db ``quota_limit_check``): at the limit, creating a group is 409 OverQuota
+    naming ``security_group_rule``, and no group is left behind."""
+    a = api.as_("projR")
+    groups = a.get("/v2.0/security-groups").json()["security_groups"]  # makes default (4 rules)
+    used = sum(len(g["security_group_rules"]) for g in groups)
+    assert api.put("/v2.0/quotas/projR", json={"quota": {"security_group_rule": used + 3}}).status_code == 200
+    a.create("security_group", name="fits")  # 2 egress rules: used + 2 <= used + 3
+    r = a.post("/v2.0/security-groups", json={"security_group": {"name": "over"}})
+    assert r.status_code == 409, r.text
+    assert err(r)["type"] == "OverQuota" and "security_group_rule" in err(r)["message"]
+    assert [g["name"] for g in a.get("/v2.0/security-groups").json()["security_groups"]
+            if g["name"] == "over"] == []
+
+
 def test_policy(api: Api) -> None:
     a = api.as_("projA")
     assert a.get("/v2.0/quotas/projA").status_code == 200

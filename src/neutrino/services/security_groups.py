@@ -519,6 +519,8 @@ class SecurityGroupService:
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         project = body["project_id"]
         self.deps.quotas.check(s, project, "security_group", SecurityGroup)
+        # its default egress rules count against the rule quota too (Neutron's quota_limit_check)
+        self.deps.quotas.check(s, project, "security_group_rule", SecurityGroupRule, extra=len(ETHERTYPES))
         ensure_default(s, project)
         sg = SecurityGroup(id=new_id(), project_id=project, name=body["name"], description=body["description"],
                            stateful=body["stateful"], shared=False, tags=body["tags"])
