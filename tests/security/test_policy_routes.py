@@ -64,7 +64,8 @@ class Objects:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.cidrs = (f"10.{i}.0.0/24" for i in range(1, 250))
-        unlimited = dict.fromkeys(("network", "subnet", "port", "router", "floatingip", "security_group"), -1)
+        unlimited = dict.fromkeys(("network", "subnet", "port", "router", "floatingip", "security_group",
+                                   "security_group_rule"), -1)  # each group brings 2 rules
         assert api.put("/v2.0/quotas/A", json={"quota": unlimited}).status_code == 200
         self.ext = api.create("network", name="ext", **{"router:external": True})
         api.create("subnet", network_id=self.ext["id"], cidr="203.0.113.0/24", ip_version=4)
