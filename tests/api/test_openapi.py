@@ -203,7 +203,10 @@ def test_bodies_are_bulk_or_single(doc: dict[str, Any]) -> None:
     body = doc["paths"]["/v2.0/networks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     single, bulk = body["oneOf"]
     assert single["required"] == ["network"] and bulk["required"] == ["networks"]
-    assert bulk["properties"]["networks"]["items"] == {"$ref": "#/components/schemas/NetworkCreate"}
+    bare, wrapped = bulk["properties"]["networks"]["items"]["oneOf"]
+    assert bare == {"$ref": "#/components/schemas/NetworkCreate"}
+    assert wrapped["required"] == ["network"]
+    assert wrapped["properties"]["network"] == {"$ref": "#/components/schemas/NetworkCreate"}
 
 
 # ------------------------------------------------------------------ types

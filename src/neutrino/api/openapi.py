@@ -374,7 +374,9 @@ def _resource_paths(res: Resource, paths: dict[str, Schema], base: str | None = 
     tag = [coll]
     item = _ref("schemas", pascal)
     single = obj({member: _ref("schemas", f"{pascal}Create")}, [member])
-    bulk = obj({coll: {"type": "array", "minItems": 1, "items": _ref("schemas", f"{pascal}Create")}}, [coll])
+    # A bulk item may be bare or wrapped in its singular name, as in Neutron.
+    bulk_item = {"oneOf": [_ref("schemas", f"{pascal}Create"), single]}
+    bulk = obj({coll: {"type": "array", "minItems": 1, "items": bulk_item}}, [coll])
     list_body = {"type": "object", "required": [coll],
                  "properties": {coll: array(item), f"{coll}_links": array({"type": "object"})}}
     paths[base] = {
