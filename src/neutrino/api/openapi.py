@@ -346,7 +346,7 @@ def _list_params(res: Resource) -> list[Schema]:
         _query("page_reverse", {"type": "boolean"}, "Page backwards from the marker"),
     ]
     for name, attr in res.attrs.items():
-        if attr.filter and attr.visible and name not in CONTROL_KEYS:
+        if attr.filter and name not in CONTROL_KEYS:
             params.append(_query(name, _filter_schema(attr), f"Filter on {name}", repeat=True))
     if "tags" in res.attrs:
         for key in TAG_FILTERS:
