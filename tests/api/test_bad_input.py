@@ -189,6 +189,11 @@ CASES: list[Case] = [
     ("bulk-ports-one-bad", "POST", "/v2.0/ports", {"ports": [{"network_id": NET},
                                                              {"network_id": NET, "mac_address": "bad"}]},
      400, ("mac_address",), None),
+    ("bulk-wrapped-not-dict", "POST", "/v2.0/ports", {"ports": [{"port": {"network_id": NET}}, {"port": "x"}]},
+     400, ("port", "invalid data"), None),
+    ("bulk-wrong-wrapper", "POST", "/v2.0/ports", {"ports": [{"port": {"network_id": NET}},
+                                                             {"network": {"network_id": NET}}]},
+     400, ("unrecognized", "network"), None),
     # ---- bad list queries
     ("query-limit", "GET", "/v2.0/networks?limit=x", None, 400, ("limit",), None),
     ("query-sort-key", "GET", "/v2.0/networks?sort_key=bogus", None, 400, ("bogus",), None),

@@ -203,7 +203,10 @@ def test_bodies_are_bulk_or_single(doc: dict[str, Any]) -> None:
     body = doc["paths"]["/v2.0/networks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     single, bulk = body["oneOf"]
     assert single["required"] == ["network"] and bulk["required"] == ["networks"]
-    assert bulk["properties"]["networks"]["items"] == {"$ref": "#/components/schemas/NetworkCreate"}
+    bare, wrapped = bulk["properties"]["networks"]["items"]["oneOf"]
+    assert bare == {"$ref": "#/components/schemas/NetworkCreate"}
+    assert wrapped["required"] == ["network"]
+    assert wrapped["properties"]["network"] == {"$ref": "#/components/schemas/NetworkCreate"}
 
 
 # ------------------------------------------------------------------ types
@@ -296,15 +299,11 @@ NOT_IMPLEMENTED: dict[tuple[str, str], str] = {}
 def test_attribute_names_match_neutron_lib(registry: Any, api: Api) -> None:
     modules = _neutron_lib_modules()
     ours: dict[str, Resource] = {res.collection: res for res, _svc, _routes in registry}
-    aliases = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
-    sources: list[tuple[str, str]] = [(m, coll) for coll, ms in CORE_MODULES.items() if coll in ours for m in ms]
-    for name, mod in modules.items():
-        if getattr(mod, "ALIAS", None) in aliases or name in CLAIMED_MODULES:
-            sources += [(name, coll) for coll in (getattr(mod, "RESOURCE_ATTRIBUTE_MAP", None) or {}) if coll in ours]
+    sources = _neutron_lib_sources(registry, api)
     assert ("network", "networks") in sources and ("port", "ports") in sources
     assert set(CLAIMED_MODULES) <= set(modules), set(CLAIMED_MODULES) - set(modules)
     missing, hidden = [], []
-    for name, coll in sorted(set(sources)):
+    for name, coll in sources:
         for attr, spec in modules[name].RESOURCE_ATTRIBUTE_MAP[coll].items():
             if not isinstance(spec, dict) or not spec.get("is_visible") or (coll, attr) in NOT_IMPLEMENTED:
                 continue
@@ -314,6 +313,42 @@ def test_attribute_names_match_neutron_lib(registry: Any, api: Api) -> None:
                 hidden.append(f"{coll}.{attr} (neutron_lib.api.definitions.{name})")
     assert not missing, "attributes neutron-lib defines that our definitions lack:\n  " + "\n  ".join(missing)
     assert not hidden, "attributes neutron-lib shows that our definitions hide:\n  " + "\n  ".join(hidden)
+
+
+def _neutron_lib_sources(registry: Any, api: Api) -> list[tuple[str, str]]:
+    """(module, collection) pairs of the attribute maps that describe our collections."""
+    modules = _neutron_lib_modules()
+    ours = {res.collection for res, _svc, _routes in registry}
+    aliases = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
+    sources = [(m, coll) for coll, ms in CORE_MODULES.items() if coll in ours for m in ms]
+    for name, mod in modules.items():
+        if getattr(mod, "ALIAS", None) in aliases or name in CLAIMED_MODULES:
+            sources += [(name, coll) for coll in (getattr(mod, "RESOURCE_ATTRIBUTE_MAP", None) or {}) if coll in ours]
+    return sorted(set(sources))
+
+
+# Attributes neutron-lib marks is_filter that we do not filter on: (collection, attribute) -> why.
+NOT_FILTERABLE: dict[tuple[str, str], str] = {
+    ("ports", "ip_allocation"): "always \"immediate\" here (no deferred allocation) and not stored: no SQL "
+                                "column to filter on yet",
+}
+
+
+def test_filterability_matches_neutron_lib(registry: Any, api: Api) -> None:
+    """What neutron-lib marks ``is_filter`` (shown or not: a subnet's ``shared``) is a filter here."""
+    modules = _neutron_lib_modules()
+    ours: dict[str, Resource] = {res.collection: res for res, _svc, _routes in registry}
+    missing = []
+    for name, coll in _neutron_lib_sources(registry, api):
+        for attr, spec in modules[name].RESOURCE_ATTRIBUTE_MAP[coll].items():
+            if not isinstance(spec, dict) or not spec.get("is_filter") or (coll, attr) in NOT_FILTERABLE:
+                continue
+            mine = ours[coll].attrs.get(attr)
+            if attr in ours[coll].extra_filters:
+                continue
+            if mine is None or not mine.filter:
+                missing.append(f"{coll}.{attr} (neutron_lib.api.definitions.{name})")
+    assert not missing, "filters neutron-lib defines that we refuse:\n  " + "\n  ".join(missing)
 
 
 def test_writability_matches_neutron_lib_core(registry: Any) -> None:

@@ -163,10 +163,23 @@ def parse_body(res: Resource, data: Any) -> tuple[list[Any], bool]:
         items = data[res.collection]
         if not items:
             raise _bad("Resources required")
-        return items, True
+        return [_bulk_item(res, i) for i in items], True
     if res.member not in data:
         raise _bad(f"Unable to find '{res.member}' in request body")
     return [data[res.member]], False
+
+
+def _bulk_item(res: Resource, item: Any) -> Any:
+    """One bulk item, bare or wrapped in its singular name, as Neutron takes both (and a mix).
+
+    An item wrapped in another resource's name is left as it is: its key then fails as an
+    unrecognised attribute, as in Neutron.
+    """
+    if not isinstance(item, dict) or res.member not in item:
+        return item
+    if not isinstance(item[res.member], dict):
+        raise _bad(f"Object '{res.member}' contains invalid data")
+    return item[res.member]
 
 
 def standard_attrs(**overrides: Attr) -> dict[str, Attr]:

@@ -346,7 +346,7 @@ def _list_params(res: Resource) -> list[Schema]:
         _query("page_reverse", {"type": "boolean"}, "Page backwards from the marker"),
     ]
     for name, attr in res.attrs.items():
-        if attr.filter and attr.visible and name not in CONTROL_KEYS:
+        if attr.filter and name not in CONTROL_KEYS:
             params.append(_query(name, _filter_schema(attr), f"Filter on {name}", repeat=True))
     if "tags" in res.attrs:
         for key in TAG_FILTERS:
@@ -374,7 +374,9 @@ def _resource_paths(res: Resource, paths: dict[str, Schema], base: str | None = 
     tag = [coll]
     item = _ref("schemas", pascal)
     single = obj({member: _ref("schemas", f"{pascal}Create")}, [member])
-    bulk = obj({coll: {"type": "array", "minItems": 1, "items": _ref("schemas", f"{pascal}Create")}}, [coll])
+    # A bulk item may be bare or wrapped in its singular name, as in Neutron.
+    bulk_item = {"oneOf": [_ref("schemas", f"{pascal}Create"), single]}
+    bulk = obj({coll: {"type": "array", "minItems": 1, "items": bulk_item}}, [coll])
     list_body = {"type": "object", "required": [coll],
                  "properties": {coll: array(item), f"{coll}_links": array({"type": "object"})}}
     paths[base] = {

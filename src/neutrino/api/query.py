@@ -118,7 +118,7 @@ def _convert_filter(res: Resource, key: str, value: str, hidden: frozenset[str] 
     if key in res.extra_filters:
         return value
     attr = res.attrs.get(key)
-    if attr is None or not attr.filter or not attr.visible or key in hidden:
+    if attr is None or not attr.filter or key in hidden:  # is_filter, shown or not (a subnet's shared)
         raise HTTPBadRequest(msg=f"[{key}] is invalid attribute for filtering")
     conv = _filter_converter(res, key)
     if conv is None:

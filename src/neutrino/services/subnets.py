@@ -149,14 +149,17 @@ class SubnetService:
         self.listing = listing.Source(Subnet, self.load, columns={
             "network:project_id": net.project_id, "network:tenant_id": net.project_id,
             "network:shared": net.shared, "network:router:external": net.external,
-            "shared": ABSENT, "router:external": ABSENT,
+            "shared": net.shared, "router:external": ABSENT,
         }, joins=[(net, net.id == Subnet.network_id)])
 
     def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
-        """The subnets of these ids, in this order (a list page, see :mod:`.listing`)."""
+        """The subnets of these ids, in this order (a list page, see :mod:`.listing`), each with
+        its network's ``shared``: not shown, but a filter (``?shared=false``) as in Neutron."""
         if not ids:
             return []
-        return listing.in_order(ids, [to_dict(sub) for sub in s.scalars(select(Subnet).where(Subnet.id.in_(ids)))])
+        rows = s.execute(select(Subnet, Network.shared).join(Network, Network.id == Subnet.network_id)
+                         .where(Subnet.id.in_(ids)))
+        return listing.in_order(ids, [{**to_dict(sub), "shared": shared} for sub, shared in rows])
 
     def row(self, s: Session, ctx: Context, id: str) -> Subnet:
         return get_visible(s, ctx, id)

@@ -68,5 +68,7 @@ SUBNETS = Resource(
         segment_id=Attr(post=True, put=True, default=None, validate=v.uuid_or_none),
         dns_publish_fixed_ip=Attr(post=True, put=True, default=False, convert=v.to_boolean,
                                   validate=v.boolean),
+        # neutron-lib: not shown, not settable, but a filter: the network's shared flag.
+        shared=Attr(convert=v.to_boolean, visible=False, sort=False),
     ),
 )
