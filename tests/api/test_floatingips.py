@@ -148,6 +148,41 @@ def test_associate_and_disassociate(api: Api) -> None:
     assert alice.get(url).json()["floatingip"]["port_id"] is None
 
 
+def test_update_without_port_id(api: Api) -> None:
+    """Neutron's _check_and_get_fip_assoc: an empty body disassociates; a non-empty body
+    without port_id keeps the association, working it out again from the associated port."""
+    t = topology(api)
+    alice, vm = t["user"], t["vm"]
+    fip = alice.create("floatingip", floating_network_id=t["ext"]["id"], port_id=vm["id"])
+    url = f"/v2.0/floatingips/{fip['id']}"
+    kept = alice.put(url, json={"floatingip": {"description": "web"}}).json()["floatingip"]
+    assert (kept["port_id"], kept["router_id"], kept["description"]) == (vm["id"], t["router"]["id"], "web")
+    assert kept["fixed_ip_address"] == fip["fixed_ip_address"] and kept["status"] == "ACTIVE"
+    r = alice.put(url, json={"floatingip": {}})
+    assert r.status_code == 200, r.text
+    gone = r.json()["floatingip"]
+    assert gone["port_id"] is None and gone["fixed_ip_address"] is None and gone["router_id"] is None
+    assert gone["status"] == "DOWN" and gone["description"] == "web"
+    assert gone["revision_number"] > kept["revision_number"]
+    stored = alice.get(url).json()["floatingip"]
+    assert stored["port_id"] is None and stored["router_id"] is None and stored["fixed_ip_address"] is None
+    # nothing to change: an empty body on an unassociated floating IP keeps its revision
+    again = alice.put(url, json={"floatingip": {}}).json()["floatingip"]
+    assert again["revision_number"] == gone["revision_number"]
+    # a port with two IPv4 addresses: a description-only update must name the fixed IP, as in Neutron
+    two = alice.create("port", network_id=t["net"]["id"], fixed_ips=[{"subnet_id": t["sub"]["id"]}] * 2)
+    fip2 = alice.create("floatingip", floating_network_id=t["ext"]["id"], port_id=two["id"],
+                        fixed_ip_address=two["fixed_ips"][1]["ip_address"])
+    r = alice.put(f"/v2.0/floatingips/{fip2['id']}", json={"floatingip": {"description": "x"}})
+    assert r.status_code == 400 and err(r)["type"] == "BadRequest"
+    assert err(r)["message"] == (f"Bad floatingip request: Port {two['id']} has multiple fixed IPv4 addresses.  "
+                                 "Must provide a specific IPv4 address when assigning a floating IP.")
+    unchanged = alice.get(f"/v2.0/floatingips/{fip2['id']}").json()["floatingip"]
+    assert unchanged["description"] == "" and unchanged["port_id"] == two["id"]
+    r = alice.put(f"/v2.0/floatingips/{fip2['id']}", json={"floatingip": {}})
+    assert r.status_code == 200 and r.json()["floatingip"]["port_id"] is None
+
+
 def test_association_errors(api: Api) -> None:
     t = topology(api)
     alice, bob = t["user"], api.as_("projB")

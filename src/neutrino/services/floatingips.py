@@ -190,15 +190,20 @@ class FloatingIPService:
     def _update_association(self, s: Session, ctx: Context, fip: FloatingIP, body: dict[str, Any]) -> None:
         """Neutron's _check_and_get_fip_assoc: port_id (+ fixed_ip_address) picks port, address, router.
 
-        A body without ``port_id`` keeps the association as it is; ``port_id: null`` removes it.
+        ``port_id: null`` removes the association, and so does an empty body: Neutron keeps the
+        association only for a non-empty body without ``port_id`` (bug #1610045), and then works
+        it out again from the associated port as if its id had been given (a port with several
+        IPv4 addresses then needs ``fixed_ip_address``, as in Neutron). A router_id without a
+        port (Neutron's port forwarding) stays.
         """
+        if body and "port_id" not in body and fip.fixed_port_id:
+            body = {**body, "port_id": fip.fixed_port_id}
         port_id, fixed = body.get("port_id"), body.get("fixed_ip_address")
         if fixed and not port_id:
             raise bad_fip("fixed_ip_address cannot be specified without a port_id")
-        if "port_id" not in body:
-            return
         if not port_id:
-            fip.fixed_port_id = fip.fixed_ip_address = fip.router_id = None
+            if fip.fixed_port_id:
+                fip.fixed_port_id = fip.fixed_ip_address = fip.router_id = None
             return
         port, subnet_id, internal_ip = self._internal_port_data(s, ctx, port_id, fixed, fip.project_id)
         router_id = self._router_for(s, port, subnet_id, fip.floating_network_id)
