@@ -135,3 +135,19 @@ def test_a_groups_stateful_flag_and_a_port_joining_it_never_both_succeed(cfg: Co
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
                 flip, port = pool.map(act, range(2))
             assert sorted((flip.status_code, port.status_code)) in ([200, 409], [201, 409]), (flip.text, port.text)
+
+
+def test_every_subnet_create_and_delete_revises_its_network_once(cfg: Config, db_url: str) -> None:
+    """Subnets made and removed at once on one network by two servers: each revises the network
+    (Neutron's revises_on_change), and none of those revisions is lost to another."""
+    with two_servers(cfg, db_url) as call:
+        net = call(0, "POST", "/v2.0/networks", {"network": {"name": "rev"}}).json()["network"]
+        start = net["revision_number"]
+        made = race(8, lambda i: call(i, "POST", "/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "ip_version": 4, "cidr": f"10.9.{i}.0/24"}}))
+        assert made == [201] * 8
+        subs = call(0, "GET", f"/v2.0/subnets?network_id={net['id']}").json()["subnets"]
+        gone = race(8, lambda i: call(i, "DELETE", f"/v2.0/subnets/{subs[i]['id']}"))
+        assert gone == [204] * 8
+        after = call(1, "GET", f"/v2.0/networks/{net['id']}").json()["network"]
+        assert after["revision_number"] == start + 16 and after["subnets"] == []

@@ -209,6 +209,7 @@ class SubnetService:
             subnetpool_id=None,
         )
         s.add(sub)
+        common.touch_once(s, network)
         s.flush()
         return to_dict(sub)
 
@@ -254,5 +255,8 @@ class SubnetService:
             raise SubnetInUse(subnet_id=id, reason="One or more ports have an IP allocation from this subnet")
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
         free_ranges.drop(s, [address_runs.pool_name(id)])
+        network = s.get(Network, sub.network_id)
+        assert network is not None
+        common.touch_once(s, network)
         s.delete(sub)
 
