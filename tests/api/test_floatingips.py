@@ -284,3 +284,55 @@ def test_internal_ports_do_not_count_against_port_quota(cfg: Config) -> None:
         r = alice.post("/v2.0/ports", json={"port": {"network_id": net["id"]}})
         assert r.status_code == 409 and err(r)["type"] == "OverQuota"
     srv.db.dispose()
+
+
+def test_deleting_an_external_network_deletes_its_floating_ips(api: Api) -> None:
+    """Neutron's external network BEFORE_DELETE callback (delete_disassociated_floatingips): the
+    floating IPs no port or router holds go with the network, every project's."""
+    ext, ext_sub = ext_net(api)
+    fips = [api.as_(p).create("floatingip", floating_network_id=ext["id"]) for p in ("projA", "projB")]
+    fips.append(api.create("floatingip", floating_network_id=ext["id"]))
+    r = api.delete(f"/v2.0/networks/{ext['id']}", headers={"If-Match": "revision_number=99"})
+    assert r.status_code == 412
+    assert len(api.get("/v2.0/floatingips").json()["floatingips"]) == 3  # a refused precondition keeps them
+    assert api.as_("projA").delete(f"/v2.0/networks/{ext['id']}").status_code == 403
+    assert len(api.get("/v2.0/floatingips").json()["floatingips"]) == 3
+    assert api.delete(f"/v2.0/networks/{ext['id']}").status_code == 204
+    assert api.get("/v2.0/floatingips").json()["floatingips"] == []
+    for fip in fips:
+        r = api.get(f"/v2.0/floatingips/{fip['id']}")
+        assert r.status_code == 404 and err(r)["type"] == "FloatingIPNotFound"
+    assert api.get(f"/v2.0/networks/{ext['id']}").status_code == 404
+    assert api.get(f"/v2.0/subnets/{ext_sub['id']}").status_code == 404
+    assert ports_of(api, network_id=ext["id"]) == []
+    # the addresses are free again on a new network with the same range
+    again, _ = ext_net(api)
+    assert api.create("floatingip", floating_network_id=again["id"])["floating_ip_address"] == "203.0.113.2"
+
+
+def test_a_router_gateway_keeps_an_external_network_in_use(api: Api) -> None:
+    """As in Neutron, the disassociated floating IPs are deleted before the in-use check, in a
+    transaction of their own: the delete is refused (409 NetworkInUse) for the gateway and the
+    associated floating IP's port, and those stay, but the disassociated floating IP is gone."""
+    t = topology(api)
+    alice, ext = t["user"], t["ext"]
+    held = alice.create("floatingip", floating_network_id=ext["id"], port_id=t["vm"]["id"])
+    loose = alice.create("floatingip", floating_network_id=ext["id"])
+    r = api.delete(f"/v2.0/networks/{ext['id']}")
+    assert r.status_code == 409 and err(r)["type"] == "NetworkInUse"
+    assert err(r)["message"].startswith(f"Unable to complete operation on network {ext['id']}.")
+    assert [f["id"] for f in api.get("/v2.0/floatingips").json()["floatingips"]] == [held["id"]]
+    assert alice.get(f"/v2.0/floatingips/{loose['id']}").status_code == 404
+    kept = alice.get(f"/v2.0/floatingips/{held['id']}").json()["floatingip"]
+    assert kept["port_id"] == t["vm"]["id"] and kept["router_id"] == t["router"]["id"]
+    owners = sorted(p["device_owner"] for p in ports_of(api, network_id=ext["id"]))
+    assert owners == ["network:floatingip", "network:router_gateway"]
+    # disassociated, the floating IP no longer holds the network; the gateway still does
+    assert alice.put(f"/v2.0/floatingips/{held['id']}", json={"floatingip": {}}).status_code == 200
+    r = api.delete(f"/v2.0/networks/{ext['id']}")
+    assert r.status_code == 409 and err(r)["type"] == "NetworkInUse"
+    assert api.get("/v2.0/floatingips").json()["floatingips"] == []
+    assert [p["device_owner"] for p in ports_of(api, network_id=ext["id"])] == ["network:router_gateway"]
+    rid = t["router"]["id"]
+    assert alice.put(f"/v2.0/routers/{rid}", json={"router": {"external_gateway_info": None}}).status_code == 200
+    assert api.delete(f"/v2.0/networks/{ext['id']}").status_code == 204

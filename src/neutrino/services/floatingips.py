@@ -178,12 +178,18 @@ class FloatingIPService:
         return self._view(s, fip)
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
-        fip = get_visible(s, ctx, id)
-        port = s.get(Port, fip.floating_port_id)
-        s.delete(fip)
-        s.flush()
-        if port is not None:
-            delete_port(s, port)
+        _remove(s, get_visible(s, ctx, id))
+
+    @staticmethod
+    def delete_disassociated(s: Session, network_id: str) -> None:
+        """Neutron's delete_disassociated_floatingips, its external network's BEFORE_DELETE
+        callback: the floating IPs on the network that neither a port nor a router holds go
+        (every project's: the network's deleter may remove them); an associated one stays, and
+        its port, like the router gateway it needs, keeps the network in use."""
+        for fip in s.scalars(select(FloatingIP).where(
+                FloatingIP.floating_network_id == network_id, FloatingIP.fixed_port_id.is_(None),
+                FloatingIP.router_id.is_(None)).order_by(FloatingIP.id)):
+            _remove(s, fip)
 
     # ------------------------------------------------------------ association
 
@@ -267,3 +273,12 @@ class FloatingIPService:
             return first
         raise ExternalGatewayForFloatingIPNotFound(subnet_id=subnet.id, external_network_id=external_network_id,
                                                    port_id=port.id)
+
+
+def _remove(s: Session, fip: FloatingIP) -> None:
+    """A floating IP and the port on its external network that holds its address."""
+    port = s.get(Port, fip.floating_port_id)
+    s.delete(fip)
+    s.flush()
+    if port is not None:
+        delete_port(s, port)
