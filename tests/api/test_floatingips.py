@@ -148,6 +148,41 @@ def test_associate_and_disassociate(api: Api) -> None:
     assert alice.get(url).json()["floatingip"]["port_id"] is None
 
 
+def test_update_without_port_id(api: Api) -> None:
+    """Neutron's _check_and_get_fip_assoc: an empty body disassociates; a non-empty body
+    without port_id keeps the association, working it out again from the associated port."""
+    t = topology(api)
+    alice, vm = t["user"], t["vm"]
+    fip = alice.create("floatingip", floating_network_id=t["ext"]["id"], port_id=vm["id"])
+    url = f"/v2.0/floatingips/{fip['id']}"
+    kept = alice.put(url, json={"floatingip": {"description": "web"}}).json()["floatingip"]
+    assert (kept["port_id"], kept["router_id"], kept["description"]) == (vm["id"], t["router"]["id"], "web")
+    assert kept["fixed_ip_address"] == fip["fixed_ip_address"] and kept["status"] == "ACTIVE"
+    r = alice.put(url, json={"floatingip": {}})
+    assert r.status_code == 200, r.text
+    gone = r.json()["floatingip"]
+    assert gone["port_id"] is None and gone["fixed_ip_address"] is None and gone["router_id"] is None
+    assert gone["status"] == "DOWN" and gone["description"] == "web"
+    assert gone["revision_number"] > kept["revision_number"]
+    stored = alice.get(url).json()["floatingip"]
+    assert stored["port_id"] is None and stored["router_id"] is None and stored["fixed_ip_address"] is None
+    # nothing to change: an empty body on an unassociated floating IP keeps its revision
+    again = alice.put(url, json={"floatingip": {}}).json()["floatingip"]
+    assert again["revision_number"] == gone["revision_number"]
+    # a port with two IPv4 addresses: a description-only update must name the fixed IP, as in Neutron
+    two = alice.create("port", network_id=t["net"]["id"], fixed_ips=[{"subnet_id": t["sub"]["id"]}] * 2)
+    fip2 = alice.create("floatingip", floating_network_id=t["ext"]["id"], port_id=two["id"],
+                        fixed_ip_address=two["fixed_ips"][1]["ip_address"])
+    r = alice.put(f"/v2.0/floatingips/{fip2['id']}", json={"floatingip": {"description": "x"}})
+    assert r.status_code == 400 and err(r)["type"] == "BadRequest"
+    assert err(r)["message"] == (f"Bad floatingip request: Port {two['id']} has multiple fixed IPv4 addresses.  "
+                                 "Must provide a specific IPv4 address when assigning a floating IP.")
+    unchanged = alice.get(f"/v2.0/floatingips/{fip2['id']}").json()["floatingip"]
+    assert unchanged["description"] == "" and unchanged["port_id"] == two["id"]
+    r = alice.put(f"/v2.0/floatingips/{fip2['id']}", json={"floatingip": {}})
+    assert r.status_code == 200 and r.json()["floatingip"]["port_id"] is None
+
+
 def test_association_errors(api: Api) -> None:
     t = topology(api)
     alice, bob = t["user"], api.as_("projB")
@@ -249,3 +284,55 @@ def test_internal_ports_do_not_count_against_port_quota(cfg: Config) -> None:
         r = alice.post("/v2.0/ports", json={"port": {"network_id": net["id"]}})
         assert r.status_code == 409 and err(r)["type"] == "OverQuota"
     srv.db.dispose()
+
+
+def test_deleting_an_external_network_deletes_its_floating_ips(api: Api) -> None:
+    """Neutron's external network BEFORE_DELETE callback (delete_disassociated_floatingips): the
+    floating IPs no port or router holds go with the network, every project's."""
+    ext, ext_sub = ext_net(api)
+    fips = [api.as_(p).create("floatingip", floating_network_id=ext["id"]) for p in ("projA", "projB")]
+    fips.append(api.create("floatingip", floating_network_id=ext["id"]))
+    r = api.delete(f"/v2.0/networks/{ext['id']}", headers={"If-Match": "revision_number=99"})
+    assert r.status_code == 412
+    assert len(api.get("/v2.0/floatingips").json()["floatingips"]) == 3  # a refused precondition keeps them
+    assert api.as_("projA").delete(f"/v2.0/networks/{ext['id']}").status_code == 403
+    assert len(api.get("/v2.0/floatingips").json()["floatingips"]) == 3
+    assert api.delete(f"/v2.0/networks/{ext['id']}").status_code == 204
+    assert api.get("/v2.0/floatingips").json()["floatingips"] == []
+    for fip in fips:
+        r = api.get(f"/v2.0/floatingips/{fip['id']}")
+        assert r.status_code == 404 and err(r)["type"] == "FloatingIPNotFound"
+    assert api.get(f"/v2.0/networks/{ext['id']}").status_code == 404
+    assert api.get(f"/v2.0/subnets/{ext_sub['id']}").status_code == 404
+    assert ports_of(api, network_id=ext["id"]) == []
+    # the addresses are free again on a new network with the same range
+    again, _ = ext_net(api)
+    assert api.create("floatingip", floating_network_id=again["id"])["floating_ip_address"] == "203.0.113.2"
+
+
+def test_a_router_gateway_keeps_an_external_network_in_use(api: Api) -> None:
+    """As in Neutron, the disassociated floating IPs are deleted before the in-use check, in a
+    transaction of their own: the delete is refused (409 NetworkInUse) for the gateway and the
+    associated floating IP's port, and those stay, but the disassociated floating IP is gone."""
+    t = topology(api)
+    alice, ext = t["user"], t["ext"]
+    held = alice.create("floatingip", floating_network_id=ext["id"], port_id=t["vm"]["id"])
+    loose = alice.create("floatingip", floating_network_id=ext["id"])
+    r = api.delete(f"/v2.0/networks/{ext['id']}")
+    assert r.status_code == 409 and err(r)["type"] == "NetworkInUse"
+    assert err(r)["message"].startswith(f"Unable to complete operation on network {ext['id']}.")
+    assert [f["id"] for f in api.get("/v2.0/floatingips").json()["floatingips"]] == [held["id"]]
+    assert alice.get(f"/v2.0/floatingips/{loose['id']}").status_code == 404
+    kept = alice.get(f"/v2.0/floatingips/{held['id']}").json()["floatingip"]
+    assert kept["port_id"] == t["vm"]["id"] and kept["router_id"] == t["router"]["id"]
+    owners = sorted(p["device_owner"] for p in ports_of(api, network_id=ext["id"]))
+    assert owners == ["network:floatingip", "network:router_gateway"]
+    # disassociated, the floating IP no longer holds the network; the gateway still does
+    assert alice.put(f"/v2.0/floatingips/{held['id']}", json={"floatingip": {}}).status_code == 200
+    r = api.delete(f"/v2.0/networks/{ext['id']}")
+    assert r.status_code == 409 and err(r)["type"] == "NetworkInUse"
+    assert api.get("/v2.0/floatingips").json()["floatingips"] == []
+    assert [p["device_owner"] for p in ports_of(api, network_id=ext["id"])] == ["network:router_gateway"]
+    rid = t["router"]["id"]
+    assert alice.put(f"/v2.0/routers/{rid}", json={"router": {"external_gateway_info": None}}).status_code == 200
+    assert api.delete(f"/v2.0/networks/{ext['id']}").status_code == 204

@@ -95,6 +95,48 @@ def test_visibility_shared_external_and_404(api: Api) -> None:
     assert reader.post("/v2.0/networks", json={"network": {}}).status_code == 403
 
 
+def test_subnets_of_external_networks_are_visible_and_say_so(api: Api) -> None:
+    """Neutron (subnet-external-network, 2024.1): another project's member sees the subnets of an
+    external network (its access_as_external RBAC entry for '*', and get_subnet's
+    ``rule:external_network``) and each says ``router:external``; the subnets of another
+    project's network that is neither shared nor external stay hidden (404 on show). Tempest's
+    test_external_network_visibility expects them only when this alias is advertised."""
+    exts = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
+    assert "subnet-external-network" in exts
+    ext = api.create("network", name="ext", **{"router:external": True})
+    ext_sub = api.create("subnet", network_id=ext["id"], ip_version=4, cidr="203.0.113.0/24")
+    private = api.create("network", name="private")
+    private_sub = api.create("subnet", network_id=private["id"], ip_version=4, cidr="10.1.0.0/24")
+    assert ext_sub["router:external"] is True and private_sub["router:external"] is False
+    b = api.as_("pb")
+    mine = b.create("network")
+    mine_sub = b.create("subnet", network_id=mine["id"], ip_version=4, cidr="10.2.0.0/24")
+    seen = {s["id"]: s for s in b.get("/v2.0/subnets").json()["subnets"]}
+    assert set(seen) == {ext_sub["id"], mine_sub["id"]}
+    assert seen[ext_sub["id"]]["router:external"] is True and seen[mine_sub["id"]]["router:external"] is False
+    shown = b.get(f"/v2.0/subnets/{ext_sub['id']}")
+    assert shown.status_code == 200 and shown.json()["subnet"]["router:external"] is True
+    r = b.get(f"/v2.0/subnets/{private_sub['id']}")
+    assert r.status_code == 404 and err(r)["type"] == "SubnetNotFound"
+    listed = b.get(f"/v2.0/subnets?network_id={ext['id']}").json()["subnets"]
+    assert [s["id"] for s in listed] == [ext_sub["id"]]
+    for value, wanted in (("True", {ext_sub["id"]}), ("false", {mine_sub["id"]})):
+        got = b.get(f"/v2.0/subnets?router:external={value}").json()["subnets"]
+        assert {s["id"] for s in got} == wanted, value
+    only = b.get(f"/v2.0/subnets/{ext_sub['id']}?fields=router:external").json()["subnet"]
+    assert only == {"router:external": True}
+    # read-only, as in neutron-lib (allow_post and allow_put False)
+    r = b.post("/v2.0/subnets", json={"subnet": {"network_id": mine["id"], "ip_version": 4, "cidr": "10.3.0.0/24",
+                                                 "router:external": True}})
+    assert r.status_code == 400
+    r = api.put(f"/v2.0/subnets/{private_sub['id']}", json={"subnet": {"router:external": True}})
+    assert r.status_code == 400 and "Cannot update read-only attribute router:external" in err(r)["message"]
+    # the network turning internal takes its subnets with it
+    assert api.put(f"/v2.0/networks/{ext['id']}", json={"network": {"router:external": False}}).status_code == 200
+    assert b.get(f"/v2.0/subnets/{ext_sub['id']}").status_code == 404
+    assert api.get(f"/v2.0/subnets/{ext_sub['id']}").json()["subnet"]["router:external"] is False
+
+
 def test_update_revision_and_if_match(api: Api) -> None:
     net = api.create("network", name="a")
     r = api.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "b"}})

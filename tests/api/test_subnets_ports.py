@@ -166,3 +166,30 @@ def test_subnet_segment_must_belong_to_the_network(api: Api) -> None:
                                                    "segment_id": "00000000-0000-0000-0000-000000000000"}})
     assert r.status_code == 400, r.text
     assert api.get("/v2.0/ports?ip_address_substr=10").status_code == 400  # only as fixed_ips=...
+
+
+def test_subnet_create_and_delete_revise_the_network(api: Api) -> None:
+    """Neutron's revision plugin: a subnet revises its network (``revises_on_change``) when it is
+    created or deleted, once per transaction however many subnets of it a request makes."""
+    net = api.create("network")
+
+    def revision() -> int:
+        return int(api.get(f"/v2.0/networks/{net['id']}").json()["network"]["revision_number"])
+
+    start = revision()
+    sub = api.create("subnet", network_id=net["id"], ip_version=4, cidr="10.0.0.0/24")
+    assert revision() == start + 1
+    r = api.post("/v2.0/subnets", json={"subnets": [
+        {"network_id": net["id"], "ip_version": 4, "cidr": "10.0.1.0/24"},
+        {"network_id": net["id"], "ip_version": 4, "cidr": "10.0.2.0/24"}]})
+    assert r.status_code == 201, r.text
+    assert revision() == start + 2
+    assert api.delete(f"/v2.0/subnets/{sub['id']}").status_code == 204
+    assert revision() == start + 3
+    # a refused create or delete changes nothing
+    r = api.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.0.1.0/25"}})
+    assert r.status_code == 400
+    port = api.create("port", network_id=net["id"])
+    r = api.delete(f"/v2.0/subnets/{port['fixed_ips'][0]['subnet_id']}")
+    assert r.status_code == 409 and err(r)["type"] == "SubnetInUse"
+    assert revision() == start + 3

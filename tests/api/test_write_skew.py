@@ -135,3 +135,63 @@ def test_a_groups_stateful_flag_and_a_port_joining_it_never_both_succeed(cfg: Co
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
                 flip, port = pool.map(act, range(2))
             assert sorted((flip.status_code, port.status_code)) in ([200, 409], [201, 409]), (flip.text, port.text)
+
+
+def test_every_subnet_create_and_delete_revises_its_network_once(cfg: Config, db_url: str) -> None:
+    """Subnets made and removed at once on one network by two servers: each revises the network
+    (Neutron's revises_on_change), and none of those revisions is lost to another."""
+    with two_servers(cfg, db_url) as call:
+        net = call(0, "POST", "/v2.0/networks", {"network": {"name": "rev"}}).json()["network"]
+        start = net["revision_number"]
+        made = race(8, lambda i: call(i, "POST", "/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "ip_version": 4, "cidr": f"10.9.{i}.0/24"}}))
+        assert made == [201] * 8
+        subs = call(0, "GET", f"/v2.0/subnets?network_id={net['id']}").json()["subnets"]
+        gone = race(8, lambda i: call(i, "DELETE", f"/v2.0/subnets/{subs[i]['id']}"))
+        assert gone == [204] * 8
+        after = call(1, "GET", f"/v2.0/networks/{net['id']}").json()["network"]
+        assert after["revision_number"] == start + 16 and after["subnets"] == []
+
+
+def test_an_external_network_delete_and_floating_ip_associations_agree(cfg: Config, db_url: str) -> None:
+    """Deleting an external network deletes its disassociated floating IPs (Neutron's BEFORE_DELETE
+    callback) while another server associates them: each floating IP is either associated and
+    kept, or deleted and its association refused (404); the router gateway keeps the network (409)."""
+    demo = {"X-Project-Id": "demo", "X-Roles": "member,reader"}
+    with two_servers(cfg, db_url) as call:
+        ext = call(0, "POST", "/v2.0/networks", {"network": {"router:external": True}}).json()["network"]
+        call(0, "POST", "/v2.0/subnets", {"subnet": {"network_id": ext["id"], "ip_version": 4,
+                                                     "cidr": "203.0.113.0/24"}})
+        net = call(0, "POST", "/v2.0/networks", {"network": {}}, headers=demo).json()["network"]
+        sub = call(0, "POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                           "cidr": "10.0.0.0/24"}}, headers=demo).json()["subnet"]
+        router = call(0, "POST", "/v2.0/routers", {"router": {"external_gateway_info": {"network_id": ext["id"]}}},
+                      headers=demo).json()["router"]
+        call(0, "PUT", f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, headers=demo)
+        vms = [call(0, "POST", "/v2.0/ports", {"port": {"network_id": net["id"]}}, headers=demo).json()["port"]
+               for _ in range(6)]
+        for _round in range(3):
+            fips = [call(0, "POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}},
+                         headers=demo).json()["floatingip"] for _ in vms]
+
+            def act(i: int, fips: list[dict[str, Any]] = fips) -> httpx.Response:
+                if i == len(vms):
+                    return call(i, "DELETE", f"/v2.0/networks/{ext['id']}")
+                return call(i, "PUT", f"/v2.0/floatingips/{fips[i]['id']}",
+                            {"floatingip": {"port_id": vms[i]["id"]}}, headers=demo)
+            with concurrent.futures.ThreadPoolExecutor(len(vms) + 1) as pool:
+                answers = list(pool.map(act, range(len(vms) + 1)))
+            assert answers[-1].status_code == 409, answers[-1].text
+            left = {f["id"] for f in call(1, "GET", "/v2.0/floatingips", headers=demo).json()["floatingips"]}
+            for fip, answer in zip(fips, answers, strict=False):
+                assert answer.status_code in (200, 404), answer.text
+                assert (answer.status_code == 200) == (fip["id"] in left), (answer.status_code, fip["id"] in left)
+            for fip_id in left:  # free the ports for the next round
+                assert call(0, "DELETE", f"/v2.0/floatingips/{fip_id}", headers=demo).status_code == 204
+        # without the gateway, the network goes with its floating IPs
+        for _ in range(3):
+            call(0, "POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}}, headers=demo)
+        call(0, "PUT", f"/v2.0/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}, headers=demo)
+        call(0, "DELETE", f"/v2.0/routers/{router['id']}", headers=demo)
+        assert call(1, "DELETE", f"/v2.0/networks/{ext['id']}").status_code == 204
+        assert call(0, "GET", "/v2.0/floatingips").json()["floatingips"] == []

@@ -310,8 +310,18 @@ class Controller:
         ctx = self._context(request)
         id = request.path_params["id"]
 
-        def run(s: Session) -> None:
+        def authorized(s: Session) -> None:
             check_if_match(request, self._authorize_change(s, ctx, "delete", id))
+
+        if (before := getattr(self.svc, "before_delete", None)) is not None:
+            def prepare(s: Session) -> None:
+                """Neutron's BEFORE_DELETE callbacks commit on their own, before the delete itself."""
+                authorized(s)
+                before(s, ctx, id)
+            await run_in_threadpool(self.work.write, prepare)
+
+        def run(s: Session) -> None:
+            authorized(s)
             self.svc.delete(s, ctx, id)
 
         await run_in_threadpool(self.work.write, run)

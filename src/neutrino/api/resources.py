@@ -33,13 +33,15 @@ Entry = tuple[Resource, Any, list[BaseRoute]]
 
 
 def build_resources(deps: Deps) -> list[Entry]:
+    networks, fips = NetworkService(deps), FloatingIPService(deps)
+    networks.before_delete_hooks.append(fips.delete_disassociated)
     return [
-        (NETWORKS, NetworkService(deps), []),
+        (NETWORKS, networks, []),
         (SUBNETS, SubnetService(deps), []),
         (PORTS, PortService(deps), []),
         (ROUTERS, (routers := RouterService(deps)),
          router_member_routes(routers, deps.cfg.DEFAULT.max_request_body_size)),
-        (FLOATINGIPS, FloatingIPService(deps), []),
+        (FLOATINGIPS, fips, []),
         (SECURITY_GROUPS, SecurityGroupService(deps), []),
         (SECURITY_GROUP_RULES, SecurityGroupRuleService(deps), []),
         (NETWORK_IP_AVAILABILITIES, NetworkIpAvailabilityService(deps), []),

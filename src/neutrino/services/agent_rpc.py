@@ -407,7 +407,7 @@ class AgentRpc:
         subnets: dict[str, list[Dict]] = defaultdict(list)
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(sorted(fetched)))
                              .order_by(Subnet.created_at, Subnet.id)):
-            subnets[sub.network_id].append(subnet_dict(sub))
+            subnets[sub.network_id].append(subnet_dict(sub, networks[sub.network_id]["router:external"]))
         by_network: dict[str, list[Dict]] = defaultdict(list)
         listed = wanted_nets | {n.id for n in nets_served}
         if listed:

@@ -49,6 +49,17 @@ def touch(row: Any) -> None:
     row.updated_at = utcnow()
 
 
+def touch_once(s: Session, row: Any) -> None:
+    """A revision caused by a change to another row (Neutron's ``revises_on_change``: a subnet
+    created or deleted revises its network): one per transaction, however many such changes
+    it makes, as Neutron's revision plugin bumps a related row once until commit."""
+    bumped: set[tuple[str, str]] = s.info.setdefault("related_revisions", set())
+    key = (type(row).__name__, row.id)
+    if key not in bumped:
+        bumped.add(key)
+        touch(row)
+
+
 def set_tags(row: Any, tags: list[str]) -> list[str]:
     """Replace a resource's tags; a change is a revision like any other."""
     if tags != list(row.tags or []):

@@ -178,27 +178,38 @@ class FloatingIPService:
         return self._view(s, fip)
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
-        fip = get_visible(s, ctx, id)
-        port = s.get(Port, fip.floating_port_id)
-        s.delete(fip)
-        s.flush()
-        if port is not None:
-            delete_port(s, port)
+        _remove(s, get_visible(s, ctx, id))
+
+    @staticmethod
+    def delete_disassociated(s: Session, network_id: str) -> None:
+        """Neutron's delete_disassociated_floatingips, its external network's BEFORE_DELETE
+        callback: the floating IPs on the network that neither a port nor a router holds go
+        (every project's: the network's deleter may remove them); an associated one stays, and
+        its port, like the router gateway it needs, keeps the network in use."""
+        for fip in s.scalars(select(FloatingIP).where(
+                FloatingIP.floating_network_id == network_id, FloatingIP.fixed_port_id.is_(None),
+                FloatingIP.router_id.is_(None)).order_by(FloatingIP.id)):
+            _remove(s, fip)
 
     # ------------------------------------------------------------ association
 
     def _update_association(self, s: Session, ctx: Context, fip: FloatingIP, body: dict[str, Any]) -> None:
         """Neutron's _check_and_get_fip_assoc: port_id (+ fixed_ip_address) picks port, address, router.
 
-        A body without ``port_id`` keeps the association as it is; ``port_id: null`` removes it.
+        ``port_id: null`` removes the association, and so does an empty body: Neutron keeps the
+        association only for a non-empty body without ``port_id`` (bug #1610045), and then works
+        it out again from the associated port as if its id had been given (a port with several
+        IPv4 addresses then needs ``fixed_ip_address``, as in Neutron). A router_id without a
+        port (Neutron's port forwarding) stays.
         """
+        if body and "port_id" not in body and fip.fixed_port_id:
+            body = {**body, "port_id": fip.fixed_port_id}
         port_id, fixed = body.get("port_id"), body.get("fixed_ip_address")
         if fixed and not port_id:
             raise bad_fip("fixed_ip_address cannot be specified without a port_id")
-        if "port_id" not in body:
-            return
         if not port_id:
-            fip.fixed_port_id = fip.fixed_ip_address = fip.router_id = None
+            if fip.fixed_port_id:
+                fip.fixed_port_id = fip.fixed_ip_address = fip.router_id = None
             return
         port, subnet_id, internal_ip = self._internal_port_data(s, ctx, port_id, fixed, fip.project_id)
         router_id = self._router_for(s, port, subnet_id, fip.floating_network_id)
@@ -262,3 +273,12 @@ class FloatingIPService:
             return first
         raise ExternalGatewayForFloatingIPNotFound(subnet_id=subnet.id, external_network_id=external_network_id,
                                                    port_id=port.id)
+
+
+def _remove(s: Session, fip: FloatingIP) -> None:
+    """A floating IP and the port on its external network that holds its address."""
+    port = s.get(Port, fip.floating_port_id)
+    s.delete(fip)
+    s.flush()
+    if port is not None:
+        delete_port(s, port)

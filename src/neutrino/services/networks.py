@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, select
@@ -71,6 +72,9 @@ class NetworkService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.ml2 = deps.ml2
+        # Neutron's NETWORK BEFORE_DELETE callbacks (an external network's disassociated
+        # floating IPs): (session, network id), wired where the services are built.
+        self.before_delete_hooks: list[Callable[[Session, str], None]] = []
         self.listing = listing.Source(Network, self.load, columns={
             "router:external": Network.external,
             **{key: _first_segment(col) for key, col in (
@@ -194,6 +198,13 @@ class NetworkService:
         if common.apply(net, body, COLUMNS):
             common.touch(net)
         return self.get(s, ctx, id)
+
+    def before_delete(self, s: Session, ctx: Context, id: str) -> None:
+        """What Neutron removes before it checks the network is unused, in a transaction of its
+        own: a delete then refused (409 NetworkInUse) keeps these removed, as in Neutron."""
+        get_visible(s, ctx, id)
+        for hook in self.before_delete_hooks:
+            hook(s, id)
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         net = get_visible(s, ctx, id)

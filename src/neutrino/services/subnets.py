@@ -12,7 +12,6 @@ from neutrino.context import Context
 from neutrino.db.guards import guard
 from neutrino.db.models.network import IPAllocation, Network, Port, Subnet
 from neutrino.errors import BadRequest, Conflict, InvalidInput, SubnetInUse
-from neutrino.policy.sql import ABSENT
 from neutrino.services import address_runs, common, free_ranges, ipam, listing
 from neutrino.services.deps import Deps
 from neutrino.services.networks import AUTO_DELETE_OWNERS
@@ -39,7 +38,8 @@ class GatewayIpInUse(Conflict):
     type_name = "GatewayIpInUse"
 
 
-def to_dict(sub: Subnet) -> dict[str, Any]:
+def to_dict(sub: Subnet, external: bool) -> dict[str, Any]:
+    """``external``: whether the subnet's network is external (subnet-external-network)."""
     return {
         **common.standard(sub),
         "network_id": sub.network_id,
@@ -56,7 +56,21 @@ def to_dict(sub: Subnet) -> dict[str, Any]:
         "service_types": list(sub.service_types or []),
         "segment_id": sub.segment_id,
         "dns_publish_fixed_ip": sub.dns_publish_fixed_ip,
+        "router:external": external,
     }
+
+
+def views(s: Session, subs: list[Subnet]) -> list[dict[str, Any]]:
+    """The items of these subnets, their networks' flags read in one query: ``router:external``
+    and ``shared`` (not shown, but a filter, ``?shared=false``, as in Neutron)."""
+    net_ids = {sub.network_id for sub in subs}
+    flags = {net_id: (shared, external) for net_id, shared, external in s.execute(
+        select(Network.id, Network.shared, Network.external).where(Network.id.in_(net_ids)))} if net_ids else {}
+    return [{**to_dict(sub, flags[sub.network_id][1]), "shared": flags[sub.network_id][0]} for sub in subs]
+
+
+def view(s: Session, sub: Subnet) -> dict[str, Any]:
+    return views(s, [sub])[0]
 
 
 # neutron.conf's max_dns_nameservers and max_subnet_host_routes defaults: each one becomes a
@@ -149,7 +163,7 @@ class SubnetService:
         self.listing = listing.Source(Subnet, self.load, columns={
             "network:project_id": net.project_id, "network:tenant_id": net.project_id,
             "network:shared": net.shared, "network:router:external": net.external,
-            "shared": net.shared, "router:external": ABSENT,
+            "shared": net.shared, "router:external": net.external,
         }, joins=[(net, net.id == Subnet.network_id)])
 
     def load(self, s: Session, ids: list[str]) -> list[dict[str, Any]]:
@@ -157,9 +171,7 @@ class SubnetService:
         its network's ``shared``: not shown, but a filter (``?shared=false``) as in Neutron."""
         if not ids:
             return []
-        rows = s.execute(select(Subnet, Network.shared).join(Network, Network.id == Subnet.network_id)
-                         .where(Subnet.id.in_(ids)))
-        return listing.in_order(ids, [{**to_dict(sub), "shared": shared} for sub, shared in rows])
+        return listing.in_order(ids, views(s, list(s.scalars(select(Subnet).where(Subnet.id.in_(ids))))))
 
     def row(self, s: Session, ctx: Context, id: str) -> Subnet:
         return get_visible(s, ctx, id)
@@ -167,10 +179,10 @@ class SubnetService:
     def get_all(self, s: Session, ctx: Context, filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
         stmt = common.visible(Subnet, ctx, *visible_clause(ctx))
         stmt = common.prefilter(stmt, Subnet.__table__, filters)
-        return [to_dict(sub) for sub in s.scalars(stmt)]
+        return views(s, list(s.scalars(stmt)))
 
     def get(self, s: Session, ctx: Context, id: str) -> dict[str, Any]:
-        return to_dict(get_visible(s, ctx, id))
+        return view(s, get_visible(s, ctx, id))
 
     def create(self, s: Session, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         network = get_network(s, ctx, body["network_id"])
@@ -209,8 +221,9 @@ class SubnetService:
             subnetpool_id=None,
         )
         s.add(sub)
+        common.touch_once(s, network)
         s.flush()
-        return to_dict(sub)
+        return to_dict(sub, network.external)
 
     def update(self, s: Session, ctx: Context, id: str, body: dict[str, Any]) -> dict[str, Any]:
         sub = get_visible(s, ctx, id)
@@ -233,7 +246,7 @@ class SubnetService:
             ipam.validate_pools(net, sub.allocation_pools, gateway)
         if common.apply(sub, {k: v for k, v in body.items() if k in UPDATABLE}):
             common.touch(sub)
-        return to_dict(sub)
+        return view(s, sub)
 
     def _check_gateway_change(self, s: Session, sub: Subnet, new_gw: str | None, net: netaddr.IPNetwork) -> None:
         if sub.gateway_ip:
@@ -254,5 +267,8 @@ class SubnetService:
             raise SubnetInUse(subnet_id=id, reason="One or more ports have an IP allocation from this subnet")
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == id))
         free_ranges.drop(s, [address_runs.pool_name(id)])
+        network = s.get(Network, sub.network_id)
+        assert network is not None
+        common.touch_once(s, network)
         s.delete(sub)
 

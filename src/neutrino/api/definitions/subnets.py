@@ -1,5 +1,5 @@
 """subnets: core attributes plus subnet_allocation, subnet-service-types, standard-attr-segment,
-subnet-dns-publish-fixed-ip (as stored data)."""
+subnet-dns-publish-fixed-ip (as stored data), subnet-external-network (read-only ``router:external``)."""
 
 from typing import Any
 
@@ -70,5 +70,6 @@ SUBNETS = Resource(
                                   validate=v.boolean),
         # neutron-lib: not shown, not settable, but a filter: the network's shared flag.
         shared=Attr(convert=v.to_boolean, visible=False, sort=False),
+        **{"router:external": Attr(default=False, convert=v.to_boolean)},
     ),
 )

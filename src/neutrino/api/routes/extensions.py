@@ -81,6 +81,8 @@ EXTENSIONS: tuple[tuple[str, str, str, str], ...] = (
      "networks"),
     ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not",
      "security-groups"),
+    ("subnet-external-network", "Subnet belongs to an external network",
+     "Informs if the subnet belongs to an external network", "subnets"),
     ("subnet-service-types", "Subnet service types", "Provides ability to set the subnet service_types field",
      "subnets"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
