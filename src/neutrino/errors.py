@@ -105,11 +105,14 @@ class InUse(Conflict):
 
 
 class NetworkInUse(InUse):
-    message = (
-        "Unable to complete operation on network {net_id}. "
-        "There are one or more ports still in use on the network."
-    )
+    """neutron-lib's: the reason names the ports in use where the caller knows them."""
+
+    message = "Unable to complete operation on network {net_id}. {reason}."
     type_name = "NetworkInUse"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("reason", "There are one or more ports still in use on the network")
+        super().__init__(message, **kwargs)
 
 
 class SubnetInUse(InUse):

@@ -286,3 +286,15 @@ def test_timestamp_filters_match_exact_values(api: Api) -> None:
     found = api.get(f"/v2.0/networks?created_at={net['created_at']}").json()["networks"]
     assert [n["id"] for n in found] == [net["id"]]
     assert api.get("/v2.0/networks?created_at=garbage").json()["networks"] == []
+
+
+def test_network_in_use_names_its_ports_as_neutron_does(api: Api) -> None:
+    """neutron's _ensure_network_not_in_use: the 409's message names the ports in the way."""
+    net = api.create("network")
+    ports = sorted(api.create("port", network_id=net["id"])["id"] for _ in range(2))
+    r = api.delete(f"/v2.0/networks/{net['id']}")
+    assert r.status_code == 409, r.text
+    assert r.json()["NeutronError"] == {
+        "type": "NetworkInUse", "detail": "",
+        "message": f"Unable to complete operation on network {net['id']}. There are one or more ports still in use "
+                   f"on the network, id for these ports is: {','.join(ports)}."}

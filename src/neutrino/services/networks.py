@@ -208,9 +208,11 @@ class NetworkService:
 
     def delete(self, s: Session, ctx: Context, id: str) -> None:
         net = get_visible(s, ctx, id)
-        owners = s.scalars(select(Port.device_owner).where(Port.network_id == id))
-        if any(o not in AUTO_DELETE_OWNERS for o in owners):
-            raise NetworkInUse(net_id=id)
+        in_use = sorted(s.scalars(select(Port.id).where(Port.network_id == id,
+                                                         Port.device_owner.not_in(AUTO_DELETE_OWNERS))))
+        if in_use:  # Neutron's _ensure_network_not_in_use names them
+            raise NetworkInUse(net_id=id, reason="There are one or more ports still in use on the network, "
+                                                 f"id for these ports is: {','.join(in_use)}")
         for port in s.scalars(select(Port).where(Port.network_id == id)):
             s.delete(port)
         s.flush()
