@@ -16,6 +16,12 @@ from neutrino.errors import OverQuota
 RESOURCES = ("network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule")
 
 
+def quota_guard(project_id: str, resource: str) -> str:
+    """The write guard of a finite quota: the creates that count against it and a lowering of
+    the limit that checks the usage take it (``neutrino.db.guards``)."""
+    return f"quota:{project_id}:{resource}"
+
+
 class QuotaEngine:
     def __init__(self, cfg: Config) -> None:
         self.defaults = {r: int(getattr(cfg.quotas, f"quota_{r}")) for r in RESOURCES}
@@ -35,7 +41,7 @@ class QuotaEngine:
         limit = self.limit(s, project_id, resource)
         if limit < 0:
             return
-        guard(s, f"quota:{project_id}:{resource}")  # two creates must not both count one below the limit
+        guard(s, quota_guard(project_id, resource))  # two creates must not both count one below the limit
         used = s.scalar(select(func.count()).select_from(model).where(model.project_id == project_id)) or 0
         if used + extra > limit:
             raise OverQuota(overs=[resource])

@@ -18,7 +18,7 @@ from neutrino.db.models.quota import Quota
 from neutrino.db.models.security import SecurityGroup, SecurityGroupRule
 from neutrino.errors import BadRequest, NotFound
 from neutrino.services.deps import Deps
-from neutrino.services.quota_engine import RESOURCES
+from neutrino.services.quota_engine import RESOURCES, quota_guard
 
 MODELS: dict[str, Any] = {
     "network": Network,
@@ -88,7 +88,7 @@ class QuotaService:
 
     def update(self, s: Session, project_id: str, values: dict[str, int], check_limit: bool) -> dict[str, int]:
         if check_limit:
-            guard(s, *(f"quota:{project_id}:{resource}" for resource in sorted(values)))  # the creates counting
+            guard(s, *(quota_guard(project_id, resource) for resource in sorted(values)))  # the creates counting
             used = self.usage(s, project_id)
             for resource, limit in values.items():
                 if limit >= 0 and used[resource] > limit:
